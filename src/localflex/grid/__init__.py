@@ -1,1 +1,54 @@
-"""placeholder"""
+"""The distribution grid of the DSO (paper §5): SimBench networks, batch power flow,
+congestion points and sensitivities.
+
+Public surface (units in names, bus axis = ``GridModel.bus_ids``):
+
+* ``load_simbench_grid(code) -> GridModel``; ``GridModel.element_profiles_kw(time_grid)``,
+  ``GridModel.bus_index_of(bus_ids)``
+* ``bus_loads(grid, profiles) -> BusLoads`` (net load per bus, consumption +)
+* ``run_power_flow(grid, loads, engine="pgm" | "pandapower") -> PowerFlowResult``
+* ``congestion_points(grid)``, ``voltage_limits(grid)``, ``overload_kw``, ``headroom_kw``
+* ``flow_sensitivity(grid, loads, isp)``, ``relief_kw_per_kw_up(sens, result)``
+"""
+
+from localflex.grid.congestion import (
+    CP_COLUMNS,
+    congestion_points,
+    headroom_kw,
+    overload_kw,
+    voltage_limits,
+)
+from localflex.grid.powerflow import (
+    ENGINES,
+    BusLoads,
+    PowerFlowResult,
+    bus_loads,
+    run_power_flow,
+)
+from localflex.grid.sensitivity import FlowSensitivity, flow_sensitivity, relief_kw_per_kw_up
+from localflex.grid.simbench_loader import (
+    ElementProfiles,
+    GridModel,
+    load_simbench_grid,
+    profile_steps_of,
+)
+
+__all__ = [
+    "CP_COLUMNS",
+    "ENGINES",
+    "BusLoads",
+    "ElementProfiles",
+    "FlowSensitivity",
+    "GridModel",
+    "PowerFlowResult",
+    "bus_loads",
+    "congestion_points",
+    "flow_sensitivity",
+    "headroom_kw",
+    "load_simbench_grid",
+    "overload_kw",
+    "profile_steps_of",
+    "relief_kw_per_kw_up",
+    "run_power_flow",
+    "voltage_limits",
+]

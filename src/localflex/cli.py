@@ -1,0 +1,116 @@
+"""The ``localflex`` command line: run a scenario, or the demo market day.
+
+Bad input (a scenario that does not validate, an unknown grid, an offer off the grid) ends
+with a one-line error naming the field, exit code 2, and no run folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from localflex.domain import LocalflexError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="localflex: a local flexibility market for distribution grids.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+DEMO_SCENARIO = EXAMPLES_DIR / "demo.yaml"
+
+OutOption = Annotated[Path | None, typer.Option("--out", help="run folder (default runs/NAME)")]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="override the scenario's seed")]
+
+
+def _summary(kpis: dict) -> Table:
+    table = Table(title=f"market day: {kpis['scenario']} on {kpis['grid']}", show_header=True)
+    table.add_column("KPI")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_row("overload energy (kWh)", f"{kpis['overload_energy_before_kwh']:,.1f}",
+                  f"{kpis['overload_energy_after_kwh']:,.1f}")
+    table.add_row("worst loading (%)", f"{kpis['worst_loading_before_pct']:.1f}",
+                  f"{kpis['worst_loading_after_pct']:.1f}")
+    table.add_row("congested points / ISPs",
+                  f"{kpis['congested_points_before']} / {kpis['congested_isps_before']}",
+                  f"{kpis['congested_points_after']} / {kpis['congested_isps_after']}")
+    volt = kpis["voltage"]
+    table.add_row("voltage min–max (p.u.)", f"{volt['min_before_pu']:.3f}–{volt['max_before_pu']:.3f}",
+                  f"{volt['min_after_pu']:.3f}–{volt['max_after_pu']:.3f}")
+    table.add_row("DSO cost (EUR)", "", f"{kpis['dso_cost_eur']:,.2f}")
+    table.add_row("activated / delivered (kWh)", "",
+                  f"{kpis['activated_energy_kwh']:,.1f} / {kpis['delivered_energy_kwh']:,.1f}")
+    table.add_row("rebound (kWh)", "", f"{kpis['rebound_energy_kwh']:,.1f}")
+    for name, split in sorted(kpis["per_aggregator"].items()):
+        energy = split["activated_up_kwh"] + split["activated_down_kwh"]
+        table.add_row(f"  {name}", "", f"{energy:,.1f} kWh, {split['cost_eur']:,.2f} EUR")
+    return table
+
+
+def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
+    # Imported here so that `localflex --help` stays fast.
+    from localflex.sim.engine import STEPS, simulate
+    from localflex.sim.kpis import compute_kpis
+    from localflex.sim.outputs import write_run_folder
+    from localflex.sim.scenario import load_scenario
+
+    try:
+        scenario = load_scenario(scenario_path)
+        if seed is not None:
+            scenario = scenario.model_copy(update={"seed": seed})
+        out_dir = out or Path("runs") / scenario.name
+        with Progress(SpinnerColumn(), TextColumn("{task.description:<36}"), BarColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task("starting", total=len(STEPS) + 2)
+
+            def step(name: str) -> None:
+                progress.update(task, description=name, advance=1)
+
+            day = simulate(scenario, step)
+            step("KPIs")
+            kpis = compute_kpis(day)
+            step("write run folder")
+            written = write_run_folder(day, kpis, out_dir)
+            progress.update(task, description="done", completed=len(STEPS) + 2)
+    except LocalflexError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    console.print(_summary(kpis))
+    for item in kpis["unsolved"]:
+        console.print(f"[yellow]unsolved[/] {item['cp_id']}: {item['energy_kwh']} kWh over "
+                      f"{len(item['isps'])} ISPs, max {item['max_overload_kw']} kW — {item['cause']}")
+    if not kpis["unsolved"]:
+        console.print("[green]no congestion left after re-dispatch[/]")
+    console.print(f"run folder: {written}  (kpis.json, report.html, tables/)")
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+    out: OutOption = None,
+    seed: SeedOption = None,
+) -> None:
+    """Run the market day a scenario file describes."""
+    _run(scenario, out, seed)
+
+
+@app.command()
+def demo(out: OutOption = None, seed: SeedOption = None) -> None:
+    """Run the demo market day (examples/demo.yaml) on a congested SimBench grid."""
+    if not DEMO_SCENARIO.is_file():
+        err_console.print(f"[bold red]error:[/] demo scenario not found at {DEMO_SCENARIO}")
+        raise typer.Exit(code=2)
+    _run(DEMO_SCENARIO, out, seed)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,339 @@
+"""Net bus loads and the batch AC power flow over all ISPs of a horizon.
+
+Paper §5: to buy flexibility for congestion management the DSO must first know, per ISP, which
+congestion points are overloaded and by how much, and afterwards check that the activated
+flexibility removed the congestion. Both are power flows: ``run_power_flow`` solves all ISPs
+in one power-grid-model batch (Newton–Raphson, symmetric; engine "pgm"), or, as the slow
+reference, pandapower ``runpp`` ISP by ISP (engine "pandapower").
+
+Input is ``BusLoads``: net consumption per bus (load − generation + storage charging), kW and
+kvar, shape [T, B] on the grid's bus axis. The simulator adds DER redispatch as per-bus
+deltas to it. Loadings follow pandapower's definitions (line: max(i_from, i_to) /
+(max_i_ka·df·parallel); transformer: trafo_loading="current", max over both sides of
+i·vn_side·√3 / (sn_mva·parallel·df)).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from power_grid_model import ComponentType, DatasetType, initialize_array
+from power_grid_model.errors import PowerGridBatchError, PowerGridError
+
+from localflex.domain.errors import GridError, InputError
+from localflex.grid.congestion import congestion_points
+from localflex.grid.pgm_model import PgmNetwork, build_pgm_network
+from localflex.grid.simbench_loader import ElementProfiles, GridModel
+
+__all__ = [
+    "ENGINES",
+    "BusLoads",
+    "PowerFlowResult",
+    "bus_loads",
+    "pgm_network",
+    "run_power_flow",
+    "solve_pgm_batch",
+]
+
+ENGINES = ("pgm", "pandapower")
+DEFAULT_CHUNK_ISPS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class BusLoads:
+    """Net load per bus, consumption positive: ``p_kw`` and ``q_kvar`` [T, B] (bus axis)."""
+
+    p_kw: np.ndarray
+    q_kvar: np.ndarray
+
+    @property
+    def n_isps(self) -> int:
+        return int(self.p_kw.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class PowerFlowResult:
+    """Power flow results for T ISPs.
+
+    Bus axis B = ``grid.bus_ids``; line/trafo axes = ``net.line``/``net.trafo`` rows; CP axis =
+    rows of ``congestion_points(grid)``. ``cp_p_kw``/``cp_q_kvar``/``cp_s_kva`` are measured at
+    the from (hv) side, + from→to (hv→lv). Unsupplied buses have NaN voltage.
+    """
+
+    bus_vm_pu: np.ndarray  # [T, B]
+    line_loading_pct: np.ndarray  # [T, n_line]
+    trafo_loading_pct: np.ndarray  # [T, n_trafo]
+    cp_loading_pct: np.ndarray  # [T, CP]
+    cp_p_kw: np.ndarray  # [T, CP]
+    cp_s_kva: np.ndarray  # [T, CP]
+    engine: str
+    converged: bool
+    cp_q_kvar: np.ndarray | None = None  # [T, CP]
+
+    @property
+    def n_isps(self) -> int:
+        return int(self.bus_vm_pu.shape[0])
+
+
+def _incidence(grid: GridModel) -> dict[str, np.ndarray]:
+    """Element → bus-axis matrices [n_element, B] with in_service·scaling weights."""
+    cached = grid.cache.get("incidence")
+    if cached is None:
+        cached = {}
+        for element in ("load", "sgen", "storage"):
+            frame = grid.net[element]
+            mat = np.zeros((len(frame), grid.n_buses))
+            if len(frame):
+                pos = grid.bus_index_of(frame["bus"].to_numpy(dtype=np.int64))
+                weight = frame["in_service"].astype(bool).to_numpy() * frame[
+                    "scaling"
+                ].fillna(1.0).to_numpy(dtype=float)
+                mat[np.arange(len(frame)), pos] = weight
+            cached[element] = mat
+            cached[f"{element}_q_kvar"] = (
+                frame["q_mvar"].fillna(0.0).to_numpy(dtype=float) * 1e3
+                if len(frame) else np.zeros(0)
+            )
+        grid.cache["incidence"] = cached
+    return cached
+
+
+def bus_loads(grid: GridModel, profiles: ElementProfiles) -> BusLoads:
+    """Net load per bus: load − sgen + storage (p), load − sgen_q + storage_q (q).
+
+    Elements are weighted by ``in_service`` and ``scaling`` as pandapower does. Static
+    generators' and storages' reactive power is their (constant) ``q_mvar`` of the net
+    (sgen: generator sign, storage: load sign; zero in SimBench).
+    """
+    inc = _incidence(grid)
+    t = profiles.n_isps
+    p = (
+        profiles.load_p_kw @ inc["load"]
+        - profiles.sgen_p_kw @ inc["sgen"]
+        + profiles.storage_p_kw @ inc["storage"]
+    )
+    q_static = -inc["sgen_q_kvar"] @ inc["sgen"] + inc["storage_q_kvar"] @ inc["storage"]
+    q = profiles.load_q_kvar @ inc["load"] + np.broadcast_to(q_static, (t, grid.n_buses))
+    return BusLoads(p_kw=p, q_kvar=q)
+
+
+def pgm_network(grid: GridModel) -> PgmNetwork:
+    """The (cached) PGM model of the grid."""
+    cached = grid.cache.get("pgm_network")
+    if cached is None:
+        cached = build_pgm_network(grid.net, grid.bus_ids)
+        grid.cache["pgm_network"] = cached
+    return cached
+
+
+def _check_loads(grid: GridModel, loads: BusLoads) -> None:
+    for name in ("p_kw", "q_kvar"):
+        arr = getattr(loads, name)
+        if arr.ndim != 2 or arr.shape[1] != grid.n_buses:
+            raise InputError(f"loads.{name}", arr.shape, f"an array [T, {grid.n_buses}]")
+        if not np.isfinite(arr).all():
+            raise InputError(f"loads.{name}", "non-finite values", "finite kW/kvar")
+    if loads.p_kw.shape != loads.q_kvar.shape:
+        raise InputError("loads.q_kvar", loads.q_kvar.shape, f"shape {loads.p_kw.shape}")
+
+
+_BRANCH_ATTRS = ["p_from", "q_from", "s_from", "i_from", "i_to"]
+
+
+def solve_pgm_batch(
+    grid: GridModel,
+    p_kw: np.ndarray,
+    q_kvar: np.ndarray,
+    *,
+    chunk_isps: int = DEFAULT_CHUNK_ISPS,
+    error_tolerance: float = 1e-8,
+    threading: int = 0,
+) -> dict[str, np.ndarray]:
+    """PGM batch power flow for bus loads [S, B] (kW, kvar); SI results per scenario.
+
+    Returns ``u_pu`` [S, n_node] (NaN where not energized) and, for lines and transformers,
+    ``line_<attr>`` / ``trafo_<attr>`` [S, n] for attr in p_from, q_from, s_from (W, var, VA)
+    and i_from, i_to (A). Raises GridError naming the scenarios that did not converge.
+    """
+    net_pgm = pgm_network(grid)
+    model = net_pgm.model()
+    n_scen, n_bus = p_kw.shape
+    out: dict[str, list[np.ndarray]] = {}
+    failed: list[int] = []
+    messages: list[str] = []
+    output_types = {
+        ComponentType.node: ["u_pu", "energized"],
+        ComponentType.line: _BRANCH_ATTRS,
+        ComponentType.transformer: _BRANCH_ATTRS,
+    }
+    for start in range(0, n_scen, chunk_isps):
+        stop = min(start + chunk_isps, n_scen)
+        update = initialize_array(DatasetType.update, ComponentType.sym_load, (stop - start, n_bus))
+        update["id"] = net_pgm.load_ids[None, :]
+        update["status"] = 1
+        update["p_specified"] = p_kw[start:stop] * 1e3
+        update["q_specified"] = q_kvar[start:stop] * 1e3
+        try:
+            res = model.calculate_power_flow(
+                update_data={ComponentType.sym_load: update},
+                output_component_types=output_types,
+                error_tolerance=error_tolerance,
+                max_iterations=30,
+                threading=threading,
+            )
+        except PowerGridBatchError as exc:
+            failed.extend(int(s) + start for s in exc.failed_scenarios)
+            messages.extend(str(m) for m in exc.error_messages[:1])
+            continue
+        except PowerGridError as exc:
+            failed.extend(range(start, stop))
+            messages.append(str(exc))
+            continue
+        node = res[ComponentType.node]
+        u = np.where(node["energized"] == 1, node["u_pu"], np.nan)
+        out.setdefault("u_pu", []).append(u)
+        for comp, prefix in ((ComponentType.line, "line"), (ComponentType.transformer, "trafo")):
+            data = res.get(comp)
+            for attr in _BRANCH_ATTRS:
+                arr = data[attr] if data is not None else np.zeros((stop - start, 0))
+                out.setdefault(f"{prefix}_{attr}", []).append(arr)
+    if failed:
+        shown = ", ".join(str(i) for i in failed[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        raise GridError(
+            f"power flow did not converge on grid {grid.code!r} for ISP/scenario "
+            f"{shown}{more}: {messages[0] if messages else ''}"
+        )
+    return {k: np.concatenate(v, axis=0) for k, v in out.items()}
+
+
+def _loadings(grid: GridModel, i_from_line, i_to_line, i_hv, i_lv) -> tuple[np.ndarray, ...]:
+    net = grid.net
+    ln, tr = net.line, net.trafo
+    line_rating_a = (
+        ln["max_i_ka"].to_numpy(dtype=float) * 1e3
+        * ln["df"].to_numpy(dtype=float) * ln["parallel"].to_numpy(dtype=float)
+    )
+    line_pct = np.maximum(i_from_line, i_to_line) / line_rating_a[None, :] * 100.0
+    sn_kva = (
+        tr["sn_mva"].to_numpy(dtype=float) * 1e3
+        * tr["parallel"].to_numpy(dtype=float) * tr["df"].to_numpy(dtype=float)
+    )
+    s_hv = i_hv * tr["vn_hv_kv"].to_numpy(dtype=float)[None, :]
+    s_lv = i_lv * tr["vn_lv_kv"].to_numpy(dtype=float)[None, :]
+    trafo_pct = np.maximum(s_hv, s_lv) * np.sqrt(3) / sn_kva[None, :] * 100.0
+    return line_pct, trafo_pct
+
+
+def _cp_columns(grid: GridModel) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in net.trafo and net.line of the congestion points (kind order)."""
+    cps = congestion_points(grid)
+    tr_pos = grid.net.trafo.index.get_indexer(cps.loc[cps["kind"] == "trafo", "element"])
+    ln_pos = grid.net.line.index.get_indexer(cps.loc[cps["kind"] == "line", "element"])
+    return tr_pos, ln_pos
+
+
+def _assemble(
+    grid: GridModel,
+    vm_bus: np.ndarray,
+    line: dict[str, np.ndarray],
+    trafo: dict[str, np.ndarray],
+    engine: str,
+) -> PowerFlowResult:
+    """Result from per-element SI arrays (i in A; p, q, s in W, var, VA)."""
+    line_pct, trafo_pct = _loadings(grid, line["i_from"], line["i_to"],
+                                    trafo["i_from"], trafo["i_to"])
+    tr_pos, ln_pos = _cp_columns(grid)
+
+    def cp(arr_tr: np.ndarray, arr_ln: np.ndarray) -> np.ndarray:
+        return np.concatenate([arr_tr[:, tr_pos], arr_ln[:, ln_pos]], axis=1)
+
+    return PowerFlowResult(
+        bus_vm_pu=vm_bus,
+        line_loading_pct=line_pct,
+        trafo_loading_pct=trafo_pct,
+        cp_loading_pct=cp(trafo_pct, line_pct),
+        cp_p_kw=cp(trafo["p_from"], line["p_from"]) / 1e3,
+        cp_s_kva=cp(trafo["s_from"], line["s_from"]) / 1e3,
+        cp_q_kvar=cp(trafo["q_from"], line["q_from"]) / 1e3,
+        engine=engine,
+        converged=True,
+    )
+
+
+def _run_pgm(grid: GridModel, loads: BusLoads, chunk_isps: int) -> PowerFlowResult:
+    res = solve_pgm_batch(grid, loads.p_kw, loads.q_kvar, chunk_isps=chunk_isps)
+    vm_bus = res["u_pu"][:, pgm_network(grid).bus_node_pos]
+    line = {a: res[f"line_{a}"] for a in _BRANCH_ATTRS}
+    trafo = {a: res[f"trafo_{a}"] for a in _BRANCH_ATTRS}
+    return _assemble(grid, vm_bus, line, trafo, "pgm")
+
+
+def _run_pandapower(grid: GridModel, loads: BusLoads) -> PowerFlowResult:
+    """Reference path: pandapower runpp (defaults: trafo_model 't', loading 'current')."""
+    import pandapower as pp
+
+    net = copy.deepcopy(grid.net)
+    for element in ("load", "sgen", "storage"):
+        net[element]["in_service"] = False
+    new = pp.create_loads(net, grid.bus_ids, p_mw=0.0, q_mvar=0.0)
+    t = loads.n_isps
+    n_line, n_trafo = len(net.line), len(net.trafo)
+    vm = np.empty((t, grid.n_buses))
+    line = {a: np.empty((t, n_line)) for a in _BRANCH_ATTRS}
+    trafo = {a: np.empty((t, n_trafo)) for a in _BRANCH_ATTRS}
+    failed: list[int] = []
+    for isp in range(t):
+        net.load.loc[new, "p_mw"] = loads.p_kw[isp] / 1e3
+        net.load.loc[new, "q_mvar"] = loads.q_kvar[isp] / 1e3
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pp.runpp(net, numba=False)
+        except pp.LoadflowNotConverged:
+            failed.append(isp)
+            continue
+        vm[isp] = net.res_bus["vm_pu"].reindex(grid.bus_ids).to_numpy(dtype=float)
+        rl, rt = net.res_line, net.res_trafo
+        line["p_from"][isp] = rl["p_from_mw"].to_numpy(dtype=float) * 1e6
+        line["q_from"][isp] = rl["q_from_mvar"].to_numpy(dtype=float) * 1e6
+        line["i_from"][isp] = rl["i_from_ka"].to_numpy(dtype=float) * 1e3
+        line["i_to"][isp] = rl["i_to_ka"].to_numpy(dtype=float) * 1e3
+        trafo["p_from"][isp] = rt["p_hv_mw"].to_numpy(dtype=float) * 1e6
+        trafo["q_from"][isp] = rt["q_hv_mvar"].to_numpy(dtype=float) * 1e6
+        trafo["i_from"][isp] = rt["i_hv_ka"].to_numpy(dtype=float) * 1e3
+        trafo["i_to"][isp] = rt["i_lv_ka"].to_numpy(dtype=float) * 1e3
+    if failed:
+        raise GridError(
+            f"pandapower power flow did not converge on grid {grid.code!r} for ISP "
+            + ", ".join(str(i) for i in failed[:10])
+        )
+    for arrays in (line, trafo):
+        arrays["s_from"] = np.hypot(arrays["p_from"], arrays["q_from"])
+        for a in _BRANCH_ATTRS:
+            np.nan_to_num(arrays[a], copy=False)  # out-of-service branches: 0
+    return _assemble(grid, vm, line, trafo, "pandapower")
+
+
+def run_power_flow(
+    grid: GridModel,
+    loads: BusLoads,
+    engine: str = "pgm",
+    *,
+    chunk_isps: int = DEFAULT_CHUNK_ISPS,
+) -> PowerFlowResult:
+    """AC power flow for every ISP of ``loads``; GridError names ISPs that do not converge.
+
+    ``engine="pgm"``: one power-grid-model batch (chunks of ``chunk_isps`` ISPs to bound
+    memory), Newton–Raphson, symmetric. ``engine="pandapower"``: runpp per ISP (reference).
+    """
+    if engine not in ENGINES:
+        raise InputError("grid.engine", engine, "'pgm' or 'pandapower'")
+    _check_loads(grid, loads)
+    if engine == "pgm":
+        return _run_pgm(grid, loads, chunk_isps)
+    return _run_pandapower(grid, loads)

@@ -1,0 +1,277 @@
+"""One simulated market day: forecast, clearing, re-dispatch and verification.
+
+The sequence is the DSO's day-ahead congestion management of paper §5 (the DSO as single
+buyer, §5.3) on a real grid:
+
+1. the DSO forecasts the day by power flow with every DER at its baseline and finds the
+   congestion points and ISPs whose loading exceeds the limit;
+2. aggregators pool their DERs' flexibility envelopes and offer them per bus and ISP (§4);
+3. the DSO buys, at least cost, what relieves each congestion (network-aware LP);
+4. the aggregators re-dispatch their DERs; each DER's model carries its state forward and
+   returns what it really does, rebound included;
+5. a second power flow verifies the result. What it still finds overloaded (linearisation
+   error, rebound) is cleared again in a further round, up to ``market.max_rounds``.
+
+``simulate`` computes, and writes nothing; ``localflex.sim.outputs`` writes a run folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from localflex.aggregator import AggregatorRule, OfferBook, assign_portfolios, build_offers
+from localflex.aggregator import dispatch_awards
+from localflex.der import FlexEnvelope
+from localflex.domain import (
+    AWARD_COLUMNS,
+    OFFER_COLUMNS,
+    HorizonError,
+    OfferError,
+    TimeGrid,
+    empty_frame,
+)
+from localflex.grid import (
+    BusLoads,
+    GridModel,
+    PowerFlowResult,
+    congestion_points,
+    flow_sensitivity,
+    headroom_kw,
+    load_simbench_grid,
+    overload_kw,
+    relief_kw_per_kw_up,
+    run_power_flow,
+    voltage_limits,
+)
+from localflex.market import ClearingResult, CongestionNeeds, clear_dso_single_buyer
+from localflex.market import pay_as_bid_payments
+from localflex.sim.placement import PlacedDers, place_ders
+from localflex.sim.scenario import Scenario
+
+__all__ = ["STEPS", "DayResult", "simulate"]
+
+STEPS = (
+    "load grid",
+    "place DERs",
+    "forecast power flow",
+    "sensitivities",
+    "build offers",
+    "clear market",
+    "verify by power flow",
+)
+RESIDUAL_TOLERANCE_KWH = 1e-3
+
+
+@dataclass
+class DayResult:
+    """Everything a market day produced; ``localflex.sim.outputs`` turns it into files."""
+
+    scenario: Scenario
+    time_grid: TimeGrid
+    grid: GridModel
+    congestion_points: pd.DataFrame
+    voltage_limits: pd.DataFrame
+    envelope: FlexEnvelope
+    unit_aggregator: np.ndarray
+    before: PowerFlowResult
+    after: PowerFlowResult
+    offers: pd.DataFrame
+    awards: pd.DataFrame  # AWARD_COLUMNS + round
+    shortfalls: pd.DataFrame
+    merit_order: pd.DataFrame
+    payments: pd.DataFrame
+    baseline_kw: np.ndarray  # [T, N] units' baseline net load
+    realised_kw: np.ndarray  # [T, N] units' realised net load
+    requested_delta_kw: np.ndarray  # [T, N] setpoint change asked (positive = UP)
+    rounds: list[dict] = field(default_factory=list)
+
+
+def _extra_offers(scenario: Scenario, grid: GridModel, time_grid: TimeGrid) -> pd.DataFrame:
+    """Offers entered by hand in the scenario, checked against the grid and the horizon."""
+    rows = []
+    for i, offer in enumerate(scenario.market.extra_offers):
+        where = f"market.extra_offers[{i}]"
+        if offer.bus not in set(grid.bus_ids.tolist()):
+            raise OfferError(f"{where}.bus", offer.bus, "a bus of grid "
+                             f"{scenario.grid.simbench_code}")
+        if not 0 <= offer.isp < time_grid.n_isps:
+            raise HorizonError(f"{where}.isp", offer.isp,
+                               f"an ISP index in 0..{time_grid.n_isps - 1}")
+        rows.append({
+            "offer_id": f"{offer.aggregator}/extra{i}",
+            "aggregator_id": offer.aggregator,
+            "bus": offer.bus,
+            "isp": offer.isp,
+            "direction": offer.direction.value,
+            "max_power_kw": offer.power_kw,
+            "min_power_kw": 0.0,
+            "price_eur_per_mwh": offer.price_eur_per_mwh,
+            "der_type": "mixed",
+            "pool": -1,
+        })
+    columns = [*OFFER_COLUMNS, "pool"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int) -> np.ndarray:
+    """Injection change [T, B] delivered by hand-entered offers (taken as delivered)."""
+    delta = np.zeros((n_isps, bus_ids.size))
+    extra = awards[awards["offer_id"].str.contains("/extra", regex=False)]
+    if not extra.empty:
+        pos = np.searchsorted(bus_ids, extra["bus"].to_numpy())
+        sign = np.where(extra["direction"].to_numpy() == "up", 1.0, -1.0)
+        np.add.at(delta, (extra["isp"].to_numpy(), pos), sign * extra["power_kw"].to_numpy())
+    return delta
+
+
+def _needs(
+    state: PowerFlowResult, cps: pd.DataFrame, sensitivity, isp_hours: float, bus_ids
+) -> CongestionNeeds:
+    return CongestionNeeds(
+        cp_ids=cps["cp_id"].to_numpy(),
+        overload_kw=overload_kw(state, cps),
+        headroom_kw=headroom_kw(state, cps),
+        relief_kw_per_kw_up=relief_kw_per_kw_up(sensitivity, state),
+        bus_ids=bus_ids,
+        isp_hours=isp_hours,
+    )
+
+
+def _realise(
+    placed: PlacedDers, time_grid: TimeGrid, delta_kw: np.ndarray, slices: list[slice]
+) -> np.ndarray:
+    parts = [fleet.respond(time_grid, delta_kw[:, sl])
+             for fleet, sl in zip(placed.fleets, slices, strict=True)]
+    return np.hstack(parts) if parts else np.zeros_like(delta_kw)
+
+
+def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> DayResult:
+    """Run the market day of ``scenario``; ``step`` is told as each stage starts."""
+    report = step or (lambda _name: None)
+    time_grid = TimeGrid.for_day(scenario.time.day, scenario.time.isp_minutes, scenario.time.days)
+    engine = scenario.grid.power_flow_engine
+
+    report(STEPS[0])
+    grid = load_simbench_grid(scenario.grid.simbench_code)
+    extra_offers = _extra_offers(scenario, grid, time_grid)
+    cps = congestion_points(grid)
+    bus_ids = grid.bus_ids
+
+    report(STEPS[1])
+    placed = place_ders(grid, scenario, time_grid)
+    envelope = placed.envelope(time_grid)
+    slices = placed.unit_slices(time_grid)
+    baseline = np.hstack(placed.baselines_kw(time_grid))
+
+    report(STEPS[2])
+    forecast = BusLoads(placed.net_load_per_bus(baseline, envelope.bus), placed.background_q_kvar)
+    before = run_power_flow(grid, forecast, engine=engine)
+
+    report(STEPS[3])
+    sensitivity = flow_sensitivity(grid, forecast)
+
+    report(STEPS[4])
+    rng = np.random.default_rng([scenario.seed, 2])
+    rules = [AggregatorRule(a.name, a.share,
+                            None if a.der_types is None else frozenset(map(str, a.der_types)))
+             for a in scenario.aggregators]
+    portfolio = assign_portfolios(envelope.der_type, rules, scenario.ders.participation, rng)
+    book: OfferBook = build_offers(
+        up_kw=envelope.up_kw,
+        down_kw=envelope.down_kw,
+        energy_up_max_kwh=envelope.energy_up_max_kwh,
+        energy_down_max_kwh=envelope.energy_down_max_kwh,
+        unit_bus=envelope.bus,
+        unit_der_type=envelope.der_type,
+        portfolio=portfolio,
+        min_bid_kw={a.name: a.min_bid_kw for a in scenario.aggregators},
+        markup={a.name: a.price_markup for a in scenario.aggregators},
+        rng=rng,
+        cost_overrides={str(k): v for k, v in scenario.market.cost_eur_per_mwh.items()},
+    )
+    offers = pd.concat([book.offers, extra_offers], ignore_index=True) if len(extra_offers) \
+        else book.offers
+
+    report(STEPS[5])
+    remaining = offers.copy()
+    award_frames: list[pd.DataFrame] = []
+    results: list[ClearingResult] = []
+    rounds: list[dict] = []
+    state = before
+    realised = baseline
+    requested = np.zeros_like(baseline)
+    after = before
+    for round_no in range(1, scenario.market.max_rounds + 1):
+        needs = _needs(state, cps, sensitivity, time_grid.isp_hours, bus_ids)
+        need_kwh = float(needs.overload_kw.sum() * time_grid.isp_hours)
+        if need_kwh <= RESIDUAL_TOLERANCE_KWH:
+            break
+        if round_no > 1:
+            report(f"clear market (round {round_no})")
+        result = clear_dso_single_buyer(
+            remaining[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
+            max_price_eur_per_mwh=scenario.market.price_cap_eur_per_mwh,
+        )
+        results.append(result)
+        awards = result.awards.assign(round=round_no)
+        award_frames.append(awards)
+        taken = awards.groupby("offer_id")["power_kw"].sum()
+        remaining["max_power_kw"] = (
+            remaining["max_power_kw"] - remaining["offer_id"].map(taken).fillna(0.0)
+        ).clip(lower=0.0)
+        remaining = remaining[remaining["max_power_kw"] > 1e-6].reset_index(drop=True)
+
+        all_awards = pd.concat(award_frames, ignore_index=True)
+        pooled = all_awards[~all_awards["offer_id"].str.contains("/extra", regex=False)]
+        requested = dispatch_awards(pooled, book, envelope.up_kw, envelope.down_kw)
+        realised = _realise(placed, time_grid, requested, slices)
+        report(STEPS[6] if round_no == 1 else f"verify by power flow (round {round_no})")
+        extra = _extra_delta_per_bus(all_awards, bus_ids, time_grid.n_isps)
+        loads = BusLoads(placed.net_load_per_bus(realised, envelope.bus) - extra,
+                         placed.background_q_kvar)
+        after = run_power_flow(grid, loads, engine=engine)
+        residual_kwh = float(overload_kw(after, cps).sum() * time_grid.isp_hours)
+        rounds.append({
+            "round": round_no,
+            "need_kwh": need_kwh,
+            "awarded_kwh": float(awards["power_kw"].sum() * time_grid.isp_hours),
+            "cost_eur": float(awards["cost_eur"].sum()),
+            "shortfall_kwh": float(result.shortfalls["shortfall_kw"].sum() * time_grid.isp_hours)
+            if len(result.shortfalls) else 0.0,
+            "residual_overload_kwh": residual_kwh,
+        })
+        state = after
+        if result.awards.empty:
+            break
+
+    awards_all = (pd.concat(award_frames, ignore_index=True) if award_frames
+                  else empty_frame(AWARD_COLUMNS).assign(round=pd.Series(dtype=np.int64)))
+    shortfalls = (pd.concat([r.shortfalls.assign(round=i + 1) for i, r in enumerate(results)],
+                            ignore_index=True) if results else pd.DataFrame())
+    merit_order = results[0].merit_order if results else offers.assign(accepted_kw=0.0)
+    payments = pay_as_bid_payments(awards_all, scenario.market.dso_name)
+    return DayResult(
+        scenario=scenario,
+        time_grid=time_grid,
+        grid=grid,
+        congestion_points=cps,
+        voltage_limits=voltage_limits(grid),
+        envelope=envelope,
+        unit_aggregator=portfolio.unit_aggregator,
+        before=before,
+        after=after,
+        offers=offers,
+        awards=awards_all,
+        shortfalls=shortfalls,
+        merit_order=merit_order,
+        payments=payments,
+        baseline_kw=baseline,
+        realised_kw=realised,
+        requested_delta_kw=requested,
+        rounds=rounds,
+    )
+

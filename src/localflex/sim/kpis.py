@@ -1,0 +1,144 @@
+"""Key performance indicators of a market day (paper §5.3: what congestion management by
+flexibility achieves and costs).
+
+``compute_kpis`` returns a JSON-ready dict; its keys are the contract of ``kpis.json``:
+
+| key | unit | meaning |
+|---|---|---|
+| overload_energy_before_kwh / _after_kwh | kWh | Σ over congestion points and ISPs of the flow above the limit × ISP length |
+| overload_reduction_pct | % | 100 × (1 − after / before) |
+| worst_loading_before_pct / _after_pct | % | highest loading of any congestion point in any ISP |
+| dso_cost_eur | EUR | pay-as-bid payments of the DSO |
+| activated_energy_kwh | kWh | awarded volume × ISP length |
+| delivered_energy_kwh | kWh | what the DERs really did in the awarded direction |
+| rebound_energy_kwh | kWh | deviation from baseline in ISPs without activation |
+| per_aggregator, per_der_type | | activated energy and cost split |
+| voltage | p.u. | min/max before/after and bus-ISPs outside the band |
+| unsolved | | congestion left after verification, per point, with its cause |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from localflex.grid import overload_kw
+from localflex.sim.engine import DayResult
+
+__all__ = ["compute_kpis", "unsolved_congestion"]
+
+
+def _voltage_violations(vm_pu: np.ndarray, limits: pd.DataFrame, bus_ids: np.ndarray) -> int:
+    lim = limits.set_index("bus").reindex(bus_ids)
+    low = lim["vm_min_pu"].to_numpy()[None, :]
+    high = lim["vm_max_pu"].to_numpy()[None, :]
+    return int(((vm_pu < low - 1e-9) | (vm_pu > high + 1e-9)).sum())
+
+
+def unsolved_congestion(day: DayResult) -> list[dict[str, Any]]:
+    """Congestion points still overloaded after the last verification, each with its cause."""
+    residual = overload_kw(day.after, day.congestion_points)
+    cp_ids = day.congestion_points["cp_id"].to_numpy()
+    shortfalls = day.shortfalls
+    out = []
+    for c in np.flatnonzero(residual.max(axis=0) > 1e-6):
+        isps = np.flatnonzero(residual[:, c] > 1e-6)
+        causes: list[str] = []
+        if len(shortfalls):
+            here = shortfalls[(shortfalls["cp_id"] == cp_ids[c]) & shortfalls["isp"].isin(isps)]
+            causes = sorted(set(here["cause"].astype(str)))
+        if not causes:
+            causes = [
+                "the linear sensitivities underestimated the relief needed, or DERs delivered "
+                f"less or rebounded more than planned; still left after {len(day.rounds)} "
+                "clearing round(s) (raise market.max_rounds)"
+            ]
+        out.append({
+            "cp_id": str(cp_ids[c]),
+            "isps": isps.tolist(),
+            "max_overload_kw": round(float(residual[:, c].max()), 3),
+            "energy_kwh": round(float(residual[:, c].sum() * day.time_grid.isp_hours), 3),
+            "cause": "; ".join(causes),
+        })
+    return out
+
+
+def compute_kpis(day: DayResult) -> dict[str, Any]:
+    h = day.time_grid.isp_hours
+    cps = day.congestion_points
+    ov_before = overload_kw(day.before, cps)
+    ov_after = overload_kw(day.after, cps)
+    before_kwh = float(ov_before.sum() * h)
+    after_kwh = float(ov_after.sum() * h)
+    awards = day.awards
+    signed_request = day.requested_delta_kw
+    realised_delta = day.baseline_kw - day.realised_kw  # positive = more injection (UP)
+    activated = signed_request != 0
+    delivered = np.where(activated, np.sign(signed_request) * realised_delta, 0.0)
+    rebound = np.where(activated, 0.0, np.abs(realised_delta))
+
+    def split(column: str) -> dict[str, dict[str, float]]:
+        if awards.empty:
+            return {}
+        frame = awards.assign(
+            energy_kwh=awards["power_kw"] * h,
+            up_kwh=np.where(awards["direction"] == "up", awards["power_kw"] * h, 0.0),
+            down_kwh=np.where(awards["direction"] == "down", awards["power_kw"] * h, 0.0),
+        )
+        grouped = frame.groupby(column).agg(
+            activated_up_kwh=("up_kwh", "sum"),
+            activated_down_kwh=("down_kwh", "sum"),
+            cost_eur=("cost_eur", "sum"),
+            n_awards=("offer_id", "count"),
+        )
+        return {str(k): {c: round(float(v), 3) for c, v in row.items()}
+                for k, row in grouped.iterrows()}
+
+    bus_ids = day.grid.bus_ids
+    limits = day.voltage_limits
+    unsolved = unsolved_congestion(day)
+    worst_b = int(np.argmax(day.before.cp_loading_pct.max(axis=0)))
+    worst_a = int(np.argmax(day.after.cp_loading_pct.max(axis=0)))
+    return {
+        "scenario": day.scenario.name,
+        "seed": day.scenario.seed,
+        "grid": day.scenario.grid.simbench_code,
+        "start_utc": day.time_grid.start.isoformat(),
+        "n_isps": day.time_grid.n_isps,
+        "isp_minutes": day.time_grid.isp_minutes,
+        "n_congestion_points": len(cps),
+        "congested_points_before": int((ov_before.max(axis=0) > 1e-6).sum()),
+        "congested_points_after": int((ov_after.max(axis=0) > 1e-6).sum()),
+        "congested_isps_before": int((ov_before.max(axis=1) > 1e-6).sum()),
+        "congested_isps_after": int((ov_after.max(axis=1) > 1e-6).sum()),
+        "overload_energy_before_kwh": round(before_kwh, 3),
+        "overload_energy_after_kwh": round(after_kwh, 3),
+        "overload_reduction_pct": round(100.0 * (1 - after_kwh / before_kwh), 2)
+        if before_kwh > 0 else None,
+        "worst_loading_before_pct": round(float(day.before.cp_loading_pct.max()), 2),
+        "worst_loading_before_cp": str(cps["cp_id"].iloc[worst_b]),
+        "worst_loading_after_pct": round(float(day.after.cp_loading_pct.max()), 2),
+        "worst_loading_after_cp": str(cps["cp_id"].iloc[worst_a]),
+        "dso_cost_eur": round(float(awards["cost_eur"].sum()), 2),
+        "activated_energy_kwh": round(float(awards["power_kw"].sum() * h), 3),
+        "delivered_energy_kwh": round(float(delivered.sum() * h), 3),
+        "rebound_energy_kwh": round(float(rebound.sum() * h), 3),
+        "n_units": int(day.envelope.n_units),
+        "n_units_pooled": int((day.unit_aggregator != "").sum()),
+        "n_offers": len(day.offers),
+        "n_awards": len(awards),
+        "per_aggregator": split("aggregator_id"),
+        "per_der_type": split("der_type"),
+        "voltage": {
+            "min_before_pu": round(float(day.before.bus_vm_pu.min()), 4),
+            "max_before_pu": round(float(day.before.bus_vm_pu.max()), 4),
+            "min_after_pu": round(float(day.after.bus_vm_pu.min()), 4),
+            "max_after_pu": round(float(day.after.bus_vm_pu.max()), 4),
+            "violations_before": _voltage_violations(day.before.bus_vm_pu, limits, bus_ids),
+            "violations_after": _voltage_violations(day.after.bus_vm_pu, limits, bus_ids),
+        },
+        "rounds": day.rounds,
+        "unsolved": unsolved,
+    }

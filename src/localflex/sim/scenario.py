@@ -1,0 +1,157 @@
+"""The scenario file: one YAML document that fully describes a simulated market day.
+
+A scenario names the grid (a SimBench code, paper §5: the DSO's distribution grid), the
+horizon, the DER fleets that aggregators pool (§2, §4), the aggregators and their cost
+models, and the market mechanism (§5.3). It is validated with a pydantic schema that forbids
+unknown keys, so a typo'd key is reported with its path instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from localflex.domain import DerType, Direction, ScenarioError
+
+__all__ = [
+    "AggregatorSpec",
+    "DerSpec",
+    "ExtraOffer",
+    "GridSpec",
+    "MarketSpec",
+    "Scenario",
+    "TimeSpec",
+    "load_scenario",
+    "parse_scenario",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridSpec(_Strict):
+    simbench_code: str = Field(description="SimBench grid code, e.g. '1-LV-rural1--2-sw'")
+    load_scale: float = Field(1.0, ge=0, description="multiplier on every SimBench load")
+    sgen_scale: float = Field(1.0, ge=0, description="multiplier on every SimBench generator")
+    power_flow_engine: Literal["pgm", "pandapower"] = "pgm"
+
+
+class TimeSpec(_Strict):
+    day: date = Field(description="first market day (UTC); SimBench profiles map by date")
+    days: int = Field(1, ge=1, le=31)
+    isp_minutes: Literal[15, 30, 60] = 15
+
+
+class DerSpec(_Strict):
+    """Which DERs are flexible and how many are added on top of the grid's own."""
+
+    pv_from_grid: bool = Field(True, description="the grid's PV generators can be curtailed")
+    heat_pumps_from_grid: bool = Field(True, description="SimBench heat-pump loads are flexible")
+    batteries_from_grid: bool = Field(True, description="SimBench storage units are flexible")
+    ev_share_of_households: float = Field(
+        0.3, ge=0, le=1, description="share of household loads that get a home EV charger"
+    )
+    ev_charger_kw: float = Field(11.0, gt=0)
+    heat_pump_cop: float = Field(3.0, gt=0)
+    heat_pump_comfort_band_k: float = Field(1.5, gt=0)
+    outdoor_day_mean_c: float | None = Field(
+        None, description="mean outdoor temperature; default from the month of `time.day`"
+    )
+    participation: float = Field(
+        1.0, ge=0, le=1, description="share of flexible units that sign up with an aggregator"
+    )
+
+
+class AggregatorSpec(_Strict):
+    name: str = Field(min_length=1)
+    share: float = Field(gt=0, le=1, description="share of the participating units it pools")
+    min_bid_kw: float = Field(1.0, ge=0, description="smallest offer the aggregator submits")
+    price_markup: float = Field(1.0, gt=0, description="multiplier on the DER cost model")
+    der_types: list[DerType] | None = Field(
+        None, description="DER families it pools (default: all)"
+    )
+
+
+class ExtraOffer(_Strict):
+    """An offer entered by hand, e.g. a large customer that offers its flexibility directly."""
+
+    aggregator: str = Field(min_length=1)
+    bus: int
+    isp: int
+    direction: Direction
+    power_kw: float = Field(gt=0)
+    price_eur_per_mwh: float
+
+
+class MarketSpec(_Strict):
+    mechanism: Literal["dso_single_buyer"] = "dso_single_buyer"
+    pricing: Literal["pay_as_bid"] = "pay_as_bid"
+    dso_name: str = "DSO"
+    price_cap_eur_per_mwh: float | None = Field(None, gt=0)
+    max_rounds: int = Field(3, ge=1, le=10, description="clear again on what the check finds")
+    cost_eur_per_mwh: dict[DerType, float] = Field(
+        default_factory=dict, description="activation cost per DER type; defaults built in"
+    )
+    extra_offers: list[ExtraOffer] = Field(default_factory=list)
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    seed: int = Field(0, ge=0)
+    grid: GridSpec
+    time: TimeSpec
+    ders: DerSpec = DerSpec()
+    aggregators: list[AggregatorSpec] = Field(min_length=1)
+    market: MarketSpec = MarketSpec()
+
+    @field_validator("aggregators")
+    @classmethod
+    def _unique_names(cls, aggregators: list[AggregatorSpec]) -> list[AggregatorSpec]:
+        names = [a.name for a in aggregators]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"aggregator names must be unique, repeated: {sorted(dup)}")
+        return aggregators
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> Scenario:
+        total = sum(a.share for a in self.aggregators)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"aggregators' shares must add up to 1, they add up to {total:g}")
+        return self
+
+
+def parse_scenario(data: object, source: str = "scenario") -> Scenario:
+    """Validate a parsed YAML document; raise ScenarioError naming the first bad field."""
+    if not isinstance(data, dict):
+        raise ScenarioError(source, type(data).__name__, "a mapping of scenario keys")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or source
+        value = err.get("input")
+        if err["type"] == "extra_forbidden":
+            expected = "no such key (check the spelling against the scenario schema)"
+        elif err["type"] == "missing":
+            expected, value = "this key to be present", None
+        else:
+            expected = err["msg"]
+        raise ScenarioError(field, value, expected) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError("scenario", str(path), "an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError("scenario", str(path), f"valid YAML ({exc})") from None
+    return parse_scenario(data, source=str(path))

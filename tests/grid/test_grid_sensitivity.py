@@ -1,0 +1,66 @@
+"""Linear flow/voltage sensitivities against a second, real power flow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from localflex.domain import HorizonError
+from localflex.grid import (
+    BusLoads,
+    bus_loads,
+    congestion_points,
+    flow_sensitivity,
+    relief_kw_per_kw_up,
+    run_power_flow,
+)
+
+
+@pytest.mark.parametrize(("grid_name", "inject_kw"), [("lv_grid", 20.0), ("mv_grid", 200.0)])
+def test_predicted_flow_change_matches_power_flow(request, midsummer, grid_name, inject_kw):
+    grid = request.getfixturevalue(grid_name)
+    loads = bus_loads(grid, grid.element_profiles_kw(midsummer))
+    sens = flow_sensitivity(grid, loads)
+    cps = congestion_points(grid)
+    assert sens.dp_kw_per_kw.shape == (len(cps), grid.n_buses)
+    assert sens.dv_pu_per_kw.shape == (grid.n_buses, grid.n_buses)
+    t = sens.isp
+    base = BusLoads(loads.p_kw[[t]], loads.q_kvar[[t]])
+    r0 = run_power_flow(grid, base)
+    bus = grid.n_buses - 1  # a feeder-end bus
+    p = base.p_kw.copy()
+    p[0, bus] -= inject_kw  # +inject_kw of injection (UP)
+    r1 = run_power_flow(grid, BusLoads(p, base.q_kvar))
+
+    dp_true = r1.cp_p_kw[0] - r0.cp_p_kw[0]
+    dp_pred = sens.dp_kw_per_kw[:, bus] * inject_kw
+    scale = np.abs(dp_true).max()
+    assert scale > 0.5 * inject_kw
+    assert np.abs(dp_pred - dp_true).max() < 0.03 * scale
+
+    dv_true = r1.bus_vm_pu[0] - r0.bus_vm_pu[0]
+    dv_pred = sens.dv_pu_per_kw[:, bus] * inject_kw
+    assert np.abs(dv_pred - dv_true).max() < 0.03 * np.abs(dv_true).max()
+
+    # relief in overload units vs the real change of loading (kVA-equivalent)
+    rated = cps["rated_kva"].to_numpy()
+    relief_true = -(r1.cp_loading_pct[0] - r0.cp_loading_pct[0]) / 100 * rated
+    relief_pred = relief_kw_per_kw_up(sens, r0)[0, :, bus] * inject_kw
+    k = np.argmax(np.abs(relief_true))
+    assert relief_pred[k] == pytest.approx(relief_true[k], rel=0.03)
+
+
+def test_injection_at_a_bus_moves_its_upstream_line(lv_grid, midsummer) -> None:
+    loads = bus_loads(lv_grid, lv_grid.element_profiles_kw(midsummer))
+    sens = flow_sensitivity(lv_grid, loads, isp=48)
+    # the LV transformer (cp 0, hv->lv) sees about -1 kW per kW injected anywhere downstream
+    lv_side = lv_grid.bus_ids != lv_grid.net.trafo.loc[0, "hv_bus"]
+    np.testing.assert_allclose(sens.dp_kw_per_kw[0, lv_side], -1.0, atol=0.1)
+    # and injections raise voltages
+    assert (np.diag(sens.dv_pu_per_kw)[lv_side] > 0).all()
+
+
+def test_bad_isp_raises(lv_grid, midsummer) -> None:
+    loads = bus_loads(lv_grid, lv_grid.element_profiles_kw(midsummer))
+    with pytest.raises(HorizonError):
+        flow_sensitivity(lv_grid, loads, isp=96)

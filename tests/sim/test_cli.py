@@ -1,0 +1,88 @@
+"""The command line end to end: the demo day, and bad input that leaves no run folder."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from localflex.cli import DEMO_SCENARIO, app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_demo_relieves_congestion(demo_run):
+    out, output = demo_run
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["overload_energy_before_kwh"] > 0
+    after, before = kpis["overload_energy_after_kwh"], kpis["overload_energy_before_kwh"]
+    assert after <= 0.05 * before or kpis["unsolved"], "residual must be explained"
+    for item in kpis["unsolved"]:
+        assert item["cause"]
+    assert kpis["dso_cost_eur"] > 0
+    assert "overload energy" in output
+
+
+def test_demo_writes_tables_and_report(demo_run):
+    out, _ = demo_run
+    for name in ("cp_loading", "bus_voltage", "offers", "awards", "merit_order", "payments",
+                 "der_units", "activations"):
+        assert (out / "tables" / f"{name}.parquet").is_file(), name
+        assert (out / "tables" / f"{name}.csv").is_file(), name
+    awards = pd.read_parquet(out / "tables" / "awards.parquet")
+    payments = pd.read_parquet(out / "tables" / "payments.parquet")
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert payments["amount_eur"].sum() == pytest.approx(awards["cost_eur"].sum())
+    assert awards["cost_eur"].sum() == pytest.approx(kpis["dso_cost_eur"], abs=0.01)
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64") == 4
+
+
+def test_same_seed_same_numbers(demo_run, tmp_path):
+    out, _ = demo_run
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["demo", "--out", str(again)]).exit_code == 0
+    first = json.loads((out / "kpis.json").read_text())
+    second = json.loads((again / "kpis.json").read_text())
+    assert first == second
+
+
+def _scenario(tmp_path: Path, change) -> Path:
+    data = yaml.safe_load(DEMO_SCENARIO.read_text())
+    change(data)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda d: d["grid"].update(simbench_code="1-LV-nowhere--0-sw"), "grid.simbench_code"),
+        (lambda d: d["grid"].update(lod_scale=2), "grid.lod_scale"),
+        (lambda d: d["ders"].update(ev_charger_kw=-11), "ders.ev_charger_kw"),
+        (lambda d: d["market"].update(extra_offers=[{
+            "aggregator": "x", "bus": 0, "isp": 96, "direction": "up", "power_kw": 5,
+            "price_eur_per_mwh": 50}]), "market.extra_offers[0].isp"),
+        (lambda d: d["market"].update(extra_offers=[{
+            "aggregator": "x", "bus": 9999, "isp": 3, "direction": "up", "power_kw": 5,
+            "price_eur_per_mwh": 50}]), "market.extra_offers[0].bus"),
+    ],
+)
+def test_bad_input_exits_nonzero_without_run_folder(tmp_path, change, needle):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(_scenario(tmp_path, change)), "--out", str(out)])
+    assert result.exit_code == 2
+    assert needle in result.output
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
