@@ -53,7 +53,7 @@ def main() -> None:
     ))
     try:
         numba_version = version("numba")
-    except Exception:  # noqa: BLE001 - only reporting
+    except Exception:
         numba_version = "not installed (pandapower runs without numba)"
     print(f"numba: {numba_version}")
 

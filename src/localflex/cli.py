@@ -44,7 +44,8 @@ def _summary(kpis: dict) -> Table:
                   f"{kpis['congested_points_before']} / {kpis['congested_isps_before']}",
                   f"{kpis['congested_points_after']} / {kpis['congested_isps_after']}")
     volt = kpis["voltage"]
-    table.add_row("voltage min–max (p.u.)", f"{volt['min_before_pu']:.3f}–{volt['max_before_pu']:.3f}",
+    table.add_row("voltage min–max (p.u.)",
+                  f"{volt['min_before_pu']:.3f}–{volt['max_before_pu']:.3f}",
                   f"{volt['min_after_pu']:.3f}–{volt['max_after_pu']:.3f}")
     table.add_row("DSO cost (EUR)", "", f"{kpis['dso_cost_eur']:,.2f}")
     table.add_row("activated / delivered (kWh)", "",
@@ -87,7 +88,8 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
     console.print(_summary(kpis))
     for item in kpis["unsolved"]:
         console.print(f"[yellow]unsolved[/] {item['cp_id']}: {item['energy_kwh']} kWh over "
-                      f"{len(item['isps'])} ISPs, max {item['max_overload_kw']} kW — {item['cause']}")
+                      f"{len(item['isps'])} ISPs, max {item['max_overload_kw']} kW — "
+                      f"{item['cause']}")
     if not kpis["unsolved"]:
         console.print("[green]no congestion left after re-dispatch[/]")
     console.print(f"run folder: {written}  (kpis.json, report.html, tables/)")

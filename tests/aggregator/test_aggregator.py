@@ -105,6 +105,8 @@ def test_dispatch_never_exceeds_envelope_and_delivers_award(n_isps, n_units, see
 def test_unknown_award_offer_is_rejected():
     up = np.array([[1.0]])
     _, book = _book(up, np.zeros_like(up), [1], ["ev"], [AggregatorRule("a", 1.0)])
-    awards = pd.DataFrame({"offer_id": ["nope"], "isp": [0], "direction": ["up"], "power_kw": [1.0]})
+    awards = pd.DataFrame(
+        {"offer_id": ["nope"], "isp": [0], "direction": ["up"], "power_kw": [1.0]}
+    )
     with pytest.raises(InputError, match="nope"):
         dispatch_awards(awards, book, up, np.zeros_like(up))

@@ -27,12 +27,12 @@ def test_outside_horizon_names_field():
     grid = TimeGrid.for_day("2016-06-21", isp_minutes=60)
     with pytest.raises(HorizonError, match="timestamp"):
         grid.isp_of(datetime(2016, 6, 22, 0, 0, tzinfo=UTC))
-    with pytest.raises(HorizonError, match="isp: got 24"):
+    with pytest.raises(HorizonError, match=r"isp: got 24"):
         grid.check_isps([0, 24])
 
 
 def test_naive_start_and_bad_isp_length_rejected():
-    with pytest.raises(InputError, match="time.start"):
+    with pytest.raises(InputError, match=r"time\.start"):
         TimeGrid(datetime(2016, 1, 1), 4)
     with pytest.raises(InputError, match="isp_minutes"):
         TimeGrid(datetime(2016, 1, 1, tzinfo=UTC), 4, isp_minutes=7)

@@ -65,9 +65,9 @@ def test_pgm_results_shapes_and_overload(lv_grid, midsummer) -> None:
 
 def test_bad_engine_and_shapes(lv_grid) -> None:
     loads = BusLoads(np.zeros((2, lv_grid.n_buses)), np.zeros((2, lv_grid.n_buses)))
-    with pytest.raises(InputError, match="grid.engine"):
+    with pytest.raises(InputError, match=r"grid\.engine"):
         run_power_flow(lv_grid, loads, engine="matpower")
-    with pytest.raises(InputError, match="loads.p_kw"):
+    with pytest.raises(InputError, match=r"loads\.p_kw"):
         run_power_flow(lv_grid, BusLoads(np.zeros((2, 3)), np.zeros((2, 3))))
 
 

@@ -1,4 +1,4 @@
-"""Shared SimBench grids for the reference cross-checks (loading one takes ~4 s; cached per session)."""
+"""Shared SimBench grids for the reference cross-checks (~4 s to load one; per session)."""
 
 from __future__ import annotations
 

@@ -52,5 +52,7 @@ def dispatch_awards(
     pooled = book.pool_of_unit >= 0
     delta = np.zeros_like(up_kw, dtype=float)
     pool = book.pool_of_unit[pooled]
-    delta[:, pooled] = share_up[:, pool] * up_kw[:, pooled] - share_down[:, pool] * down_kw[:, pooled]
+    delta[:, pooled] = (
+        share_up[:, pool] * up_kw[:, pooled] - share_down[:, pool] * down_kw[:, pooled]
+    )
     return delta

@@ -67,6 +67,7 @@ def assign_portfolios(
         if weights.sum() <= 0 or not in_family.any():
             continue
         cumulative = np.cumsum(weights / weights.sum())
-        pick = np.minimum(np.searchsorted(cumulative, draw[in_family], side="right"), len(rules) - 1)
+        pick = np.searchsorted(cumulative, draw[in_family], side="right")
+        pick = np.minimum(pick, len(rules) - 1)
         unit_aggregator[in_family] = np.asarray(names, dtype=object)[pick]
     return Portfolio(names, unit_aggregator)

@@ -18,6 +18,8 @@ of a horizon in one call. The converter is hand-written so that it reproduces pa
   power of 1e15 VA (an ideal slack, like pandapower's);
 * every bus gets one PGM ``sym_load`` (constant power) that carries the bus's net load, so a
   batch update is a dense ``[T, B]`` array;
+* the dataset is checked once with PGM's ``validate_input_data`` (PGM does not validate by
+  default) and a GridError lists the first problems;
 * shunts → PGM shunts. Other in-service elements (gen, ward, impedance, trafo3w, ...) raise
   GridError: the SimBench LV/MV grids do not contain them.
 """
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from power_grid_model import ComponentType, DatasetType, PowerGridModel, initialize_array
+from power_grid_model.validation import validate_input_data
 
 from localflex.domain.errors import GridError
 
@@ -279,6 +282,10 @@ def build_pgm_network(net, bus_ids: np.ndarray) -> PgmNetwork:
         shunt["b1"] = -sh_df["q_mvar"].to_numpy(dtype=float) * 1e6 * steps / u2
         input_data[ComponentType.shunt] = shunt
 
+    errors = validate_input_data(input_data, symmetric=True)
+    if errors:
+        shown = "; ".join(str(e) for e in errors[:5])
+        raise GridError(f"the grid does not convert to a valid PGM model: {shown}")
     return PgmNetwork(
         input_data=input_data,
         node_ids=node_ids,

@@ -29,8 +29,8 @@ from localflex.domain.errors import GridError, HorizonError, InputError, Unknown
 from localflex.domain.time_grid import TimeGrid
 
 __all__ = [
-    "PROFILE_STEP_MINUTES",
     "PROFILE_STEPS",
+    "PROFILE_STEP_MINUTES",
     "ElementProfiles",
     "GridModel",
     "load_simbench_grid",

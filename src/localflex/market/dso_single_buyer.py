@@ -56,6 +56,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from localflex.domain import AWARD_COLUMNS, ClearingError, InputError, empty_frame, validate_offers
+from localflex.market._highs import quiet_highs
 
 __all__ = [
     "RELIEF_EPS_KW_PER_KW",
@@ -354,8 +355,7 @@ def _solve_lp(
             highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
             for i in integer
         ]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("mip_rel_gap", 1e-7)
     h.passModel(lp)
     start = time.perf_counter()

@@ -9,7 +9,7 @@ rebuilds Table 1 from them, in the paper's row order and wording.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,20 @@ def _path_of(loc: tuple[Any, ...]) -> str:
     return path or "<root>"
 
 
+def _expected(error: Any) -> str:
+    """Pydantic's message worded as what was expected."""
+    if error["type"] == "extra_forbidden":
+        return "a known key (unknown key)"
+    if error["type"] == "missing":
+        return "a value (required field is missing)"
+    msg = str(error["msg"])
+    if msg.startswith("String should "):
+        return "a string that should " + msg.removeprefix("String should ")
+    for prefix in ("Value error, ", "Input should be "):
+        msg = msg.removeprefix(prefix)
+    return msg
+
+
 def _parse(text: str, name: str) -> CountryPreset:
     try:
         data = yaml.safe_load(text)
@@ -78,9 +92,7 @@ def _parse(text: str, name: str) -> CountryPreset:
         errors = exc.errors(include_url=False)
         first = errors[0]
         value = _MISSING if first["type"] == "missing" else first.get("input")
-        expected = "a known key (unknown key)" if first["type"] == "extra_forbidden" else (
-            first["msg"]
-        )
+        expected = _expected(first)
         if len(errors) > 1:
             others = "; ".join(_path_of(e["loc"]) for e in errors[1:])
             expected += f" (and {len(errors) - 1} more: {others})"
@@ -116,7 +128,7 @@ def bundled_codes() -> tuple[str, ...]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bundled(code: str) -> CountryPreset:
     resource = _presets_dir().joinpath(f"{code.lower()}.yaml")
     preset = _parse(resource.read_text(encoding="utf-8"), f"presets/{code.lower()}.yaml")

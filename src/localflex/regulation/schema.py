@@ -38,6 +38,7 @@ __all__ = [
     "Access",
     "AccessTable",
     "BoolFigure",
+    "BspBrpCompensation",
     "CompensationRegime",
     "CountryPreset",
     "DsoProcurement",
@@ -48,7 +49,6 @@ __all__ = [
     "PresetError",
     "ProductRequirements",
     "Products",
-    "BspBrpCompensation",
 ]
 
 UNKNOWN_SOURCE = "not stated in the reference; to be filled"
@@ -139,8 +139,7 @@ class _Figure(_Strict):
     def _figure_has_real_source(self) -> _Figure:
         if getattr(self, "value", None) is not None and self.source == UNKNOWN_SOURCE:
             raise ValueError(
-                f"a source for the figure {getattr(self, 'value', None)!r}, "
-                f"not {UNKNOWN_SOURCE!r}"
+                f"a source for the figure {getattr(self, 'value', None)!r}, not {UNKNOWN_SOURCE!r}"
             )
         return self
 
@@ -237,14 +236,15 @@ class BspBrpCompensation(_Strict):
     source: _Text
     remark: _Text | None = None
 
-    @model_validator(mode="after")
-    def _exclusive_regimes(self) -> BspBrpCompensation:
+    @field_validator("regimes")
+    @classmethod
+    def _exclusive_regimes(cls, regimes: list[CompensationRegime]) -> list[CompensationRegime]:
         alone = {CompensationRegime.NONE, CompensationRegime.UNDEFINED}
-        if len(self.regimes) > 1 and alone & set(self.regimes):
+        if len(regimes) > 1 and alone & set(regimes):
             raise ValueError("'none' or 'undefined' alone, not mixed with other regimes")
-        if len(set(self.regimes)) != len(self.regimes):
-            raise ValueError("each regime once")
-        return self
+        if len(set(regimes)) != len(regimes):
+            raise ValueError("each regime at most once")
+        return regimes
 
 
 class DsoProcurement(_Strict):

@@ -23,8 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from localflex.aggregator import AggregatorRule, OfferBook, assign_portfolios, build_offers
-from localflex.aggregator import dispatch_awards
+from localflex.aggregator import (
+    AggregatorRule,
+    OfferBook,
+    assign_portfolios,
+    build_offers,
+    dispatch_awards,
+)
 from localflex.der import FlexEnvelope
 from localflex.domain import (
     AWARD_COLUMNS,
@@ -47,8 +52,12 @@ from localflex.grid import (
     run_power_flow,
     voltage_limits,
 )
-from localflex.market import ClearingResult, CongestionNeeds, clear_dso_single_buyer
-from localflex.market import pay_as_bid_payments
+from localflex.market import (
+    ClearingResult,
+    CongestionNeeds,
+    clear_dso_single_buyer,
+    pay_as_bid_payments,
+)
 from localflex.sim.placement import PlacedDers, place_ders
 from localflex.sim.scenario import Scenario
 

@@ -5,7 +5,7 @@ flexibility achieves and costs).
 
 | key | unit | meaning |
 |---|---|---|
-| overload_energy_before_kwh / _after_kwh | kWh | Σ over congestion points and ISPs of the flow above the limit × ISP length |
+| overload_energy_before_kwh / _after_kwh | kWh | Σ over points and ISPs of flow above limit × h |
 | overload_reduction_pct | % | 100 × (1 − after / before) |
 | worst_loading_before_pct / _after_pct | % | highest loading of any congestion point in any ISP |
 | dso_cost_eur | EUR | pay-as-bid payments of the DSO |

@@ -7,7 +7,8 @@ Tables (each as ``NAME.parquet`` and ``NAME.csv``):
 
 | table | one row per | columns |
 |---|---|---|
-| cp_loading | ISP × congestion point | timestamp_utc, isp, cp_id, loading_before_pct, loading_after_pct, overload_before_kw, overload_after_kw |
+| cp_loading | ISP × congestion point | timestamp_utc, isp, cp_id, loading_before_pct, |
+| | | loading_after_pct, overload_before_kw, overload_after_kw |
 | bus_voltage | ISP × bus | timestamp_utc, isp, bus, vm_before_pu, vm_after_pu |
 | offers | offer | OFFER_COLUMNS |
 | awards | award | AWARD_COLUMNS, round |

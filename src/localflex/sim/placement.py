@@ -16,6 +16,7 @@ bus and the fleets, which the simulator adds up per bus for the power flow.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,7 +65,7 @@ class PlacedDers:
     def unit_slices(self, time_grid: TimeGrid) -> list[slice]:
         sizes = [fleet.baseline_kw(time_grid).shape[1] for fleet in self.fleets]
         edges = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        return [slice(a, b) for a, b in pairwise(edges)]
 
     def net_load_per_bus(self, unit_net_load_kw: np.ndarray, unit_bus: np.ndarray) -> np.ndarray:
         """Background plus the units' net load, per bus [T, B]."""

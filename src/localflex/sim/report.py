@@ -138,7 +138,8 @@ def render_report(day: DayResult, kpis: dict[str, Any]) -> str:
         ("start (UTC)", kpis["start_utc"]),
         ("ISPs", f"{kpis['n_isps']} × {kpis['isp_minutes']} min"),
         ("overload energy before → after",
-         f"{kpis['overload_energy_before_kwh']:,.1f} → {kpis['overload_energy_after_kwh']:,.1f} kWh"),
+         f"{kpis['overload_energy_before_kwh']:,.1f} → "
+         f"{kpis['overload_energy_after_kwh']:,.1f} kWh"),
         ("worst loading before → after",
          f"{kpis['worst_loading_before_pct']:.1f} % → {kpis['worst_loading_after_pct']:.1f} %"),
         ("DSO cost", f"{kpis['dso_cost_eur']:,.2f} EUR"),

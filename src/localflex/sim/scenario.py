@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from localflex.domain import DerType, Direction, ScenarioError
 
@@ -116,14 +116,10 @@ class Scenario(_Strict):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"aggregator names must be unique, repeated: {sorted(dup)}")
-        return aggregators
-
-    @model_validator(mode="after")
-    def _shares_sum_to_one(self) -> Scenario:
-        total = sum(a.share for a in self.aggregators)
+        total = sum(a.share for a in aggregators)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"aggregators' shares must add up to 1, they add up to {total:g}")
-        return self
+        return aggregators
 
 
 def parse_scenario(data: object, source: str = "scenario") -> Scenario:
@@ -141,7 +137,7 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
         elif err["type"] == "missing":
             expected, value = "this key to be present", None
         else:
-            expected = err["msg"]
+            expected = str(err["msg"]).removeprefix("Value error, ")
         raise ScenarioError(field, value, expected) from None
 
 

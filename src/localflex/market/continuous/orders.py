@@ -12,6 +12,7 @@ value ``price_eur_per_mwh * quantity_kw * isp_hours / 1000`` EUR (buyer pays, se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -111,5 +112,5 @@ class SubmitResult(NamedTuple):
     filled_kw: float
     resting_kw: float
     cancelled_kw: float
-    trades: list[Trade]
-    self_trade_cancelled: list[str]
+    trades: Sequence[Trade]
+    self_trade_cancelled: Sequence[str]
