@@ -8,7 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from localflex.cli import DEMO_SCENARIO, app
+from localflex.cli import app
+from localflex.cli.run import DEMO_SCENARIO
 
 runner = CliRunner()
 

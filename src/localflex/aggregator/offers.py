@@ -126,6 +126,7 @@ def build_offers(
                     "min_power_kw": 0.0,
                     "price_eur_per_mwh": sub["price_eur_per_mwh"].to_numpy(),
                     "der_type": sub["der_type"].to_numpy(),
+                    "block_id": "",
                     "pool": pool.astype(np.int64),
                 }
             )

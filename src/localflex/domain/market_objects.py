@@ -43,6 +43,7 @@ class FlexOffer:
     """An aggregator's offer of flexibility at one bus, in one ISP and one direction.
 
     ``min_power_kw`` > 0 makes the offer indivisible below that volume (0 = fully divisible).
+    A non-empty ``block_id`` links offers (see OFFER_COLUMNS).
     """
 
     offer_id: str
@@ -54,6 +55,7 @@ class FlexOffer:
     price_eur_per_mwh: float
     der_type: DerType | str = "mixed"
     min_power_kw: float = 0.0
+    block_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ OFFER_COLUMNS: dict[str, tuple[str, str, str]] = {
     "min_power_kw": ("float64", "kW", "smallest accepted volume if awarded (0 = divisible)"),
     "price_eur_per_mwh": ("float64", "EUR/MWh", "activation price asked"),
     "der_type": ("object", "-", "DER family behind the offer (or 'mixed')"),
+    "block_id": ("object", "-", "offers sharing a non-empty block id are accepted at one "
+                 "common fraction of their max_power_kw (a linked profile, e.g. an activation "
+                 "and its rebound); '' = a single offer"),
 }
 REQUEST_COLUMNS: dict[str, tuple[str, str, str]] = {
     "request_id": ("object", "-", "unique id of the request"),
@@ -156,12 +161,15 @@ def validate_offers(
     direction, ISP inside the horizon, bus on the grid, non-negative and finite volumes with
     min <= max, finite prices.
     """
-    missing = [c for c in OFFER_COLUMNS if c not in offers.columns and c != "der_type"]
+    optional = {"der_type": "mixed", "block_id": ""}
+    missing = [c for c in OFFER_COLUMNS if c not in offers.columns and c not in optional]
     if missing:
         raise OfferError("offers", missing, f"columns {list(OFFER_COLUMNS)}")
     frame = offers.copy()
-    if "der_type" not in frame:
-        frame["der_type"] = "mixed"
+    for column, default in optional.items():
+        if column not in frame:
+            frame[column] = default
+    frame["block_id"] = frame["block_id"].fillna("").astype(str)
     if frame.empty:
         return empty_frame(OFFER_COLUMNS)
 

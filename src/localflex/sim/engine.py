@@ -120,6 +120,7 @@ def _extra_offers(scenario: Scenario, grid: GridModel, time_grid: TimeGrid) -> p
             "min_power_kw": 0.0,
             "price_eur_per_mwh": offer.price_eur_per_mwh,
             "der_type": "mixed",
+            "block_id": "",
             "pool": -1,
         })
     columns = [*OFFER_COLUMNS, "pool"]

@@ -68,10 +68,11 @@ class _Side:
 class ProductBook:
     """Resting orders of one product. The market engine validates; this class only matches."""
 
-    __slots__ = ("asks", "bids", "product")
+    __slots__ = ("asks", "bids", "index", "product")
 
-    def __init__(self, product: Product) -> None:
+    def __init__(self, product: Product, index: int = 0) -> None:
         self.product = product
+        self.index = index  # the engine's number for the product
         self.bids = _Side()
         self.asks = _Side()
 

@@ -110,7 +110,12 @@ class ContinuousMarket:
         self._live: dict[str, Order] = {}
         self._used_ids: set[str] = set()
         self._gates: dict[int, Any] = {}
-        self._trades: list[Trade] = []
+        # The tape as rows of plain values (no enum members, no Product): the garbage
+        # collector untracks such tuples, which keeps a long tape cheap. ``trades`` rebuilds
+        # Trade records. Row: seq, product index, buy/sell order ids, buyer, seller, price,
+        # quantity, aggressor is buy, value, timestamp.
+        self._tape: list[tuple[Any, ...]] = []
+        self._product_list: list[Product] = []
         self._seq = 0
         self._auto_id = 0
 
@@ -162,7 +167,14 @@ class ContinuousMarket:
         if crosses:
             return self._execute(order, book, timestamp)
         if type_ is _LIMIT:
-            book.rest(order)
+            # book.rest(order), inlined for an existing price level
+            level = (book.bids.levels.get(price_eur_per_mwh) if is_buy
+                     else book.asks.levels.get(-price_eur_per_mwh))
+            if level is None:
+                book.rest(order)
+            else:
+                level.queue.append(order)
+                level.live += 1
             self._live[order_id] = order
             return SubmitResult(order_id, _RESTING, 0.0, quantity_kw, 0.0, _NONE, _NONE)
         order.status = _KILLED if type_ is _FOK else _CANCELLED
@@ -275,6 +287,13 @@ class ContinuousMarket:
         """The gate time of a closed ISP, None while its gate is open."""
         return self._gates.get(self._check_isp(isp, "isp"))
 
+    def is_resting(self, order_id: str) -> bool:
+        """Whether ``order_id`` is an order resting in the book (never raises)."""
+        try:
+            return order_id in self._live
+        except TypeError:
+            return False
+
     def order(self, order_id: str) -> Order:
         """A resting order by id (UnknownOrderError otherwise)."""
         try:
@@ -304,8 +323,18 @@ class ContinuousMarket:
 
     @property
     def trades(self) -> list[Trade]:
-        """The trade tape (a copy), in execution order."""
-        return list(self._trades)
+        """The trade tape, in execution order (Trade records built on each call)."""
+        products = self._product_list
+        return [
+            Trade(f"T{n}", seq, products[pidx], buy_id, sell_id, buyer, seller, price, qty,
+                  _BUY if buy_aggressor else _SELL, value, timestamp)
+            for n, (seq, pidx, buy_id, sell_id, buyer, seller, price, qty, buy_aggressor,
+                    value, timestamp) in enumerate(self._tape, start=1)
+        ]
+
+    @property
+    def trade_count(self) -> int:
+        return len(self._tape)
 
     def snapshot(self, product: Product | tuple | None = None) -> pd.DataFrame:
         """Resting orders (``SNAPSHOT_COLUMNS``) of one product, or of all if None: per
@@ -319,11 +348,11 @@ class ContinuousMarket:
 
     def trades_frame(self) -> pd.DataFrame:
         """The trade tape as a frame (``TRADE_COLUMNS``)."""
-        return trades_frame(self._trades, self.isp_hours)
+        return trades_frame(self.trades, self.isp_hours)
 
     def balances(self) -> pd.DataFrame:
         """Money per party over the tape (``BALANCE_COLUMNS``); ``net_eur`` sums to zero."""
-        return balances_frame(self._trades)
+        return balances_frame(self.trades)
 
     # ---- internals ------------------------------------------------------------------------
     def _execute(self, order: Order, book: ProductBook, timestamp: Any) -> SubmitResult:
@@ -342,34 +371,37 @@ class ContinuousMarket:
             stp_ids.append(resting.order_id)
         trades: list[Trade] = []
         if fills:
-            tape = self._trades
+            tape = self._tape
             n = len(tape)
             seq = self._seq
             product = book.product
+            pidx = book.index
             scale = self._eur_per_kw_eur_mwh
+            party = order.party_id
             if order.is_buy:
-                aggressor = _BUY
                 for resting, qty in fills:
                     n += 1
                     price = resting.price_eur_per_mwh
-                    trades.append(Trade(
-                        f"T{n}", seq, product, order_id, resting.order_id, order.party_id,
-                        resting.party_id, price, qty, aggressor, price * qty * scale, timestamp,
-                    ))
+                    value = price * qty * scale
+                    tape.append((seq, pidx, order_id, resting.order_id, party, resting.party_id,
+                                 price, qty, True, value, timestamp))
+                    trades.append(Trade(f"T{n}", seq, product, order_id, resting.order_id,
+                                        party, resting.party_id, price, qty, _BUY, value,
+                                        timestamp))
                     if resting.status is _FILLED:
                         del live[resting.order_id]
             else:
-                aggressor = _SELL
                 for resting, qty in fills:
                     n += 1
                     price = resting.price_eur_per_mwh
-                    trades.append(Trade(
-                        f"T{n}", seq, product, resting.order_id, order_id, resting.party_id,
-                        order.party_id, price, qty, aggressor, price * qty * scale, timestamp,
-                    ))
+                    value = price * qty * scale
+                    tape.append((seq, pidx, resting.order_id, order_id, resting.party_id, party,
+                                 price, qty, False, value, timestamp))
+                    trades.append(Trade(f"T{n}", seq, product, resting.order_id, order_id,
+                                        resting.party_id, party, price, qty, _SELL, value,
+                                        timestamp))
                     if resting.status is _FILLED:
                         del live[resting.order_id]
-            tape.extend(trades)
         remaining = order.remaining_kw
         filled = start - remaining
         if remaining <= 0.0:
@@ -438,7 +470,8 @@ class ContinuousMarket:
             raise GateClosedError(key.isp, self._gates[key.isp])
         book = self._books.get(key)
         if book is None:
-            book = ProductBook(key)
+            book = ProductBook(key, len(self._product_list))
+            self._product_list.append(key)
             self._books[key] = book
             self._books_by_isp.setdefault(key.isp, []).append(book)
         return book

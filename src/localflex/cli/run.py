@@ -1,4 +1,4 @@
-"""The ``localflex`` command line: run a scenario, or the demo market day.
+"""``localflex demo`` and ``localflex run``: simulate a market day from a scenario file.
 
 Bad input (a scenario that does not validate, an unknown grid, an offer off the grid) ends
 with a one-line error naming the field, exit code 2, and no run folder.
@@ -10,21 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from localflex.domain import LocalflexError
+from localflex.cli._app import app, console, err_console, user_errors
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="localflex: a local flexibility market for distribution grids.",
-)
-console = Console()
-err_console = Console(stderr=True)
-
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 DEMO_SCENARIO = EXAMPLES_DIR / "demo.yaml"
 
 OutOption = Annotated[Path | None, typer.Option("--out", help="run folder (default runs/NAME)")]
@@ -64,7 +55,7 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
     from localflex.sim.outputs import write_run_folder
     from localflex.sim.scenario import load_scenario
 
-    try:
+    with user_errors():
         scenario = load_scenario(scenario_path)
         if seed is not None:
             scenario = scenario.model_copy(update={"seed": seed})
@@ -82,9 +73,6 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
             step("write run folder")
             written = write_run_folder(day, kpis, out_dir)
             progress.update(task, description="done", completed=len(STEPS) + 2)
-    except LocalflexError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
     console.print(_summary(kpis))
     for item in kpis["unsolved"]:
         console.print(f"[yellow]unsolved[/] {item['cp_id']}: {item['energy_kwh']} kWh over "
@@ -113,6 +101,3 @@ def demo(out: OutOption = None, seed: SeedOption = None) -> None:
         raise typer.Exit(code=2)
     _run(DEMO_SCENARIO, out, seed)
 
-
-if __name__ == "__main__":
-    app()
