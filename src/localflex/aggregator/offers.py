@@ -122,7 +122,8 @@ def build_offers(
                     "bus": sub["bus"].to_numpy(),
                     "isp": isp.astype(np.int64),
                     "direction": direction.value,
-                    "max_power_kw": np.round(volume[isp, pool], 3),
+                    # whole watts, rounded down: never more than the pool holds
+                    "max_power_kw": np.floor(volume[isp, pool] * 1000.0) / 1000.0,
                     "min_power_kw": 0.0,
                     "price_eur_per_mwh": sub["price_eur_per_mwh"].to_numpy(),
                     "der_type": sub["der_type"].to_numpy(),

@@ -15,6 +15,9 @@ flexibility achieves and costs).
 | per_aggregator, per_der_type | | activated energy and cost split |
 | voltage | p.u. | min/max before/after and bus-ISPs outside the band |
 | unsolved | | congestion left after verification, per point, with its cause |
+
+Congested counts and ``unsolved`` ignore overloads below ``OVERLOAD_TOLERANCE_KW``; the
+overload energies count everything.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from localflex.grid import overload_kw
-from localflex.sim.engine import DayResult
+from localflex.sim.engine import OVERLOAD_TOLERANCE_KW, DayResult
 
 __all__ = ["compute_kpis", "unsolved_congestion"]
 
@@ -43,8 +46,8 @@ def unsolved_congestion(day: DayResult) -> list[dict[str, Any]]:
     cp_ids = day.congestion_points["cp_id"].to_numpy()
     shortfalls = day.shortfalls
     out = []
-    for c in np.flatnonzero(residual.max(axis=0) > 1e-6):
-        isps = np.flatnonzero(residual[:, c] > 1e-6)
+    for c in np.flatnonzero(residual.max(axis=0) > OVERLOAD_TOLERANCE_KW):
+        isps = np.flatnonzero(residual[:, c] > OVERLOAD_TOLERANCE_KW)
         causes: list[str] = []
         if len(shortfalls):
             here = shortfalls[(shortfalls["cp_id"] == cp_ids[c]) & shortfalls["isp"].isin(isps)]
@@ -109,10 +112,10 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "n_isps": day.time_grid.n_isps,
         "isp_minutes": day.time_grid.isp_minutes,
         "n_congestion_points": len(cps),
-        "congested_points_before": int((ov_before.max(axis=0) > 1e-6).sum()),
-        "congested_points_after": int((ov_after.max(axis=0) > 1e-6).sum()),
-        "congested_isps_before": int((ov_before.max(axis=1) > 1e-6).sum()),
-        "congested_isps_after": int((ov_after.max(axis=1) > 1e-6).sum()),
+        "congested_points_before": int((ov_before.max(axis=0) > OVERLOAD_TOLERANCE_KW).sum()),
+        "congested_points_after": int((ov_after.max(axis=0) > OVERLOAD_TOLERANCE_KW).sum()),
+        "congested_isps_before": int((ov_before.max(axis=1) > OVERLOAD_TOLERANCE_KW).sum()),
+        "congested_isps_after": int((ov_after.max(axis=1) > OVERLOAD_TOLERANCE_KW).sum()),
         "overload_energy_before_kwh": round(before_kwh, 3),
         "overload_energy_after_kwh": round(after_kwh, 3),
         "overload_reduction_pct": round(100.0 * (1 - after_kwh / before_kwh), 2)
