@@ -72,6 +72,7 @@ _CANCELLED = OrderStatus.CANCELLED
 _KILLED = OrderStatus.KILLED
 _REPLACED = OrderStatus.REPLACED
 _NONE: tuple[()] = ()  # shared empty trades / self-trade lists
+_tuple_new = tuple.__new__  # builds a SubmitResult without its Python-level __new__ (hot path)
 
 
 class ContinuousMarket:
@@ -176,7 +177,8 @@ class ContinuousMarket:
                 level.queue.append(order)
                 level.live += 1
             self._live[order_id] = order
-            return SubmitResult(order_id, _RESTING, 0.0, quantity_kw, 0.0, _NONE, _NONE)
+            return _tuple_new(SubmitResult,
+                              (order_id, _RESTING, 0.0, quantity_kw, 0.0, _NONE, _NONE))
         order.status = _KILLED if type_ is _FOK else _CANCELLED
         return SubmitResult(order_id, order.status, 0.0, 0.0, quantity_kw, _NONE, _NONE)
 
@@ -246,7 +248,8 @@ class ContinuousMarket:
         if price == order.price_eur_per_mwh and quantity <= order.remaining_kw:
             order.quantity_kw -= order.remaining_kw - quantity
             order.remaining_kw = quantity
-            return SubmitResult(order_id, _RESTING, 0.0, quantity, 0.0, _NONE, _NONE)
+            return _tuple_new(SubmitResult,
+                              (order_id, _RESTING, 0.0, quantity, 0.0, _NONE, _NONE))
         book = self._books[order.product]
         order.status = _REPLACED
         book.unlink(order)
