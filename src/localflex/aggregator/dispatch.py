@@ -5,17 +5,60 @@ An award on a pool in ISP t is shared over the pool's units pro rata to what eac
 offered in that ISP, so no unit is asked beyond its envelope. The result is a setpoint
 change per unit and ISP (``delta_injection_kw`` [T, N], positive = UP); the DER models then
 carry their state forward and return the realised response with any rebound.
+
+A book built under product rules records the units' kW behind its pools
+(``OfferBook.unit_up_kw``): units left out for timing are never asked, and a unit is asked at
+most what its energy sustains. Comfort bands are the DER models' own: a heat pump clips the
+request to its band in ``respond``.
+
+``dispatch_and_respond`` goes one step further: it calls each fleet's ``respond`` on its slice
+of the setpoint changes and returns, per unit, what was asked, what was delivered and the
+rebound — plus, if a forecast-error model is given, a seeded draw of the baseline's forecast
+error on top (the realised net load then differs from the DSO's forecast even without
+activation). The model is any callable
+``forecast_error(rng, baseline_kw [T, N], der_type [N]) -> error_kw [T, N]`` (consumption-
+positive, like meter data).
+
+Columns of ``DispatchResponse.units``:
+
+| column | unit | meaning |
+|---|---|---|
+| der_id, der_type, bus | - | the unit |
+| aggregator_id | - | who dispatched it ('' = not pooled) |
+| requested_up_kwh, requested_down_kwh | kWh | setpoint changes asked, per direction |
+| delivered_up_kwh, delivered_down_kwh | kWh | realised change (baseline − realised net |
+|  |  | load, the DER model's own) in ISPs with a request |
+| rebound_kwh | kWh | absolute realised change in ISPs without a request (paid back energy) |
+| forecast_error_kwh | kWh | sum of the drawn forecast error (0 without a model) |
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from localflex.aggregator.offers import OfferBook
-from localflex.domain import Direction, InputError
+from localflex.domain import Direction, InputError, TimeGrid
 
-__all__ = ["awarded_per_pool", "dispatch_awards"]
+__all__ = [
+    "DispatchResponse",
+    "ForecastErrorModel",
+    "RespondingFleet",
+    "awarded_per_pool",
+    "dispatch_and_respond",
+    "dispatch_awards",
+]
+
+ForecastErrorModel = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
+
+
+class RespondingFleet(Protocol):
+    def baseline_kw(self, time_grid: TimeGrid) -> np.ndarray: ...
+    def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray: ...
 
 
 def awarded_per_pool(awards: pd.DataFrame, book: OfferBook) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +85,13 @@ def awarded_per_pool(awards: pd.DataFrame, book: OfferBook) -> tuple[np.ndarray,
 def dispatch_awards(
     awards: pd.DataFrame, book: OfferBook, up_kw: np.ndarray, down_kw: np.ndarray
 ) -> np.ndarray:
-    """Per-unit setpoint changes [T, N] (positive = more injection) that deliver the awards."""
+    """Per-unit setpoint changes [T, N] (positive = more injection) that deliver the awards.
+
+    ``up_kw``/``down_kw`` are the units' envelopes; a book built under product rules uses the
+    kW it recorded behind its pools instead.
+    """
+    if book.unit_up_kw is not None and book.unit_down_kw is not None:
+        up_kw, down_kw = book.unit_up_kw, book.unit_down_kw
     awarded_up, awarded_down = awarded_per_pool(awards, book)
     with np.errstate(divide="ignore", invalid="ignore"):
         share_up = np.where(book.pool_up_kw > 0, awarded_up / book.pool_up_kw, 0.0)
@@ -56,3 +105,86 @@ def dispatch_awards(
         share_up[:, pool] * up_kw[:, pooled] - share_down[:, pool] * down_kw[:, pooled]
     )
     return delta
+
+
+@dataclass(frozen=True)
+class DispatchResponse:
+    """What dispatch asked and what the units did (arrays [T, N], consumption-positive loads)."""
+
+    requested_delta_kw: np.ndarray  # positive = UP (more injection)
+    baseline_kw: np.ndarray
+    realised_kw: np.ndarray  # response of the DER models (+ forecast error if drawn)
+    forecast_error_kw: np.ndarray
+    units: pd.DataFrame  # per-unit summary, columns in the module docstring
+
+    @property
+    def delivered_delta_kw(self) -> np.ndarray:
+        """Realised change of injection [T, N] (baseline − realised, positive = UP)."""
+        return self.baseline_kw - self.realised_kw
+
+
+def dispatch_and_respond(
+    awards: pd.DataFrame,
+    book: OfferBook,
+    up_kw: np.ndarray,
+    down_kw: np.ndarray,
+    *,
+    fleets: Sequence[RespondingFleet],
+    slices: Sequence[slice],
+    time_grid: TimeGrid,
+    der_id: np.ndarray | None = None,
+    der_type: np.ndarray | None = None,
+    bus: np.ndarray | None = None,
+    unit_aggregator: np.ndarray | None = None,
+    forecast_error: ForecastErrorModel | None = None,
+    rng: np.random.Generator | None = None,
+) -> DispatchResponse:
+    """Split the awards over the units (``dispatch_awards``), let each fleet respond on its
+    slice of units, and return the realised response per unit (rebound included, and a
+    forecast-error draw if ``forecast_error`` is given — then ``rng`` is required)."""
+    n_isps, n_units = up_kw.shape
+    if len(fleets) != len(slices):
+        raise InputError("slices", len(slices), f"{len(fleets)} slices (one per fleet)")
+    covered = np.zeros(n_units, dtype=int)
+    for sl in slices:
+        covered[sl] += 1
+    if (covered != 1).any():
+        raise InputError("slices", [(s.start, s.stop) for s in slices],
+                         f"slices covering each of the {n_units} units exactly once")
+    if forecast_error is not None and rng is None:
+        raise InputError("rng", None, "a numpy Generator to draw the forecast error with")
+    requested = dispatch_awards(awards, book, up_kw, down_kw)
+    baseline = np.zeros((n_isps, n_units))
+    realised = np.zeros((n_isps, n_units))
+    for fleet, sl in zip(fleets, slices, strict=True):
+        baseline[:, sl] = fleet.baseline_kw(time_grid)
+        realised[:, sl] = fleet.respond(time_grid, requested[:, sl])
+    types = (np.asarray(der_type).astype(str) if der_type is not None
+             else np.full(n_units, "mixed"))
+    error = np.zeros((n_isps, n_units))
+    if forecast_error is not None:
+        error = np.asarray(forecast_error(rng, baseline, types), dtype=float)
+        if error.shape != baseline.shape or not np.isfinite(error).all():
+            raise InputError("forecast_error", getattr(error, "shape", None),
+                             f"finite kW of shape {list(baseline.shape)}")
+        realised = realised + error
+    dt = time_grid.isp_hours
+    delivered = baseline - (realised - error)  # the DER models' own response
+    asked = requested != 0.0
+    units = pd.DataFrame({
+        "der_id": (np.asarray(der_id).astype(str) if der_id is not None
+                   else np.arange(n_units).astype(str)),
+        "der_type": types,
+        "bus": (np.asarray(bus, dtype=np.int64) if bus is not None
+                else np.full(n_units, -1, dtype=np.int64)),
+        "aggregator_id": (np.asarray(unit_aggregator, dtype=object) if unit_aggregator
+                          is not None else np.full(n_units, "", dtype=object)),
+        "requested_up_kwh": np.clip(requested, 0.0, None).sum(axis=0) * dt,
+        "requested_down_kwh": np.clip(-requested, 0.0, None).sum(axis=0) * dt,
+        "delivered_up_kwh": np.where(asked, np.clip(delivered, 0.0, None), 0.0).sum(axis=0) * dt,
+        "delivered_down_kwh": np.where(asked, np.clip(-delivered, 0.0, None), 0.0).sum(axis=0)
+        * dt,
+        "rebound_kwh": np.where(asked, 0.0, np.abs(delivered)).sum(axis=0) * dt,
+        "forecast_error_kwh": error.sum(axis=0) * dt,
+    })
+    return DispatchResponse(requested, baseline, realised, error, units)
