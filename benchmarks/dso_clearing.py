@@ -7,9 +7,12 @@ sensitivities at the peak ISP, real headroom; the overloads themselves are synth
 random tree of ~100 buses from a seed, one congestion point per line plus the substation
 transformer; relief = 1 kW/kW for buses downstream of the element, 0 elsewhere, sign flipped in
 midday reverse-flow ISPs. Prints grid preparation, clearing build and solve seconds
-separately; the < 10 s target is for the clearing (build + solve).
+separately; the targets are for the clearing (build + solve): < 10 s for divisible offers
+(an LP), < 30 s with 20 % indivisible offers (``min_power_kw = max/2``: a MILP, HiGHS branch
+and bound, relative gap 1e-7). Both cases run by default, on the same needs and offers.
 
-Run: ``python benchmarks/dso_clearing.py [--grid synthetic] [--offers 10000] [--seed 7]``
+Run: ``python benchmarks/dso_clearing.py [--grid synthetic] [--offers 10000] [--seed 7]
+[--indivisible-share 0.2]``
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from localflex.domain import OFFER_COLUMNS
 from localflex.market import CongestionNeeds, clear_dso_single_buyer
 
 TARGET_SECONDS = 10.0
+TARGET_MIP_SECONDS = 30.0
 
 
 def cpu_model() -> str:
@@ -118,6 +122,7 @@ def synthetic_offers(rng: np.random.Generator, n_offers: int, bus_ids: np.ndarra
         "min_power_kw": 0.0,
         "price_eur_per_mwh": rng.uniform(20.0, 500.0, n_offers).round(2),
         "der_type": rng.choice(["ev", "heat_pump", "battery", "pv"], n_offers),
+        "block_id": "",
     })
     indivisible = rng.random(n_offers) < indivisible_share
     frame.loc[indivisible, "min_power_kw"] = frame.loc[indivisible, "max_power_kw"] * 0.5
@@ -133,8 +138,8 @@ def main() -> None:
     parser.add_argument("--isps", type=int, default=96)
     parser.add_argument("--buses", type=int, default=100)
     parser.add_argument("--overload-share", type=float, default=0.10)
-    parser.add_argument("--indivisible-share", type=float, default=0.0,
-                        help="share of offers with min_power_kw = max/2 (makes it a MILP)")
+    parser.add_argument("--indivisible-share", type=float, default=0.2,
+                        help="share of offers with min_power_kw = max/2 in the MILP case")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -149,37 +154,46 @@ def main() -> None:
                      "peak ISP, real headroom, synthetic overloads")
         args.isps = needs.overload_kw.shape[0]
     prep_s = time.perf_counter() - prep_start
-    offers = synthetic_offers(rng, args.offers, needs.bus_ids, args.isps,
-                              args.indivisible_share)
-
-    start = time.perf_counter()
-    result = clear_dso_single_buyer(offers, needs, n_isps=args.isps)
-    total_s = time.perf_counter() - start
-    build_s = total_s - result.solve_seconds
-
+    offer_seed = int(rng.integers(2**31))
     n_needs = int((needs.overload_kw > 0).sum())
     print("DSO single-buyer clearing benchmark (paper §5.3)")
     print(f"machine : {os.cpu_count()} CPUs (nproc), {cpu_model()}, Python "
-          f"{platform.python_version()}")
+          f"{platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+          f"highspy {highspy_version()}")
     print(f"grid    : {grid_note}: {len(needs.bus_ids)} buses, {len(needs.cp_ids)} congestion "
           "points")
-    print(f"inputs  : {len(offers)} offers, {args.isps} ISPs, {n_needs} overloaded (cp, ISP) "
-          f"= {n_needs / needs.overload_kw.size:.1%}, "
-          f"{int((offers['min_power_kw'] > 0).sum())} indivisible offers, seed {args.seed}")
-    print(f"result  : {result.solver_status}; {len(result.awards)} awards, "
-          f"{result.awards['power_kw'].sum():.0f} kW, cost {result.total_cost_eur:.2f} EUR; "
-          f"{len(result.shortfalls)} shortfalls "
-          f"({result.shortfalls['shortfall_kw'].sum():.0f} kW)")
-    if len(result.shortfalls):
-        kinds = (result.shortfalls["cause"]
-                 .str.replace(r"\w+:\d+(, \w+:\d+)*", "<cps>", regex=True)
-                 .str.split(r"[:(]", regex=True).str[0])
-        print("causes  :", kinds.value_counts().to_dict())
-    verdict = "OK" if total_s < TARGET_SECONDS else "MISSED"
     print(f"grid prep (not in target): {prep_s:.3f} s")
-    print(f"time    : build {build_s:.3f} s, solve {result.solve_seconds:.3f} s, "
-          f"total {total_s:.3f} s (target < {TARGET_SECONDS:.0f} s: {verdict}; "
-          f"ratio {total_s / TARGET_SECONDS:.3f})")
+    for share, target in ((0.0, TARGET_SECONDS), (args.indivisible_share, TARGET_MIP_SECONDS)):
+        offers = synthetic_offers(np.random.default_rng(offer_seed), args.offers, needs.bus_ids,
+                                  args.isps, share)
+        start = time.perf_counter()
+        result = clear_dso_single_buyer(offers, needs, n_isps=args.isps)
+        total_s = time.perf_counter() - start
+        build_s = total_s - result.solve_seconds
+        kind = "divisible (LP)" if share == 0 else f"{share:.0%} indivisible (MILP)"
+        print(f"--- case: {kind}")
+        print(f"inputs  : {len(offers)} offers, {args.isps} ISPs, {n_needs} overloaded (cp, ISP) "
+              f"= {n_needs / needs.overload_kw.size:.1%}, "
+              f"{int((offers['min_power_kw'] > 0).sum())} indivisible offers, seed {args.seed}")
+        print(f"result  : {result.solver_status}; {len(result.awards)} awards, "
+              f"{result.awards['power_kw'].sum():.0f} kW, cost {result.total_cost_eur:.2f} EUR; "
+              f"{len(result.shortfalls)} shortfalls "
+              f"({result.shortfalls['shortfall_kw'].sum():.0f} kW)")
+        if len(result.shortfalls):
+            kinds = (result.shortfalls["cause"]
+                     .str.replace(r"\w+:\d+(, \w+:\d+)*", "<cps>", regex=True)
+                     .str.split(r"[:(]", regex=True).str[0])
+            print("causes  :", kinds.value_counts().to_dict())
+        verdict = "OK" if total_s < target else "MISSED"
+        print(f"time    : build {build_s:.3f} s, solve {result.solve_seconds:.3f} s, "
+              f"total {total_s:.3f} s (target < {target:.0f} s: {verdict}; "
+              f"ratio {total_s / target:.3f})")
+
+
+def highspy_version() -> str:
+    from importlib.metadata import version
+
+    return version("highspy")
 
 
 if __name__ == "__main__":

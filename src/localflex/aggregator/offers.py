@@ -147,7 +147,8 @@ def _frame(pools: pd.DataFrame, isp: np.ndarray, pool: np.ndarray, direction: Di
             "bus": sub["bus"].to_numpy(),
             "isp": isp.astype(np.int64),
             "direction": direction.value,
-            "max_power_kw": np.round(volume_kw, 3),
+            # whole watts, rounded down: never more than the pool holds
+            "max_power_kw": np.floor(np.asarray(volume_kw) * 1000.0 + 1e-9) / 1000.0,
             "min_power_kw": 0.0,
             "price_eur_per_mwh": prices,
             "der_type": sub["der_type"].to_numpy(),

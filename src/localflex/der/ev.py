@@ -14,6 +14,17 @@ Baseline = "dumb" charging: full power from arrival until the need is met. Flexi
 The remaining need is carried forward ISP by ISP, so an activation at ``t`` changes what is
 possible later (§2: inter-temporal constraints). After an activation the unit charges as
 early as possible again (rebound), which is dumb charging applied to the remaining need.
+
+Vehicle-to-grid (option, ``v2g_kw`` per unit, default 0 = no discharge, the behaviour
+above): UP may go beyond stopping the charge, down to discharging at ``v2g_kw``. A discharge
+of ``p < 0`` kW for ``dt`` hours takes ``|p| dt / efficiency`` from the battery (so the
+remaining need grows by that), and is allowed only as far as (a) the need can still be met
+before departure at full charger power and (b) the battery stays above its arrival content
+minus ``v2g_energy_kwh`` (default 0: only energy charged in this session can go back)::
+
+    |p| <= min(v2g_kw, (cap_after − rem) · eff / dt, (need + v2g_energy_kwh − rem) · eff / dt)
+
+with ``cap_after = charger_kw · eff · dt · (ISPs left after this one)``.
 """
 
 from __future__ import annotations
@@ -47,6 +58,8 @@ class EvFleet:
         energy_need_kwh: Any,
         efficiency: Any = 0.9,
         *,
+        v2g_kw: Any = 0.0,
+        v2g_energy_kwh: Any = 0.0,
         ramp_kw_per_min: Any | None = None,
         notification_min: Any = 5.0,
         response_min: Any = 1.0,
@@ -64,6 +77,8 @@ class EvFleet:
                              f"at least arrival_isp = {self.arrival_isp[i]}")
         self.energy_need_kwh = v.vector("energy_need_kwh", energy_need_kwh, n, lo=0.0)
         self.efficiency = v.vector("efficiency", efficiency, n, lo=0.0, lo_open=True, hi=1.0)
+        self.v2g_kw = v.vector("v2g_kw", v2g_kw, n, lo=0.0)
+        self.v2g_energy_kwh = v.vector("v2g_energy_kwh", v2g_energy_kwh, n, lo=0.0)
         self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
             n, self.charger_kw, ramp_kw_per_min=ramp_kw_per_min,
             default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
@@ -87,6 +102,8 @@ class EvFleet:
         efficiency: float = 0.9,
         utc_offset_h: float = 0.0,
         id_prefix: str = "ev_",
+        v2g_kw: Any = 0.0,
+        v2g_energy_kwh: Any = 0.0,
     ) -> EvFleet:
         """Draw ``n`` plausible home-charging sessions from ``rng`` (deterministic per seed).
 
@@ -98,7 +115,7 @@ class EvFleet:
         is the first arrival at or after the grid's start; its departure is cut at the
         horizon's end and its need capped to what full-power charging can deliver in the (cut)
         window, so every sampled session is feasible. One session per unit: a multi-day
-        horizon needs one unit per session.
+        horizon needs one unit per session. ``v2g_kw`` / ``v2g_energy_kwh``: see the class.
         """
         if n <= 0:
             raise InputError("n", n, "a positive number of EVs")
@@ -127,7 +144,8 @@ class EvFleet:
         capacity = charger * efficiency * isp_h * (departure - arrival)
         ids = np.char.add(str(id_prefix), np.arange(n).astype(str))
         return cls(ids, bus, charger, arrival.astype(np.int64), departure.astype(np.int64),
-                   np.minimum(need, capacity), efficiency)
+                   np.minimum(need, capacity), efficiency, v2g_kw=v2g_kw,
+                   v2g_energy_kwh=v2g_energy_kwh)
 
     @property
     def n_units(self) -> int:
@@ -157,6 +175,20 @@ class EvFleet:
         p_kw = (done_after - done_before) / (self.efficiency * dt)
         return p_kw, self.energy_need_kwh - done_before
 
+    def _p_floor(self, rem: np.ndarray, isps_after: np.ndarray, dt: float) -> np.ndarray:
+        """Least net load (kW) that still meets the need; negative = V2G discharge allowed."""
+        eff = self.efficiency
+        must = rem / (eff * dt) - self.charger_kw * isps_after
+        cap_after = self.charger_kw * eff * dt * isps_after
+        discharge = np.minimum(self.v2g_kw, np.maximum(np.minimum(
+            cap_after - rem, self.energy_need_kwh + self.v2g_energy_kwh - rem), 0.0) * eff / dt)
+        return np.maximum(must, -discharge)
+
+    def _rem_after(self, rem: np.ndarray, p_kw: np.ndarray, dt: float) -> np.ndarray:
+        """Remaining need after one ISP at ``p_kw`` (discharge adds ``|p| dt / eff``)."""
+        eff = self.efficiency
+        return np.maximum(rem - np.where(p_kw >= 0.0, p_kw * eff, p_kw / eff) * dt, 0.0)
+
     # --- contract ------------------------------------------------------------------------
     def baseline_kw(self, time_grid: TimeGrid) -> np.ndarray:
         """Net load [T, N] kW: full charger power from arrival until the need is met."""
@@ -166,7 +198,9 @@ class EvFleet:
         """UP = deferrable charging (need still met at full power), DOWN = advance charging.
 
         ``energy_up_max_kwh`` = the session's slack, ``charger_kw·dt·window − need/eff``
-        (grid kWh that can be deferred in total), at most the baseline's energy.
+        (grid kWh that can be deferred in total), at most the baseline's energy — plus, with
+        V2G, at most ``eff · (need + v2g_energy_kwh)`` discharged (still within the slack:
+        every discharged kWh costs ``1/eff²`` kWh of charging time later).
         ``max_duration_isps`` = ISPs charging can be paused entirely.
         """
         dt = time_grid.isp_hours
@@ -174,9 +208,9 @@ class EvFleet:
         plugged = self.plugged(time_grid)
         t = np.arange(time_grid.n_isps)[:, None]
         isps_after = np.maximum(self.departure_isp - t - 1, 0)
-        p_floor = np.maximum(rem / (self.efficiency * dt) - self.charger_kw * isps_after, 0.0)
+        p_floor = self._p_floor(rem, isps_after, dt)
         p_ceil = np.minimum(self.charger_kw, rem / (self.efficiency * dt))
-        up = np.where(plugged, np.clip(p_base - p_floor, 0.0, p_base), 0.0)
+        up = np.where(plugged, np.clip(p_base - p_floor, 0.0, p_base + self.v2g_kw), 0.0)
         down = np.where(plugged, np.maximum(p_ceil - p_base, 0.0), 0.0)
         window = self.departure_isp - self.arrival_isp
         need_grid_kwh = self.energy_need_kwh / self.efficiency
@@ -194,7 +228,9 @@ class EvFleet:
             bus=self.bus,
             up_kw=up,
             down_kw=down,
-            energy_up_max_kwh=np.minimum(slack_kwh, p_base.sum(axis=0) * dt),
+            energy_up_max_kwh=np.minimum(slack_kwh, p_base.sum(axis=0) * dt + np.where(
+                self.v2g_kw > 0, self.efficiency * (self.energy_need_kwh + self.v2g_energy_kwh),
+                0.0)),
             energy_down_max_kwh=np.minimum(down.sum(axis=0) * dt, need_grid_kwh),
             ramp_kw_per_min=self.ramp_kw_per_min,
             min_duration_isps=np.minimum(1, max_dur),
@@ -208,8 +244,9 @@ class EvFleet:
         """Realised net load [T, N]; the remaining need is carried forward per ISP.
 
         Where the delta is non-zero the charger is asked for ``baseline − delta``, clipped to
-        ``[p_floor, p_ceil]`` (need still reachable; charger power and remaining need) and to 0
-        when unplugged; elsewhere it charges as early as possible (rebound).
+        ``[p_floor, p_ceil]`` (need still reachable; charger power and remaining need; a
+        negative floor is V2G discharge) and to 0 when unplugged; elsewhere it charges as
+        early as possible (rebound).
         """
         delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
                          n_isps=time_grid.n_isps)
@@ -223,10 +260,9 @@ class EvFleet:
             plugged = (t >= self.arrival_isp) & (t < self.departure_isp)
             p_ceil = np.where(plugged, np.minimum(self.charger_kw, rem / eff_dt), 0.0)
             isps_after = np.maximum(self.departure_isp - t - 1, 0)
-            p_floor = np.minimum(
-                np.maximum(rem / eff_dt - self.charger_kw * isps_after, 0.0), p_ceil
-            )
+            p_floor = np.where(plugged, np.minimum(self._p_floor(rem, isps_after, dt), p_ceil),
+                               0.0)
             want = np.where(active[t], p_base[t] - delta[t], p_ceil)
             out[t] = np.clip(want, p_floor, p_ceil)
-            rem = np.maximum(rem - out[t] * eff_dt, 0.0)
+            rem = self._rem_after(rem, out[t], dt)
         return out

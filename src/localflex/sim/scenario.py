@@ -65,6 +65,26 @@ class DerSpec(_Strict):
     participation: float = Field(
         1.0, ge=0, le=1, description="share of flexible units that sign up with an aggregator"
     )
+    ev_v2g_kw: float = Field(0.0, ge=0, description="V2G discharge power of the sampled EVs")
+    ev_v2g_energy_kwh: float = Field(
+        0.0, ge=0, description="energy a V2G EV may give below its arrival content"
+    )
+    wind_from_grid: bool = Field(True, description="SimBench wind generators are curtailable")
+    chp_from_grid: bool = Field(
+        True, description="SimBench biomass generators are heat-led CHP with a heat store"
+    )
+    chp_power_to_heat: float = Field(0.8, gt=0, description="kW_el per kW_th of the CHP")
+    chp_storage_hours: float = Field(4.0, gt=0, description="heat store, hours of mean output")
+    ev_from_charging_stations: bool = Field(
+        False, description="SimBench HLS loads (home charging stations) become EV sessions"
+    )
+    water_heater_share_of_households: float = Field(0.0, ge=0, le=1)
+    water_heater_kw: float = Field(3.0, gt=0)
+    water_heater_tank_l: float = Field(150.0, gt=0)
+    water_heater_daily_l: float = Field(120.0, gt=0)
+    appliance_share_of_households: float = Field(0.0, ge=0, le=1)
+    thermal_storage_share_of_households: float = Field(0.0, ge=0, le=1)
+    thermal_storage_design_kw_th: float = Field(4.0, gt=0)
 
 
 class AggregatorSpec(_Strict):
