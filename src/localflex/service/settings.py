@@ -1,0 +1,30 @@
+"""The one typed settings object of the market service (env prefix ``LOCALFLEX_``).
+
+``Settings()`` reads ``LOCALFLEX_DATABASE_URL``, ``LOCALFLEX_GRID_CODE``, … from the
+environment; ``create_app(Settings(database_url=…))`` passes them explicitly. Unknown
+keyword arguments are rejected.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_GRID_CODE", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///localflex.db"
+DEFAULT_GRID_CODE = "1-LV-rural1--2-sw"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOCALFLEX_", extra="forbid", frozen=True)
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL of the store")
+    grid_code: str = Field(DEFAULT_GRID_CODE, description="SimBench code of the demo grid")
+    run_scheduler: bool = Field(True, description="clear gates at closure in a background thread")
+    scheduler_interval_s: float = Field(1.0, gt=0, description="how often the scheduler looks")
+    sqlite_synchronous: str = Field("FULL", description="SQLite PRAGMA synchronous")
+    db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
+    shortfall_penalty_eur_per_mwh: float = Field(1e6, gt=0, description="clearing penalty")
+    web_refresh_s: int = Field(10, ge=1, description="auto-refresh period of the web view")
+    max_page: int = Field(1000, ge=1, description="largest list answered by one GET")

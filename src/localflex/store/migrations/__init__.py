@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the market database (see ``localflex.store.migrate``)."""
