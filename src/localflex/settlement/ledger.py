@@ -1,0 +1,275 @@
+"""The settlement ledger: every payment between market parties as double-entry lines.
+
+Paper §4.2 (Figure 4) and §5.3 name the money flows of a flexibility activation: the buyer
+(DSO, TSO or BRP) pays the aggregator for availability and utilisation, the aggregator pays its
+prosumers, the aggregator (or the TSO) compensates the BRP whose perimeter the activation
+changed, and the TSO settles the BRP's imbalance. Each such payment is a *transaction*; the
+ledger books it as two lines — the payer's (negative) and the payee's (positive) — in integer
+cents, so every transaction and the whole ledger sum to exactly zero.
+
+A transaction frame (``TRANSACTION_COLUMNS``) is what the settlement modules produce; a
+negative amount means the money flows the other way and is turned around here.
+``build_ledger`` books it (``LEDGER_COLUMNS``); ``statements`` and ``party_statement`` give
+per-party views per period.
+
+Rounding: each transaction's amount is rounded once, half away from zero, to whole cents (after
+rounding to 1e-6 cent to remove binary noise such as ``0.285 * 100 = 28.499999…``); both of
+its lines carry that integer. Transactions that round to 0 cents are not booked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from localflex.domain import InputError, LocalflexError, Role, TimeGrid
+
+__all__ = [
+    "LEDGER_COLUMNS",
+    "STATEMENT_COLUMNS",
+    "TRANSACTION_COLUMNS",
+    "LedgerImbalanceError",
+    "build_ledger",
+    "check_balanced",
+    "eur_to_cents",
+    "party_statement",
+    "statements",
+    "transactions_frame",
+]
+
+TRANSACTION_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "payer": ("object", "-", "party that pays"),
+    "payee": ("object", "-", "party that is paid"),
+    "amount_eur": ("float64", "EUR", "amount (>= 0 once normalised)"),
+    "award_id": ("object", "-", "award that caused the payment ('' = none, e.g. imbalance)"),
+    "isp": ("int64", "-", "ISP index the payment settles"),
+    "rule": ("object", "-", "settlement rule that produced it (utilisation, penalty, …)"),
+}
+
+LEDGER_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "txn_id": ("int64", "-", "transaction number; its two lines share it"),
+    "party_id": ("object", "-", "party of this line"),
+    "role": ("object", "-", "role of the party (dso, tso, brp, aggregator, prosumer, …)"),
+    "counterparty_id": ("object", "-", "the other party of the transaction"),
+    "amount_cents": ("int64", "cent", "signed: > 0 received, < 0 paid"),
+    "amount_eur": ("float64", "EUR", "amount_cents / 100 (for reading; sums use cents)"),
+    "award_id": ("object", "-", "award that caused the transaction"),
+    "isp": ("int64", "-", "ISP index"),
+    "timestamp_utc": ("datetime64[ns, UTC]", "-", "start of the ISP (NaT without a TimeGrid)"),
+    "rule": ("object", "-", "settlement rule"),
+}
+
+STATEMENT_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "party_id": ("object", "-", "party"),
+    "role": ("object", "-", "its role"),
+    "period": ("object", "-", "period start (UTC, ISO) or 'all'"),
+    "rule": ("object", "-", "settlement rule, or 'total'"),
+    "received_eur": ("float64", "EUR", "money received"),
+    "paid_eur": ("float64", "EUR", "money paid (>= 0)"),
+    "net_eur": ("float64", "EUR", "received − paid"),
+    "n_lines": ("int64", "-", "ledger lines"),
+}
+
+
+class LedgerImbalanceError(LocalflexError):
+    """A ledger whose lines do not sum to zero (a bug, never bad user input)."""
+
+
+def eur_to_cents(amount_eur: Any) -> np.ndarray:
+    """Whole cents, rounded half away from zero (after removing sub-1e-6-cent binary noise)."""
+    cents = np.round(np.asarray(amount_eur, dtype=np.float64) * 100.0, 6)
+    return (np.sign(cents) * np.floor(np.abs(cents) + 0.5)).astype(np.int64)
+
+
+def transactions_frame(
+    payer: Any, payee: Any, amount_eur: Any, award_id: Any, isp: Any, rule: Any
+) -> pd.DataFrame:
+    """A TRANSACTION_COLUMNS frame from columns or scalars (broadcast); negative amounts flip.
+
+    A row whose amount is negative is turned into the same amount flowing payee → payer.
+    """
+    amount = np.asarray(amount_eur, dtype=np.float64)
+    n = amount.size if amount.ndim else 1
+    frame = pd.DataFrame({
+        "payer": np.broadcast_to(np.asarray(payer, dtype=object), (n,)),
+        "payee": np.broadcast_to(np.asarray(payee, dtype=object), (n,)),
+        "amount_eur": np.broadcast_to(amount, (n,)),
+        "award_id": np.broadcast_to(np.asarray(award_id, dtype=object), (n,)),
+        "isp": np.broadcast_to(np.asarray(isp, dtype=np.int64), (n,)),
+        "rule": np.broadcast_to(np.asarray(rule, dtype=object), (n,)),
+    })
+    if not np.isfinite(frame["amount_eur"].to_numpy()).all():
+        raise InputError("amount_eur", "non-finite amount", "finite payments")
+    flip = frame["amount_eur"].to_numpy() < 0
+    if flip.any():
+        payer_col = frame["payer"].to_numpy().copy()
+        payee_col = frame["payee"].to_numpy().copy()
+        frame["payer"] = np.where(flip, payee_col, payer_col)
+        frame["payee"] = np.where(flip, payer_col, payee_col)
+        frame["amount_eur"] = np.abs(frame["amount_eur"].to_numpy())
+    return frame.astype({k: v[0] for k, v in TRANSACTION_COLUMNS.items()})
+
+
+def _empty(columns: dict[str, tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series(dtype=v[0]) for k, v in columns.items()})
+
+
+def build_ledger(
+    transactions: pd.DataFrame | list[pd.DataFrame],
+    parties: Mapping[str, Role | str],
+    time_grid: TimeGrid | None = None,
+) -> pd.DataFrame:
+    """Book transactions as double-entry lines (LEDGER_COLUMNS), balanced to the cent.
+
+    ``parties`` maps every party id to its Role; an unknown payer/payee, a self-payment or an
+    ISP outside ``time_grid`` raises InputError. Lines are ordered by transaction.
+    """
+    if isinstance(transactions, list):
+        frames = [t for t in transactions if len(t)]
+        transactions = (pd.concat(frames, ignore_index=True) if frames
+                        else _empty(TRANSACTION_COLUMNS))
+    missing = [c for c in TRANSACTION_COLUMNS if c not in transactions.columns]
+    if missing:
+        raise InputError("transactions", missing, f"columns {list(TRANSACTION_COLUMNS)}")
+    amount_eur = transactions["amount_eur"].to_numpy(dtype=np.float64)
+    if not np.isfinite(amount_eur).all():
+        raise InputError("amount_eur", "non-finite amount", "finite payments")
+    payer = transactions["payer"].to_numpy(dtype=object)
+    payee = transactions["payee"].to_numpy(dtype=object)
+    flip = amount_eur < 0
+    if flip.any():  # money flowing the other way
+        payer, payee = np.where(flip, payee, payer), np.where(flip, payer, payee)
+    roles = {str(k): Role(v).value for k, v in parties.items()}
+    known = pd.Index(list(roles))
+    for column, values in (("payer", payer), ("payee", payee)):
+        unknown = known.get_indexer(values) < 0
+        if unknown.any():
+            raise InputError(f"transactions.{column}", values[unknown][0],
+                             f"a known party ({sorted(roles)})")
+    same = payer == payee
+    if same.any():
+        raise InputError("transactions.payee", payee[same][0], "a party other than the payer")
+    isp_tx = transactions["isp"].to_numpy(dtype=np.int64)
+    if time_grid is not None:
+        time_grid.check_isps(isp_tx, "transactions.isp")
+    cents = eur_to_cents(np.abs(amount_eur))
+    keep = cents != 0
+    payer, payee, cents, isp_tx = payer[keep], payee[keep], cents[keep], isp_tx[keep]
+    award_tx = transactions["award_id"].to_numpy(dtype=object)[keep]
+    rule_tx = transactions["rule"].to_numpy(dtype=object)[keep]
+    n = cents.size
+    if n == 0:
+        return _empty(LEDGER_COLUMNS)
+    txn = np.repeat(np.arange(n, dtype=np.int64), 2)
+    party = np.empty(2 * n, dtype=object)
+    other = np.empty(2 * n, dtype=object)
+    party[0::2], party[1::2] = payer, payee
+    other[0::2], other[1::2] = payee, payer
+    amount = np.empty(2 * n, dtype=np.int64)
+    amount[0::2], amount[1::2] = -cents, cents
+    isp = np.repeat(isp_tx, 2)
+    if time_grid is not None:
+        stamps = time_grid.isp_starts()[isp]
+    else:
+        stamps = pd.DatetimeIndex(np.full(2 * n, np.datetime64("NaT"), "datetime64[ns]"),
+                                  tz="UTC")
+    lines = pd.DataFrame({
+        "txn_id": txn,
+        "party_id": party,
+        "role": np.asarray(list(roles.values()), dtype=object)[known.get_indexer(party)],
+        "counterparty_id": other,
+        "amount_cents": amount,
+        "amount_eur": amount / 100.0,
+        "award_id": np.repeat(award_tx, 2),
+        "isp": isp,
+        "timestamp_utc": stamps,
+        "rule": np.repeat(rule_tx, 2),
+    })
+    check_balanced(lines)
+    return lines
+
+
+def check_balanced(lines: pd.DataFrame) -> None:
+    """Raise LedgerImbalanceError unless every transaction and the total sum to 0 cents."""
+    if lines.empty:
+        return
+    per_txn = lines.groupby("txn_id", sort=False)["amount_cents"].sum()
+    bad = per_txn[per_txn != 0]
+    if len(bad):
+        raise LedgerImbalanceError(
+            f"transaction {bad.index[0]} sums to {bad.iloc[0]} cents, not 0")
+    total = int(lines["amount_cents"].sum())
+    if total != 0:
+        raise LedgerImbalanceError(f"the ledger sums to {total} cents, not 0")
+
+
+def _period_labels(lines: pd.DataFrame, period: str | None) -> pd.Series:
+    if period is None:
+        return pd.Series("all", index=lines.index, dtype=object)
+    stamps = lines["timestamp_utc"]
+    if stamps.isna().any():
+        raise InputError("period", period, "None for a ledger built without a TimeGrid")
+    try:
+        naive = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        start = naive.dt.to_period(period).dt.start_time
+    except ValueError:
+        raise InputError("period", period, "a pandas period alias such as 'D', 'W' or 'M'")\
+            from None
+    return start.dt.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def statements(
+    lines: pd.DataFrame, period: str | None = "D", *, by_rule: bool = True
+) -> pd.DataFrame:
+    """Per party and period: received, paid and net EUR (STATEMENT_COLUMNS).
+
+    ``period`` is a pandas period alias ('D', 'W', 'M', …) or None for the whole ledger. With
+    ``by_rule`` each rule gets its own row and a 'total' row closes each party and period.
+    Every period's net amounts sum to zero over the parties.
+    """
+    if lines.empty:
+        return _empty(STATEMENT_COLUMNS)
+    frame = pd.DataFrame({
+        "party_id": lines["party_id"].to_numpy(),
+        "role": lines["role"].to_numpy(),
+        "period": _period_labels(lines, period).to_numpy(),
+        "rule": lines["rule"].to_numpy(),
+        "received": np.maximum(lines["amount_cents"].to_numpy(), 0),
+        "paid": np.maximum(-lines["amount_cents"].to_numpy(), 0),
+    })
+    keys = ["party_id", "role", "period"]
+    parts = []
+    total = frame.groupby(keys, sort=True).agg(
+        received=("received", "sum"), paid=("paid", "sum"), n_lines=("received", "size"),
+    ).reset_index().assign(rule="total")
+    parts.append(total)
+    if by_rule:
+        parts.append(frame.groupby([*keys, "rule"], sort=True).agg(
+            received=("received", "sum"), paid=("paid", "sum"), n_lines=("received", "size"),
+        ).reset_index())
+    out = pd.concat(parts, ignore_index=True)
+    out["order"] = (out["rule"] == "total").astype(int)
+    out = out.sort_values([*keys, "order", "rule"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame({
+        "party_id": out["party_id"],
+        "role": out["role"],
+        "period": out["period"],
+        "rule": out["rule"],
+        "received_eur": out["received"] / 100.0,
+        "paid_eur": out["paid"] / 100.0,
+        "net_eur": (out["received"] - out["paid"]) / 100.0,
+        "n_lines": out["n_lines"],
+    }).astype({k: v[0] for k, v in STATEMENT_COLUMNS.items()})
+
+
+def party_statement(lines: pd.DataFrame, party_id: str) -> pd.DataFrame:
+    """The ledger lines of one party in booking order, with a running balance in EUR."""
+    own = lines[lines["party_id"] == party_id]
+    if own.empty and party_id not in set(lines["counterparty_id"]):
+        parties = sorted(set(lines["party_id"]))
+        raise InputError("party_id", party_id, f"a party of the ledger ({parties})")
+    own = own.sort_values(["isp", "txn_id"], kind="stable").reset_index(drop=True)
+    return own.assign(balance_eur=own["amount_cents"].cumsum() / 100.0)
