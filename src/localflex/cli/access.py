@@ -39,23 +39,14 @@ WHAT_IF_LABELS = {
 @lru_cache(maxsize=4)
 def _portfolio(scenario_path: str) -> tuple[dict[str, np.ndarray], str]:
     """Units' flexibility and timing of the scenario's participating DERs (cached)."""
-    from localflex.aggregator import GENERATION_DER_TYPES, AggregatorRule, assign_portfolios
-    from localflex.domain import TimeGrid
-    from localflex.grid import load_simbench_grid
-    from localflex.sim.placement import place_ders
+    from localflex.aggregator import GENERATION_DER_TYPES
     from localflex.sim.scenario import load_scenario
+    from localflex.sim.setup import prepare_market
 
     scenario = load_scenario(scenario_path)
-    time_grid = TimeGrid.for_day(scenario.time.day, scenario.time.isp_minutes,
-                                 scenario.time.days)
-    grid = load_simbench_grid(scenario.grid.simbench_code)
-    envelope = place_ders(grid, scenario, time_grid).envelope(time_grid)
-    rules = [AggregatorRule(a.name, a.share,
-                            None if a.der_types is None else frozenset(map(str, a.der_types)))
-             for a in scenario.aggregators]
-    portfolio = assign_portfolios(envelope.der_type, rules, scenario.ders.participation,
-                                  np.random.default_rng([scenario.seed, 2]))
-    on = portfolio.participating
+    setup = prepare_market(scenario)
+    envelope = setup.envelope
+    on = setup.portfolio.participating
     data = {
         "up_kw": envelope.up_kw[:, on],
         "down_kw": envelope.down_kw[:, on],

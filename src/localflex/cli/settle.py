@@ -81,14 +81,11 @@ def _read_run(run_dir: Path):
 
 def _meter_data(scenario, tables, noise_kw: float, seed: int):
     """Baseline and metered kW [T, N] of every unit, and the unit table."""
-    from localflex.grid import load_simbench_grid
-    from localflex.sim.placement import place_ders
+    from localflex.sim.setup import prepare_market
 
-    tg = TimeGrid.for_day(scenario.time.day, scenario.time.isp_minutes, scenario.time.days)
-    grid = load_simbench_grid(scenario.grid.simbench_code)
-    placed = place_ders(grid, scenario, tg)
-    baseline = np.hstack(placed.baselines_kw(tg))
-    der_id = placed.envelope(tg).der_id.astype(str)
+    setup = prepare_market(scenario)
+    tg, grid, baseline = setup.time_grid, setup.grid, setup.baseline_kw
+    der_id = setup.envelope.der_id.astype(str)
     units = tables["der_units"]
     if units["der_id"].astype(str).tolist() != der_id.tolist():
         raise InputError("tables/der_units.parquet", f"{len(units)} units",

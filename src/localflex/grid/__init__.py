@@ -9,6 +9,8 @@ Public surface (units in names, bus axis = ``GridModel.bus_ids``):
 * ``run_power_flow(grid, loads, engine="pgm" | "pandapower") -> PowerFlowResult``
 * ``congestion_points(grid)``, ``voltage_limits(grid)``, ``overload_kw``, ``headroom_kw``
 * ``flow_sensitivity(grid, loads, isp)``, ``relief_kw_per_kw_up(sens, result)``
+* traffic light per congestion point and ISP (USEF / BDEW): ``forecast_lights``,
+  ``state_lights``, ``light_hours``
 """
 
 from localflex.grid.congestion import (
@@ -32,6 +34,13 @@ from localflex.grid.simbench_loader import (
     load_simbench_grid,
     profile_steps_of,
 )
+from localflex.grid.traffic_light import (
+    LightScheme,
+    LightThresholds,
+    forecast_lights,
+    light_hours,
+    state_lights,
+)
 
 __all__ = [
     "CP_COLUMNS",
@@ -40,15 +49,20 @@ __all__ = [
     "ElementProfiles",
     "FlowSensitivity",
     "GridModel",
+    "LightScheme",
+    "LightThresholds",
     "PowerFlowResult",
     "bus_loads",
     "congestion_points",
     "flow_sensitivity",
+    "forecast_lights",
     "headroom_kw",
+    "light_hours",
     "load_simbench_grid",
     "overload_kw",
     "profile_steps_of",
     "relief_kw_per_kw_up",
     "run_power_flow",
+    "state_lights",
     "voltage_limits",
 ]

@@ -3,9 +3,10 @@
 The sequence is the DSO's day-ahead congestion management of paper §5 (the DSO as single
 buyer, §5.3) on a real grid:
 
-1. the DSO forecasts the day by power flow with every DER at its baseline and finds the
+1. aggregators pool their DERs' flexibility envelopes and offer them per bus and ISP (§4;
+   ``localflex.sim.setup.prepare_market``);
+2. the DSO forecasts the day by power flow with every DER at its baseline and finds the
    congestion points and ISPs whose loading exceeds the limit;
-2. aggregators pool their DERs' flexibility envelopes and offer them per bus and ISP (§4);
 3. the DSO buys, at least cost, what relieves each congestion (network-aware LP);
 4. the aggregators re-dispatch their DERs; each DER's model carries its state forward and
    returns what it really does, rebound included;
@@ -23,22 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from localflex.aggregator import (
-    AggregatorRule,
-    OfferBook,
-    assign_portfolios,
-    build_offers,
-    dispatch_awards,
-)
+from localflex.aggregator import dispatch_awards
 from localflex.der import FlexEnvelope
-from localflex.domain import (
-    AWARD_COLUMNS,
-    OFFER_COLUMNS,
-    HorizonError,
-    OfferError,
-    TimeGrid,
-    empty_frame,
-)
+from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, TimeGrid, empty_frame
 from localflex.grid import (
     BusLoads,
     GridModel,
@@ -46,7 +34,6 @@ from localflex.grid import (
     congestion_points,
     flow_sensitivity,
     headroom_kw,
-    load_simbench_grid,
     overload_kw,
     relief_kw_per_kw_up,
     run_power_flow,
@@ -58,17 +45,18 @@ from localflex.market import (
     clear_dso_single_buyer,
     pay_as_bid_payments,
 )
-from localflex.sim.placement import PlacedDers, place_ders
+from localflex.sim.placement import PlacedDers
 from localflex.sim.scenario import Scenario
+from localflex.sim.setup import prepare_market
 
 __all__ = ["OVERLOAD_TOLERANCE_KW", "STEPS", "DayResult", "simulate"]
 
 STEPS = (
     "load grid",
     "place DERs",
+    "build offers",
     "forecast power flow",
     "sensitivities",
-    "build offers",
     "clear market",
     "verify by power flow",
 )
@@ -99,34 +87,6 @@ class DayResult:
     realised_kw: np.ndarray  # [T, N] units' realised net load
     requested_delta_kw: np.ndarray  # [T, N] setpoint change asked (positive = UP)
     rounds: list[dict] = field(default_factory=list)
-
-
-def _extra_offers(scenario: Scenario, grid: GridModel, time_grid: TimeGrid) -> pd.DataFrame:
-    """Offers entered by hand in the scenario, checked against the grid and the horizon."""
-    rows = []
-    for i, offer in enumerate(scenario.market.extra_offers):
-        where = f"market.extra_offers[{i}]"
-        if offer.bus not in set(grid.bus_ids.tolist()):
-            raise OfferError(f"{where}.bus", offer.bus, "a bus of grid "
-                             f"{scenario.grid.simbench_code}")
-        if not 0 <= offer.isp < time_grid.n_isps:
-            raise HorizonError(f"{where}.isp", offer.isp,
-                               f"an ISP index in 0..{time_grid.n_isps - 1}")
-        rows.append({
-            "offer_id": f"{offer.aggregator}/extra{i}",
-            "aggregator_id": offer.aggregator,
-            "bus": offer.bus,
-            "isp": offer.isp,
-            "direction": offer.direction.value,
-            "max_power_kw": offer.power_kw,
-            "min_power_kw": 0.0,
-            "price_eur_per_mwh": offer.price_eur_per_mwh,
-            "der_type": "mixed",
-            "block_id": "",
-            "pool": -1,
-        })
-    columns = [*OFFER_COLUMNS, "pool"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int) -> np.ndarray:
@@ -164,49 +124,20 @@ def _realise(
 def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> DayResult:
     """Run the market day of ``scenario``; ``step`` is told as each stage starts."""
     report = step or (lambda _name: None)
-    time_grid = TimeGrid.for_day(scenario.time.day, scenario.time.isp_minutes, scenario.time.days)
+    setup = prepare_market(scenario, report)
+    time_grid, grid, placed = setup.time_grid, setup.grid, setup.placed
+    envelope, book, offers = setup.envelope, setup.book, setup.offers
+    baseline, slices = setup.baseline_kw, setup.unit_slices
     engine = scenario.grid.power_flow_engine
-
-    report(STEPS[0])
-    grid = load_simbench_grid(scenario.grid.simbench_code)
-    extra_offers = _extra_offers(scenario, grid, time_grid)
     cps = congestion_points(grid)
     bus_ids = grid.bus_ids
 
-    report(STEPS[1])
-    placed = place_ders(grid, scenario, time_grid)
-    envelope = placed.envelope(time_grid)
-    slices = placed.unit_slices(time_grid)
-    baseline = np.hstack(placed.baselines_kw(time_grid))
-
-    report(STEPS[2])
-    forecast = BusLoads(placed.net_load_per_bus(baseline, envelope.bus), placed.background_q_kvar)
+    report(STEPS[3])
+    forecast = setup.forecast_loads
     before = run_power_flow(grid, forecast, engine=engine)
 
-    report(STEPS[3])
-    sensitivity = flow_sensitivity(grid, forecast)
-
     report(STEPS[4])
-    rng = np.random.default_rng([scenario.seed, 2])
-    rules = [AggregatorRule(a.name, a.share,
-                            None if a.der_types is None else frozenset(map(str, a.der_types)))
-             for a in scenario.aggregators]
-    portfolio = assign_portfolios(envelope.der_type, rules, scenario.ders.participation, rng)
-    book: OfferBook = build_offers(
-        up_kw=envelope.up_kw,
-        down_kw=envelope.down_kw,
-        energy_up_max_kwh=envelope.energy_up_max_kwh,
-        energy_down_max_kwh=envelope.energy_down_max_kwh,
-        unit_bus=envelope.bus,
-        unit_der_type=envelope.der_type,
-        portfolio=portfolio,
-        min_bid_kw={a.name: a.min_bid_kw for a in scenario.aggregators},
-        markup={a.name: a.price_markup for a in scenario.aggregators},
-        rng=rng,
-        cost_overrides={str(k): v for k, v in scenario.market.cost_eur_per_mwh.items()},
-    )
-    offers = pd.concat([book.offers, extra_offers], ignore_index=True) if len(extra_offers) \
-        else book.offers
+    sensitivity = flow_sensitivity(grid, forecast)
 
     report(STEPS[5])
     remaining = offers.copy()
@@ -273,7 +204,7 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
         congestion_points=cps,
         voltage_limits=voltage_limits(grid),
         envelope=envelope,
-        unit_aggregator=portfolio.unit_aggregator,
+        unit_aggregator=setup.portfolio.unit_aggregator,
         before=before,
         after=after,
         offers=offers,

@@ -1,0 +1,262 @@
+"""How grid- and market-oriented use of flexibility coexist: paper §6.2 and Table 2.
+
+Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with the same KPIs.
+
+``no_coupling`` — Table 2, rows 1–2 (refs. [54–60] and [66, 67])
+    Two markets side by side, nothing couples them. The DSO's market (DSO the single buyer,
+    aggregators the sellers, §5.3) clears day-ahead on the forecast. The IMO's continuous
+    double auction (ref. [66]; BRPs buy, aggregators sell what the DSO left) trades without
+    network constraints; the TSO buys its balancing in its own AS market, grid-blind too. The
+    DSO never learns of either: their trades can re-create the congestion the DSO paid to
+    remove, or create new congestion — ``new_overload_kwh`` and ``residual_overload_kwh``.
+
+``no_coupling_micro`` — as ``no_coupling``, with the IMO's market the day-ahead uniform-price
+    micro-market of ref. [67] (``localflex.market.micro_market``) instead of the continuous
+    book, cleared once per direction without grid constraints; every fill of an (ISP,
+    direction) is paid the one clearing price (buyers pay <= their bid, sellers get >= their
+    ask).
+
+``conditional`` — refs. [68] (USEF, 4 regimes) and [69] (BDEW, 3)
+    One market (the IMO's book); the traffic light (``grid.traffic_light.forecast_lights``)
+    per congestion point and ISP decides the regime:
+    * green: free trading, no check;
+    * yellow: the DSO buys in the market first (single buyer on the yellow points' needs);
+      market trades that affect the point are then limited so that it stays within its limit;
+    * orange (USEF): the market cannot solve it: direct control of contracted resources
+      (``control_*_kw``, at ``control_price_eur_per_mwh``); sellers behind the point may not
+      trade in the market that ISP;
+    * red: emergency curtailment / load shedding (``curtail_*_kw``, at
+      ``curtailment_price_eur_per_mwh``); BDEW's red is USEF's orange + red, so it uses
+      direct control first, then curtailment.
+    Graceful degradation: what a regime leaves unsolved escalates (yellow → orange → red).
+
+``sequential_dso_first`` — ref. [65]
+    The DSO clears first on all offers; the remaining bids pass to the TSO, whose trades the
+    ``GridGuard`` limits so that no point resolved by the DSO is overloaded again; what is
+    left goes to market use (BRPs), guarded the same way.
+
+``sequential_brp_first`` — ref. [70]
+    Intraday: first the BRP (and TSO) requests in the DSO's direction of each ISP (the one
+    that relieves its congested points) are matched, then the requests in the opposite
+    direction, both guarded; then the DSO buys, from what is left, what the guard's state
+    still shows overloaded.
+
+Trades of one stage are always checked against the grid state left by the earlier stages
+(``GridGuard``); the final verification is a full power flow (``result.evaluate``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from localflex.grid.traffic_light import (
+    GREEN,
+    LIGHT_CODES,
+    ORANGE,
+    RED,
+    YELLOW,
+    LightScheme,
+    forecast_lights,
+    light_hours,
+)
+from localflex.market.designs.inputs import DesignInput
+from localflex.market.designs.joint import pair_fills
+from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
+from localflex.market.designs.result import DesignResult, evaluate
+from localflex.market.designs.stages import book_stage, dso_stage, force_stage
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
+from localflex.market.micro_market import clear_micro_market
+
+__all__ = [
+    "conditional",
+    "market_and_control_relief_kw",
+    "no_coupling",
+    "no_coupling_micro",
+    "sequential_brp_first",
+    "sequential_dso_first",
+]
+
+
+def no_coupling(inp: DesignInput, *, name: str = "no_coupling") -> DesignResult:
+    """DSO market and IMO market side by side, uncoupled (module docstring)."""
+    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    guard = GridGuard(inp)
+    dso = dso_stage(inp, pool, guard, log, stage="dso")
+    market = book_stage(inp, pool, inp.brp_requests, log, stage="imo")
+    system = book_stage(inp, pool, inp.tso_requests, log, stage="tso")
+    details = {"stages": {"dso": len(dso), "imo": len(market), "tso": len(system)}}
+    return evaluate(inp, name, log.frame(), details)
+
+
+def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame,
+                       log: TradeLog, *, stage: str) -> pd.DataFrame:
+    """Ref. [67]'s uniform-price auction, grid-blind, once per direction (module doc)."""
+    offers = pool.available().reset_index(drop=True)
+    requests = requests.reset_index(drop=True)
+    out = []
+    for direction in ("up", "down"):
+        o = offers[offers["direction"] == direction].reset_index(drop=True)
+        r = requests[requests["direction"] == direction].reset_index(drop=True)
+        if o.empty or r.empty:
+            continue
+        orders = pd.concat([
+            pd.DataFrame({"order_id": o["offer_id"], "party_id": o["aggregator_id"],
+                          "side": "sell", "bus": o["bus"], "isp": o["isp"],
+                          "power_kw": o["max_power_kw"], "price_eur_per_mwh":
+                          o["price_eur_per_mwh"]}),
+            pd.DataFrame({"order_id": r["request_id"], "party_id": r["party_id"],
+                          "side": "buy", "bus": -1, "isp": r["isp"], "power_kw": r["power_kw"],
+                          "price_eur_per_mwh": r["price_eur_per_mwh"]}),
+        ], ignore_index=True)
+        res = clear_micro_market(orders, n_isps=inp.n_isps, isp_hours=inp.isp_hours)
+        traded = res.trades.set_index("order_id")["traded_kw"]
+        price = res.prices.set_index("isp")["price_eur_per_mwh"]
+        sell_kw = o["offer_id"].map(traded).fillna(0.0).to_numpy()
+        buy_kw = r["request_id"].map(traded).fillna(0.0).to_numpy()
+        pairs = pair_fills(o, r, sell_kw, buy_kw)
+        s_rows, b_rows = o.iloc[pairs["o"].to_numpy()], r.iloc[pairs["k"].to_numpy()]
+        q = pairs["kw"].to_numpy()
+        amount = price.reindex(s_rows["isp"]).to_numpy() * q * inp.isp_hours / 1000.0
+        frame = dict(stage=stage, purpose=b_rows["purpose"].to_numpy(),
+                     buyer_id=b_rows["party_id"].to_numpy(),
+                     seller_id=s_rows["aggregator_id"].to_numpy(),
+                     offer_id=s_rows["offer_id"].to_numpy(),
+                     request_id=b_rows["request_id"].to_numpy(), bus=s_rows["bus"].to_numpy(),
+                     isp=s_rows["isp"].to_numpy(), direction=direction, power_kw=q,
+                     ask_eur_per_mwh=s_rows["price_eur_per_mwh"].to_numpy(),
+                     bid_eur_per_mwh=b_rows["price_eur_per_mwh"].to_numpy(),
+                     paid_eur=amount, received_eur=amount)
+        log.add(**frame)
+        pool.take(s_rows["offer_id"], q)
+        out.append(pd.DataFrame(frame))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def no_coupling_micro(inp: DesignInput, *, name: str = "no_coupling_micro") -> DesignResult:
+    """DSO market beside the day-ahead micro-market of ref. [67], uncoupled (module doc)."""
+    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    guard = GridGuard(inp)
+    dso = dso_stage(inp, pool, guard, log, stage="dso")
+    market = micro_market_stage(inp, pool, inp.brp_requests, log, stage="micro-market")
+    system = book_stage(inp, pool, inp.tso_requests, log, stage="tso")
+    details = {"stages": {"dso": len(dso), "micro-market": len(market), "tso": len(system)}}
+    return evaluate(inp, name, log.frame(), details)
+
+
+def market_and_control_relief_kw(inp: DesignInput) -> tuple[np.ndarray, np.ndarray]:
+    """[T, CP] relief on offer (offers under the DSO's cap) and under direct control."""
+    offers = inp.offers
+    cap = inp.params.dso_price_cap_eur_per_mwh
+    if cap is not None:
+        offers = offers[offers["price_eur_per_mwh"] <= cap]
+    isp = offers["isp"].to_numpy(dtype=np.int64)
+    pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
+    sign = np.where(offers["direction"].to_numpy() == "up", 1.0, -1.0)
+    r = inp.relief[isp, :, pos] * sign[:, None]  # [O, CP]
+    market = np.zeros(inp.needs.overload_kw.shape)
+    np.add.at(market, isp, np.maximum(r, 0.0) * offers["max_power_kw"].to_numpy()[:, None])
+    rel = inp.relief  # [T, CP, B]
+    control = (np.maximum(rel, 0.0) * inp.control_up_kw[:, None, :]
+               + np.maximum(-rel, 0.0) * inp.control_down_kw[:, None, :]).sum(axis=2)
+    return market, control
+
+
+def _blocked_offers(inp: DesignInput, pool: OfferPool, blocked: np.ndarray) -> np.ndarray:
+    """Offers at a bus that affects a point in ``blocked`` [T, CP] in their ISP."""
+    offers = pool.offers
+    isp = offers["isp"].to_numpy(dtype=np.int64)
+    pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
+    touches = np.abs(inp.relief[isp, :, pos]) > RELIEF_EPS_KW_PER_KW  # [O, CP]
+    return (touches & blocked[isp]).any(axis=1)
+
+
+def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, *,
+                name: str | None = None) -> DesignResult:
+    """Conditional coupling by traffic light, USEF (4 regimes) or BDEW (3) (module doc)."""
+    scheme = LightScheme(scheme)
+    market_relief, control_relief = market_and_control_relief_kw(inp)
+    lights = forecast_lights(inp.forecast.cp_loading_pct, inp.cps,
+                             market_relief_kw=market_relief, control_relief_kw=control_relief,
+                             scheme=scheme, thresholds=inp.params.thresholds)
+    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    guard = GridGuard(inp, enforce=lights != GREEN)
+    prm = inp.params
+    control_up, control_down = inp.control_up_kw.copy(), inp.control_down_kw.copy()
+    curtail_up, curtail_down = inp.curtail_up_kw.copy(), inp.curtail_down_kw.copy()
+
+    yellow = lights == YELLOW
+    dso_stage(inp, pool, guard, log, stage="yellow-dso", mask=yellow)
+    # graceful degradation: what the yellow market left escalates
+    left_yellow = yellow & (guard.head_kw < -1e-6)
+    traded_up, traded_down = log.delivered_kw(inp.n_isps, inp.bus_ids)
+    control_up = np.maximum(control_up - traded_up, 0.0)
+    control_down = np.maximum(control_down - traded_down, 0.0)
+    if scheme is LightScheme.USEF:
+        orange = (lights == ORANGE) | left_yellow
+        control_kw = force_stage(inp, guard, log, stage="orange-control", targets=orange,
+                                 up_kw=control_up, down_kw=control_down,
+                                 price_eur_per_mwh=prm.control_price_eur_per_mwh,
+                                 purpose=TradePurpose.CONTROL, seller_id="contracted")
+        red = (lights == RED) | (orange & (guard.head_kw < -1e-6))
+    else:
+        red = (lights == RED) | left_yellow
+        control_kw = force_stage(inp, guard, log, stage="red-control", targets=red,
+                                 up_kw=control_up, down_kw=control_down,
+                                 price_eur_per_mwh=prm.control_price_eur_per_mwh,
+                                 purpose=TradePurpose.CONTROL, seller_id="contracted")
+    curtail_kw = force_stage(inp, guard, log, stage="red-curtail", targets=red,
+                             up_kw=curtail_up, down_kw=curtail_down,
+                             price_eur_per_mwh=prm.curtailment_price_eur_per_mwh,
+                             purpose=TradePurpose.CURTAIL, seller_id="curtailed")
+    # market use: free where green, guarded where yellow, closed behind orange / red points
+    closed = _blocked_offers(inp, pool, lights >= ORANGE)
+    book_stage(inp, pool, inp.requests, log, stage="market", guard=guard, offer_mask=~closed)
+    details = {
+        "scheme": scheme.value,
+        "forecast_light_hours": light_hours(lights, inp.isp_hours),
+        "forecast_light_cp_isps": {str(c): int((lights == i).sum())
+                                   for i, c in enumerate(LIGHT_CODES)},
+        "escalated_from_yellow_cp_isps": int(left_yellow.sum()),
+        "control_kw": control_kw,
+        "curtail_kw": curtail_kw,
+        "guard_limited_kw": guard.limited_kw,
+        "offers_closed_by_light": int(closed.sum()),
+    }
+    return evaluate(inp, name or f"conditional_{scheme.value}", log.frame(), details)
+
+
+def sequential_dso_first(inp: DesignInput, *, name: str = "sequential_dso_first"
+                         ) -> DesignResult:
+    """Ref. [65]: DSO, then TSO, then market use, each stage guarded (module docstring)."""
+    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    guard = GridGuard(inp)
+    dso_stage(inp, pool, guard, log, stage="1-dso")
+    book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)
+    book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard)
+    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw})
+
+
+def dso_direction(inp: DesignInput) -> np.ndarray:
+    """[T] 'up' / 'down' / '' : the direction that relieves the largest need of each ISP."""
+    over = inp.needs.overload_kw
+    out = np.full(inp.n_isps, "", dtype=object)
+    t = np.flatnonzero((over > 1e-6).any(axis=1))
+    c = over[t].argmax(axis=1)
+    net = inp.relief[t, c, :].sum(axis=1)
+    out[t] = np.where(net > 0, "up", "down")
+    return out
+
+
+def sequential_brp_first(inp: DesignInput, *, name: str = "sequential_brp_first"
+                         ) -> DesignResult:
+    """Ref. [70]: requests in the DSO's direction, then opposite, then the DSO (module doc)."""
+    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    guard = GridGuard(inp)
+    direction = dso_direction(inp)
+    req = inp.requests
+    same = (direction[req["isp"].to_numpy()] == req["direction"].to_numpy())
+    book_stage(inp, pool, req[same], log, stage="1-same-direction", guard=guard)
+    book_stage(inp, pool, req[~same], log, stage="2-opposite", guard=guard)
+    dso_stage(inp, pool, guard, log, stage="3-dso")
+    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw})

@@ -1,0 +1,345 @@
+"""The one scenario every market design runs on (paper §6, Table 2).
+
+To compare designs, each one must see the same grid, the same forecast, the same offers and
+the same buyers. ``DesignInput`` holds them:
+
+* the grid, its congestion points, the forecast power flow and the forecast net loads;
+* the sensitivities (``relief_kw_per_kw_up`` [T, CP, B], relief of one kW of UP at a bus);
+* the DSO's congestion needs (``CongestionNeeds``, grid use, §5.3);
+* the aggregators' offers (OFFER_COLUMNS), the only sellers;
+* location-free buy requests (``REQUEST_FRAME_COLUMNS``): BRPs' imbalance requests for
+  market use — seeded, without location, at prices below what the DSO pays (§6.2: "they are
+  willing to pay a lower price") — and the TSO's balancing requests for system use;
+* what the DSO can force by direct control of contracted resources (orange regime) and by
+  emergency curtailment / load shedding (red regime), per ISP and bus, with their prices.
+
+``make_design_input`` builds it from grid-level objects (no simulator import: ``market``
+knows nothing of ``sim``); ``localflex.cli.compare`` builds one from a scenario file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from localflex.domain import (
+    OFFER_COLUMNS,
+    Direction,
+    InputError,
+    Purpose,
+    empty_frame,
+    validate_offers,
+)
+from localflex.grid import (
+    BusLoads,
+    FlowSensitivity,
+    GridModel,
+    PowerFlowResult,
+    congestion_points,
+    flow_sensitivity,
+    headroom_kw,
+    overload_kw,
+    relief_kw_per_kw_up,
+    run_power_flow,
+)
+from localflex.grid.traffic_light import LightThresholds
+from localflex.market.dso_single_buyer import CongestionNeeds
+
+__all__ = [
+    "REQUEST_FRAME_COLUMNS",
+    "DesignInput",
+    "DesignParams",
+    "brp_requests",
+    "design_params_from_mapping",
+    "make_design_input",
+    "tso_requests",
+]
+
+REQUEST_FRAME_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "request_id": ("object", "-", "unique id"),
+    "party_id": ("object", "-", "the buyer (a BRP or the TSO)"),
+    "purpose": ("object", "-", "'market' (BRP) or 'system' (TSO)"),
+    "isp": ("int64", "-", "ISP index"),
+    "direction": ("object", "-", "'up' (more injection wanted) or 'down'"),
+    "power_kw": ("float64", "kW", "volume wanted over the ISP"),
+    "price_eur_per_mwh": ("float64", "EUR/MWh", "the most the buyer pays"),
+}
+
+
+@dataclass(frozen=True)
+class DesignParams:
+    """Knobs of the comparison; every figure is a documented assumption, not market data.
+
+    BRPs: ``n_brps`` parties, each with an imbalance request in a share ``brp_active_share``
+    of the ISPs, volume |N(0, ``brp_imbalance_kw``)| kW, direction from the sign, price
+    uniform in ``brp_price_eur_per_mwh`` — below the DSO's willingness to pay (the DSO takes
+    every offer up to its cap; §6.2). TSO: a balancing request in a share
+    ``tso_active_share`` of the ISPs, volume uniform in ``tso_power_kw``, price uniform in
+    ``tso_price_eur_per_mwh``. Direct control (orange) is compensated at
+    ``control_price_eur_per_mwh`` (a regulated price); curtailment / shedding (red) costs
+    ``curtailment_price_eur_per_mwh`` (compensation plus penalty). Welfare charges every
+    kWh of overload left after all trades at ``overload_penalty_eur_per_mwh``.
+    """
+
+    n_brps: int = 2
+    brp_active_share: float = 0.6
+    brp_imbalance_kw: float = 15.0
+    brp_price_eur_per_mwh: tuple[float, float] = (60.0, 110.0)
+    tso_active_share: float = 0.3
+    tso_power_kw: tuple[float, float] = (5.0, 25.0)
+    tso_price_eur_per_mwh: tuple[float, float] = (100.0, 180.0)
+    control_price_eur_per_mwh: float = 250.0
+    curtailment_price_eur_per_mwh: float = 1000.0
+    overload_penalty_eur_per_mwh: float = 3000.0
+    dso_price_cap_eur_per_mwh: float | None = None
+    thresholds: LightThresholds = field(default_factory=LightThresholds)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n_brps, int) and self.n_brps >= 0):
+            raise InputError("n_brps", self.n_brps, "an integer >= 0")
+        for name in ("brp_active_share", "tso_active_share"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise InputError(name, value, "a share in [0, 1]")
+        for name in ("brp_price_eur_per_mwh", "tso_price_eur_per_mwh", "tso_power_kw"):
+            lo, hi = getattr(self, name)
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+                raise InputError(name, (lo, hi), "a finite range (low, high) with low <= high")
+        for name in ("brp_imbalance_kw", "control_price_eur_per_mwh",
+                     "curtailment_price_eur_per_mwh", "overload_penalty_eur_per_mwh"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise InputError(name, value, "a finite value >= 0")
+
+
+def design_params_from_mapping(data: object, source: str = "params") -> DesignParams:
+    """``DesignParams`` from a parsed YAML mapping: the field names of ``DesignParams``, with
+    ``thresholds`` a mapping of ``LightThresholds`` fields. Unknown keys raise InputError."""
+    from dataclasses import fields
+
+    if data is None:
+        return DesignParams()
+    if not isinstance(data, dict):
+        raise InputError(source, type(data).__name__, "a mapping of design parameters")
+    known = {f.name for f in fields(DesignParams)}
+    values = dict(data)
+    for key in values:
+        if key not in known:
+            raise InputError(f"{source}.{key}", values[key], f"one of {', '.join(sorted(known))}")
+    th = values.get("thresholds")
+    if th is not None:
+        th_known = {f.name for f in fields(LightThresholds)}
+        if not isinstance(th, dict) or set(th) - th_known:
+            bad = sorted(set(th) - th_known) if isinstance(th, dict) else th
+            raise InputError(f"{source}.thresholds", bad, f"keys among {sorted(th_known)}")
+        values["thresholds"] = LightThresholds(**th)
+    for key in ("brp_price_eur_per_mwh", "tso_price_eur_per_mwh", "tso_power_kw"):
+        if key in values:
+            pair = values[key]
+            if not (isinstance(pair, list | tuple) and len(pair) == 2):
+                raise InputError(f"{source}.{key}", pair, "a pair [low, high]")
+            values[key] = (float(pair[0]), float(pair[1]))
+    try:
+        return DesignParams(**values)
+    except TypeError as exc:
+        raise InputError(source, str(exc), "design parameters of the right type") from None
+
+
+@dataclass(frozen=True)
+class DesignInput:
+    """The shared scenario of every design (module docstring). Arrays are on the grid's bus
+    axis (``grid.bus_ids``) and congestion-point axis (``cps`` rows)."""
+
+    grid: GridModel
+    cps: pd.DataFrame
+    forecast_loads: BusLoads
+    forecast: PowerFlowResult
+    relief: np.ndarray  # [T, CP, B]
+    needs: CongestionNeeds
+    offers: pd.DataFrame  # OFFER_COLUMNS
+    requests: pd.DataFrame  # REQUEST_FRAME_COLUMNS (BRP + TSO)
+    control_up_kw: np.ndarray  # [T, B]
+    control_down_kw: np.ndarray  # [T, B]
+    curtail_up_kw: np.ndarray  # [T, B] load that can be shed
+    curtail_down_kw: np.ndarray  # [T, B] generation that can be curtailed
+    isp_hours: float
+    params: DesignParams
+    seed: int
+    dso_id: str = "DSO"
+    tso_id: str = "TSO"
+    engine: str = "pgm"
+
+    @property
+    def n_isps(self) -> int:
+        return int(self.forecast_loads.n_isps)
+
+    @property
+    def bus_ids(self) -> np.ndarray:
+        return self.grid.bus_ids
+
+    @property
+    def brp_requests(self) -> pd.DataFrame:
+        return self.requests[self.requests["purpose"] == Purpose.MARKET.value]
+
+    @property
+    def tso_requests(self) -> pd.DataFrame:
+        return self.requests[self.requests["purpose"] == Purpose.SYSTEM.value]
+
+    def with_offers(self, offers: pd.DataFrame) -> DesignInput:
+        """The same scenario with other offers (validated)."""
+        frame = validate_offers(offers[list(OFFER_COLUMNS)], n_isps=self.n_isps,
+                                valid_buses=self.bus_ids).reset_index(drop=True)
+        return _replace(self, offers=frame)
+
+    def with_requests(self, requests: pd.DataFrame) -> DesignInput:
+        return _replace(self, requests=_check_requests(requests, self.n_isps))
+
+
+def _replace(inp: DesignInput, **changes) -> DesignInput:
+    return replace(inp, **changes)
+
+
+def _requests_frame(rows: dict[str, object]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return empty_frame(REQUEST_FRAME_COLUMNS)
+    return frame[list(REQUEST_FRAME_COLUMNS)].astype(
+        {k: v[0] for k, v in REQUEST_FRAME_COLUMNS.items()})
+
+
+def _check_requests(requests: pd.DataFrame, n_isps: int) -> pd.DataFrame:
+    missing = [c for c in REQUEST_FRAME_COLUMNS if c not in requests.columns]
+    if missing:
+        raise InputError("requests", missing, f"columns {list(REQUEST_FRAME_COLUMNS)}")
+    frame = requests[list(REQUEST_FRAME_COLUMNS)].reset_index(drop=True)
+    if frame["request_id"].duplicated().any():
+        bad = frame.loc[frame["request_id"].duplicated(), "request_id"].iloc[0]
+        raise InputError("requests.request_id", bad, "unique request ids")
+    checks = (
+        ("isp", ~frame["isp"].between(0, n_isps - 1), f"an ISP index in 0..{n_isps - 1}"),
+        ("direction", ~frame["direction"].isin(["up", "down"]), "'up' or 'down'"),
+        ("purpose", ~frame["purpose"].isin(["market", "system"]), "'market' or 'system'"),
+        ("power_kw", ~(frame["power_kw"] > 0) | ~np.isfinite(frame["power_kw"]),
+         "a finite volume > 0 kW"),
+        ("price_eur_per_mwh", ~np.isfinite(frame["price_eur_per_mwh"]), "a finite price"),
+    )
+    for name, bad, expected in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"requests[{row}].{name}", frame[name].iloc[row], expected)
+    return frame.astype({k: v[0] for k, v in REQUEST_FRAME_COLUMNS.items()})
+
+
+def brp_requests(rng: np.random.Generator, n_isps: int, params: DesignParams) -> pd.DataFrame:
+    """Seeded BRP imbalance requests, without location (see ``DesignParams``)."""
+    n = params.n_brps
+    active = rng.random((n, n_isps)) < params.brp_active_share
+    imbalance = rng.normal(0.0, params.brp_imbalance_kw, (n, n_isps))
+    price = rng.uniform(*params.brp_price_eur_per_mwh, (n, n_isps))
+    keep = active & (np.abs(imbalance) >= 0.1)
+    brp, isp = np.nonzero(keep)
+    names = np.array([f"BRP{i + 1}" for i in range(n)], dtype=object)
+    return _requests_frame({
+        "request_id": [f"BRP{b + 1}/t{t}" for b, t in zip(brp, isp, strict=True)],
+        "party_id": names[brp] if brp.size else [],
+        "purpose": Purpose.MARKET.value,
+        "isp": isp.astype(np.int64),
+        "direction": np.where(imbalance[brp, isp] > 0, Direction.UP.value, Direction.DOWN.value),
+        "power_kw": np.round(np.abs(imbalance[brp, isp]), 3),
+        "price_eur_per_mwh": np.round(price[brp, isp], 2),
+    })
+
+
+def tso_requests(
+    rng: np.random.Generator, n_isps: int, params: DesignParams, tso_id: str = "TSO"
+) -> pd.DataFrame:
+    """Seeded TSO balancing requests for the distribution area (system use)."""
+    active = rng.random(n_isps) < params.tso_active_share
+    up = rng.random(n_isps) < 0.5
+    power = rng.uniform(*params.tso_power_kw, n_isps)
+    price = rng.uniform(*params.tso_price_eur_per_mwh, n_isps)
+    isp = np.flatnonzero(active)
+    return _requests_frame({
+        "request_id": [f"{tso_id}/t{t}" for t in isp],
+        "party_id": tso_id,
+        "purpose": Purpose.SYSTEM.value,
+        "isp": isp.astype(np.int64),
+        "direction": np.where(up[isp], Direction.UP.value, Direction.DOWN.value),
+        "power_kw": np.round(power[isp], 3),
+        "price_eur_per_mwh": np.round(price[isp], 2),
+    })
+
+
+def make_design_input(
+    grid: GridModel,
+    forecast_loads: BusLoads,
+    offers: pd.DataFrame,
+    *,
+    isp_hours: float,
+    seed: int,
+    params: DesignParams | None = None,
+    control_up_kw: np.ndarray | None = None,
+    control_down_kw: np.ndarray | None = None,
+    requests: pd.DataFrame | None = None,
+    sensitivity: FlowSensitivity | None = None,
+    engine: str = "pgm",
+    dso_id: str = "DSO",
+    tso_id: str = "TSO",
+) -> DesignInput:
+    """Forecast power flow, sensitivities, needs and seeded requests for ``offers``.
+
+    ``control_*_kw`` [T, B] default to zero (no contracted resources). ``requests`` default
+    to ``brp_requests`` + ``tso_requests`` drawn from ``seed``.
+    """
+    params = params or DesignParams()
+    if not (np.isfinite(isp_hours) and isp_hours > 0):
+        raise InputError("isp_hours", isp_hours, "a positive ISP length in hours")
+    n_isps, n_bus = forecast_loads.n_isps, grid.n_buses
+    forecast = run_power_flow(grid, forecast_loads, engine=engine)
+    cps = congestion_points(grid)
+    sens = sensitivity or flow_sensitivity(grid, forecast_loads)
+    relief = relief_kw_per_kw_up(sens, forecast)
+    needs = CongestionNeeds(
+        cp_ids=cps["cp_id"].to_numpy(),
+        overload_kw=overload_kw(forecast, cps),
+        headroom_kw=headroom_kw(forecast, cps),
+        relief_kw_per_kw_up=relief,
+        bus_ids=grid.bus_ids,
+        isp_hours=float(isp_hours),
+    )
+    frame = validate_offers(offers[list(OFFER_COLUMNS)], n_isps=n_isps,
+                            valid_buses=grid.bus_ids).reset_index(drop=True)
+    if requests is None:
+        rng = np.random.default_rng([seed, 61])
+        requests = pd.concat([brp_requests(rng, n_isps, params),
+                              tso_requests(rng, n_isps, params, tso_id)], ignore_index=True)
+    requests = _check_requests(requests, n_isps)
+    control = {}
+    for name, arr in (("control_up_kw", control_up_kw), ("control_down_kw", control_down_kw)):
+        arr = np.zeros((n_isps, n_bus)) if arr is None else np.asarray(arr, dtype=float)
+        if arr.shape != (n_isps, n_bus) or not np.isfinite(arr).all() or (arr < 0).any():
+            raise InputError(name, arr.shape, f"a finite array [{n_isps}, {n_bus}] >= 0 kW")
+        control[name] = arr
+    p = forecast_loads.p_kw
+    return DesignInput(
+        grid=grid,
+        cps=cps,
+        forecast_loads=forecast_loads,
+        forecast=forecast,
+        relief=relief,
+        needs=needs,
+        offers=frame,
+        requests=requests,
+        control_up_kw=control["control_up_kw"],
+        control_down_kw=control["control_down_kw"],
+        curtail_up_kw=np.maximum(p, 0.0),
+        curtail_down_kw=np.maximum(-p, 0.0),
+        isp_hours=float(isp_hours),
+        params=params,
+        seed=int(seed),
+        dso_id=dso_id,
+        tso_id=tso_id,
+        engine=engine,
+    )

@@ -1,0 +1,200 @@
+"""The shared bookkeeping of every market design: trades, remaining offers, the grid guard.
+
+Paper §6.2: "after one stage, the flexibility that is traded should respect the constraints of
+the previous stage or, in other words, it should not affect the resolution of constraints at
+previous stages". ``GridGuard`` is that rule, in the linearised grid of the forecast:
+
+* its state is the headroom ``head_kw[t, cp]`` (limit − loading, kVA-equivalent kW; negative
+  = overloaded), starting from the forecast power flow;
+* a trade of ``q`` kW in direction ``s`` (+1 UP, −1 DOWN) at bus ``b`` in ISP ``t`` changes it
+  by ``relief[t, cp, b] · s · q``;
+* ``max_accept`` is the largest part of a trade that keeps every *enforced* point at or above
+  its floor ``min(head_kw, safety_kw)``: a point within its limit stays within it, an
+  overloaded point never gets worse. Trades are limited, never refused silently: the caller
+  logs what was cut.
+
+The verification of a design is a real power flow (``result.evaluate``); the guard is what
+a market operator can check at trade time.
+
+``TradeLog`` collects trades in ``DESIGN_TRADE_COLUMNS``: one row per (buyer, seller) fill.
+``OfferPool`` tracks what is left of every offer, so one kW is never sold twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from localflex.domain import empty_frame
+from localflex.grid import headroom_kw
+from localflex.market.designs.inputs import DesignInput
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
+
+__all__ = ["DESIGN_TRADE_COLUMNS", "GridGuard", "OfferPool", "TradeLog", "TradePurpose"]
+
+
+class TradePurpose(StrEnum):
+    """Why a volume moved: the paper's three service layers plus the DSO's fallbacks."""
+
+    GRID = "grid"  # DSO bought it in a market (§5.3)
+    SYSTEM = "system"  # TSO balancing / ancillary service
+    MARKET = "market"  # BRP portfolio imbalance
+    CONTROL = "control"  # DSO direct control of contracted resources (USEF orange)
+    CURTAIL = "curtail"  # emergency curtailment / load shedding (red)
+
+
+DESIGN_TRADE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "trade_id": ("object", "-", "'<stage>#<n>', in execution order"),
+    "stage": ("object", "-", "the design stage that made the trade"),
+    "purpose": ("object", "-", "TradePurpose"),
+    "buyer_id": ("object", "-", "who pays (DSO, TSO, a BRP)"),
+    "seller_id": ("object", "-", "who delivers (aggregator, 'contracted', 'curtailed')"),
+    "offer_id": ("object", "-", "the offer that delivered ('' for control / curtailment)"),
+    "request_id": ("object", "-", "the BRP/TSO request served ('' for the DSO)"),
+    "bus": ("int64", "-", "bus of the delivery"),
+    "isp": ("int64", "-", "ISP index"),
+    "direction": ("object", "-", "'up' (more injection) or 'down'"),
+    "power_kw": ("float64", "kW", "delivered power over the ISP"),
+    "ask_eur_per_mwh": ("float64", "EUR/MWh", "the seller's asked price"),
+    "bid_eur_per_mwh": ("float64", "EUR/MWh", "the buyer's limit (NaN: the DSO's need)"),
+    "paid_eur": ("float64", "EUR", "what the buyer pays"),
+    "received_eur": ("float64", "EUR", "what the seller receives"),
+}
+
+
+class TradeLog:
+    """Trades of one design run, appended stage by stage."""
+
+    def __init__(self, isp_hours: float) -> None:
+        self.isp_hours = isp_hours
+        self._frames: list[pd.DataFrame] = []
+
+    def add(self, **columns: object) -> None:
+        """Append trades; arrays/scalars per column; ``paid_eur``/``received_eur`` default to
+        ask × energy (pay-as-bid) when not given."""
+        frame = pd.DataFrame(columns)
+        if frame.empty:
+            return
+        frame = frame[frame["power_kw"] > 1e-6]
+        if frame.empty:
+            return
+        energy_mwh = frame["power_kw"].to_numpy(dtype=float) * self.isp_hours / 1000.0
+        for name in ("offer_id", "request_id"):
+            if name not in frame:
+                frame[name] = ""
+        if "bid_eur_per_mwh" not in frame:
+            frame["bid_eur_per_mwh"] = np.nan
+        if "received_eur" not in frame:
+            frame["received_eur"] = frame["ask_eur_per_mwh"].to_numpy(dtype=float) * energy_mwh
+        if "paid_eur" not in frame:
+            frame["paid_eur"] = frame["received_eur"].to_numpy(dtype=float)
+        frame["trade_id"] = ""
+        self._frames.append(frame)
+
+    def frame(self) -> pd.DataFrame:
+        if not self._frames:
+            return empty_frame(DESIGN_TRADE_COLUMNS)
+        frame = pd.concat(self._frames, ignore_index=True)
+        frame["trade_id"] = frame["stage"].astype(str) + "#" + (
+            frame.groupby("stage").cumcount() + 1).astype(str)
+        return frame[list(DESIGN_TRADE_COLUMNS)].astype(
+            {k: v[0] for k, v in DESIGN_TRADE_COLUMNS.items()})
+
+    def delivered_kw(self, n_isps: int, bus_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[T, B] UP and DOWN power traded so far at each bus."""
+        up = np.zeros((n_isps, bus_ids.size))
+        down = np.zeros_like(up)
+        if not self._frames:
+            return up, down
+        frame = pd.concat(self._frames, ignore_index=True)
+        pos = np.searchsorted(bus_ids, frame["bus"].to_numpy(dtype=np.int64))
+        isp = frame["isp"].to_numpy(dtype=np.int64)
+        kw = frame["power_kw"].to_numpy(dtype=float)
+        is_up = frame["direction"].to_numpy() == "up"
+        np.add.at(up, (isp[is_up], pos[is_up]), kw[is_up])
+        np.add.at(down, (isp[~is_up], pos[~is_up]), kw[~is_up])
+        return up, down
+
+
+class OfferPool:
+    """What is left of every offer (``remaining_kw``), in the offers' row order."""
+
+    def __init__(self, offers: pd.DataFrame) -> None:
+        self.offers = offers.reset_index(drop=True)
+        self.remaining_kw = self.offers["max_power_kw"].to_numpy(dtype=float).copy()
+        self._row = pd.Series(np.arange(len(self.offers)), index=self.offers["offer_id"])
+
+    def rows(self, offer_ids: Iterable[str]) -> np.ndarray:
+        return self._row.reindex(list(offer_ids)).to_numpy()
+
+    def take(self, offer_ids: Iterable[str], kw: np.ndarray) -> None:
+        rows = self.rows(offer_ids)
+        np.subtract.at(self.remaining_kw, rows, np.asarray(kw, dtype=float))
+        self.remaining_kw = np.maximum(self.remaining_kw, 0.0)
+
+    def available(self, mask: np.ndarray | None = None, min_kw: float = 1e-3) -> pd.DataFrame:
+        """Offers with at least ``min_kw`` left, ``max_power_kw`` = what is left."""
+        keep = self.remaining_kw >= min_kw
+        if mask is not None:
+            keep &= mask
+        frame = self.offers[keep].copy()
+        frame["max_power_kw"] = self.remaining_kw[keep]
+        # an indivisible minimum no longer holds once part of the offer has gone
+        frame["min_power_kw"] = np.minimum(frame["min_power_kw"], frame["max_power_kw"])
+        return frame
+
+
+class GridGuard:
+    """Linearised headroom of the congestion points, updated trade by trade (module doc)."""
+
+    def __init__(self, inp: DesignInput, *, enforce: np.ndarray | None = None,
+                 safety_kw: float = 0.0) -> None:
+        self.relief = inp.relief
+        self.bus_ids = inp.bus_ids
+        self.head_kw = headroom_kw(inp.forecast, inp.cps).copy()
+        shape = self.head_kw.shape
+        self.enforce = np.ones(shape, dtype=bool) if enforce is None else enforce.copy()
+        self.safety_kw = float(safety_kw)
+        self.limited_kw = 0.0  # Σ (asked − allowed) over max_accept calls: volume held back
+
+    def bus_pos(self, bus: np.ndarray | int) -> np.ndarray:
+        return np.searchsorted(self.bus_ids, np.asarray(bus, dtype=np.int64))
+
+    def coeff(self, isp: int, bus_pos: int, sign: float) -> np.ndarray:
+        c = self.relief[isp, :, bus_pos] * sign
+        return np.where(np.abs(c) > RELIEF_EPS_KW_PER_KW, c, 0.0)
+
+    def max_accept(self, isp: int, bus_pos: int, sign: float, want_kw: float) -> float:
+        c = self.coeff(isp, bus_pos, sign)
+        worsen = (c < 0) & self.enforce[isp]
+        if not worsen.any():
+            return want_kw
+        head = self.head_kw[isp, worsen]
+        floor = np.minimum(head, self.safety_kw)
+        room = float(((head - floor) / -c[worsen]).min())
+        ok = max(0.0, min(want_kw, room))
+        self.limited_kw += want_kw - ok
+        return ok
+
+    def apply(self, isp: np.ndarray | int, bus_pos: np.ndarray | int, sign: np.ndarray | float,
+              kw: np.ndarray | float) -> None:
+        isp = np.atleast_1d(np.asarray(isp, dtype=np.int64))
+        pos = np.atleast_1d(np.asarray(bus_pos, dtype=np.int64))
+        delta = np.atleast_1d(np.asarray(sign, dtype=float) * np.asarray(kw, dtype=float))
+        delta = np.broadcast_to(delta, isp.shape)
+        change = self.relief[isp, :, pos] * delta[:, None]  # [n, CP]
+        np.add.at(self.head_kw, isp, change)
+
+    def apply_trades(self, trades: pd.DataFrame) -> None:
+        if trades.empty:
+            return
+        sign = np.where(trades["direction"].to_numpy() == "up", 1.0, -1.0)
+        self.apply(trades["isp"].to_numpy(), self.bus_pos(trades["bus"].to_numpy()), sign,
+                   trades["power_kw"].to_numpy(dtype=float))
+
+    @property
+    def overload_kw(self) -> np.ndarray:
+        return np.maximum(0.0, -self.head_kw)
