@@ -61,8 +61,10 @@ def test_lv_grid_every_family_placed_and_energy_kept():
     placed = place_ders(grid, scenario, tg, ALL_ON)
     fams = _families(placed)
     assert {"WaterHeaterFleet", "SmartApplianceFleet", "ThermalStorageFleet", "EvFleet",
-            "HeatPumpFleet", "PvFleet", "BatteryFleet"} <= set(fams)
+            "HeatPumpFleet", "PvFleet"} <= set(fams)
     env = placed.envelope(tg)
+    # SimBench storages are PV + home battery systems: curtailable infeed
+    assert np.char.startswith(env.der_id.astype(str), "pv_storage:").sum() == len(grid.net.storage)
     assert isinstance(env, FlexEnvelope) and env.n_units == sum(
         f.baseline_kw(tg).shape[1] for f in placed.fleets)
     hls = [i for i in fams["EvFleet"].der_id if i.startswith("ev:hls")]

@@ -5,7 +5,9 @@
 * Heat pumps: SimBench loads with a heat-pump profile ("Air…", "Soil…") become heat pumps with
   a 1R1C building model; the building's heat loss is calibrated so that the modelled day uses
   what the SimBench profile uses at the day's mean outdoor temperature.
-* Batteries: SimBench storage units keep their own schedule (the baseline) and offer the rest.
+* PV-storage systems: a SimBench storage element is a PV plant with a home battery run for
+  self-consumption (its profile is the system's net infeed, never a load); it is curtailable
+  like PV. Stand-alone batteries are a `BatteryFleet` in the library, not placed by default.
 * EVs: a share of the household loads (profiles "H…") gets a home charger with sampled
   sessions (seeded). "H…" includes SimBench's "HLS_…" loads, which are home charging
   stations (German *Heimladestation*; rated 3.7 / 11 / 22 kW, flat over the year, peaks at
@@ -42,7 +44,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from localflex.der import (
-    BatteryFleet,
     ChpFleet,
     EvFleet,
     FlexEnvelope,
@@ -237,14 +238,15 @@ def place_ders(
             HEATING_SET_POINT_C, outdoor_c,
         ))
 
-    if spec.batteries_from_grid and len(net.storage):
+    if spec.pv_storage_from_grid and len(net.storage):
+        # A SimBench storage is a PV plant with a home battery run for self-consumption; its
+        # profile is the system's net infeed (pandapower sign: negative = feeding in, never a
+        # load). It is curtailable like PV; the battery inside is not offered separately.
         idx = np.arange(len(net.storage))
-        power_kw = np.maximum(np.abs(net.storage["p_mw"].to_numpy()) * 1000.0,
-                              np.abs(storage_p).max(axis=0))
-        energy_kwh = net.storage["max_e_mwh"].to_numpy() * 1000.0
-        fleets.append(BatteryFleet(
-            [f"battery:{i}" for i in idx], net.storage["bus"].to_numpy(), power_kw, energy_kwh,
-            baseline_schedule_kw=storage_p,
+        infeed_kw = np.clip(-storage_p, 0.0, None)
+        peak_kw = np.maximum(net.storage["sn_mva"].to_numpy() * 1000.0, infeed_kw.max(axis=0))
+        fleets.append(PvFleet(
+            [f"pv_storage:{i}" for i in idx], net.storage["bus"].to_numpy(), peak_kw, infeed_kw,
         ))
 
     households = np.flatnonzero(is_household)
@@ -314,6 +316,6 @@ def place_ders(
                                     load_p)),
         load_q_kvar=load_q,
         sgen_p_kw=np.where((flexible_sgen | is_wind | is_chp)[None, :], 0.0, sgen_p),
-        storage_p_kw=np.zeros_like(storage_p) if spec.batteries_from_grid else storage_p,
+        storage_p_kw=np.zeros_like(storage_p) if spec.pv_storage_from_grid else storage_p,
     ))
     return PlacedDers(fleets, background.p_kw, background.q_kvar, grid.bus_ids)

@@ -52,7 +52,9 @@ class DerSpec(_Strict):
 
     pv_from_grid: bool = Field(True, description="the grid's PV generators can be curtailed")
     heat_pumps_from_grid: bool = Field(True, description="SimBench heat-pump loads are flexible")
-    batteries_from_grid: bool = Field(True, description="SimBench storage units are flexible")
+    pv_storage_from_grid: bool = Field(
+        True, description="SimBench storages (PV + home battery systems) are curtailable"
+    )
     ev_share_of_households: float = Field(
         0.3, ge=0, le=1, description="share of household loads that get a home EV charger"
     )
