@@ -18,30 +18,15 @@ import time
 
 import numpy as np
 
-from localflex.der import (
-    BatteryFleet,
-    ChpFleet,
-    EvFleet,
-    FlexEnvelope,
-    HeatPumpFleet,
-    PvFleet,
-    SmartApplianceFleet,
-    ThermalStorageFleet,
-    WaterHeaterFleet,
-    WindFleet,
-    heat_demand_kw_th,
-    hot_water_draw_l,
-    night_window,
-    outdoor_temperature_c,
-)
+from localflex import der
 from localflex.domain import TimeGrid
 
 FAMILIES = ("pv", "wind", "chp", "battery", "heat_pump", "water_heater", "appliance",
             "thermal_storage", "ev")
-CLASSES = {"pv": PvFleet, "wind": WindFleet, "chp": ChpFleet, "battery": BatteryFleet,
-           "heat_pump": HeatPumpFleet, "water_heater": WaterHeaterFleet,
-           "appliance": SmartApplianceFleet, "thermal_storage": ThermalStorageFleet,
-           "ev": EvFleet}
+CLASSES = {"pv": der.PvFleet, "wind": der.WindFleet, "chp": der.ChpFleet,
+           "battery": der.BatteryFleet, "heat_pump": der.HeatPumpFleet,
+           "water_heater": der.WaterHeaterFleet, "appliance": der.SmartApplianceFleet,
+           "thermal_storage": der.ThermalStorageFleet, "ev": der.EvFleet}
 SHARED = {"outdoor_temp_c", "charge_window"}  # [T] profiles shared by all units
 
 
@@ -62,7 +47,7 @@ def parameters(n: int, tg: TimeGrid, seed: int) -> dict[str, dict]:
     q = n // len(FAMILIES)
     sizes = dict.fromkeys(FAMILIES, q)
     sizes["ev"] = n - q * (len(FAMILIES) - 1)
-    t_out = outdoor_temperature_c(tg)
+    t_out = der.outdoor_temperature_c(tg)
     out: dict[str, dict] = {}
     for family in FAMILIES:
         m = sizes[family]
@@ -76,7 +61,7 @@ def parameters(n: int, tg: TimeGrid, seed: int) -> dict[str, dict]:
         elif family == "chp":
             design = rng.uniform(10, 60, m)
             out[family] = {"der_id": ids, "bus": bus, "p_max_kw": design * 0.5,
-                           "heat_demand_kw_th": heat_demand_kw_th(t_out, design),
+                           "heat_demand_kw_th": der.heat_demand_kw_th(t_out, design),
                            "p_min_kw": design * 0.15, "storage_kwh_th": design * 2.0}
         elif family == "battery":
             out[family] = {"der_id": ids, "bus": bus, "power_kw": rng.uniform(3, 10, m),
@@ -91,9 +76,9 @@ def parameters(n: int, tg: TimeGrid, seed: int) -> dict[str, dict]:
         elif family == "water_heater":
             tank = rng.uniform(80, 300, m)
             out[family] = {"der_id": ids, "bus": bus, "rated_kw": rng.uniform(2, 4, m),
-                           "tank_l": tank, "draw_l": hot_water_draw_l(tg, tank * .8, rng=rng)}
+                           "tank_l": tank, "draw_l": der.hot_water_draw_l(tg, tank * .8, rng=rng)}
         elif family == "appliance":
-            app = SmartApplianceFleet.sample(m, np.arange(500), rng, tg, id_prefix="app_")
+            app = der.SmartApplianceFleet.sample(m, np.arange(500), rng, tg, id_prefix="app_")
             out[family] = {"der_id": app.der_id, "bus": app.bus, "cycle_kw": app.cycle_kw,
                            "baseline_start_isp": app.baseline_start_isp,
                            "earliest_start_isp": app.earliest_start_isp,
@@ -102,10 +87,10 @@ def parameters(n: int, tg: TimeGrid, seed: int) -> dict[str, dict]:
             design = rng.uniform(2, 5, m)
             out[family] = {"der_id": ids, "bus": bus, "rated_kw": design * 3.5,
                            "capacity_kwh": design * 20, "soc0": rng.uniform(.2, .5, m),
-                           "heat_demand_kw_th": heat_demand_kw_th(t_out, design),
-                           "charge_window": night_window(tg)}
+                           "heat_demand_kw_th": der.heat_demand_kw_th(t_out, design),
+                           "charge_window": der.night_window(tg)}
         else:
-            ev = EvFleet.sample(m, np.arange(500), rng, tg,
+            ev = der.EvFleet.sample(m, np.arange(500), rng, tg,
                                 v2g_kw=np.where(rng.random(m) < 1 / 3, 7.0, 0.0))
             out[family] = {"der_id": ev.der_id, "bus": ev.bus, "charger_kw": ev.charger_kw,
                            "arrival_isp": ev.arrival_isp, "departure_isp": ev.departure_isp,
@@ -116,12 +101,13 @@ def parameters(n: int, tg: TimeGrid, seed: int) -> dict[str, dict]:
 
 def build(family: str, kw: dict):
     if family == "wind":
-        return WindFleet.from_wind_speed(**kw)
+        return der.WindFleet.from_wind_speed(**kw)
     return CLASSES[family](**kw)
 
 
-def vectorised(params: dict[str, dict], tg: TimeGrid) -> FlexEnvelope:
-    return FlexEnvelope.concat([build(family, kw).envelope(tg) for family, kw in params.items()])
+def vectorised(params: dict[str, dict], tg: TimeGrid) -> der.FlexEnvelope:
+    return der.FlexEnvelope.concat([build(family, kw).envelope(tg)
+                                    for family, kw in params.items()])
 
 
 def unit(kw: dict, i: int) -> dict:
@@ -139,7 +125,7 @@ def unit(kw: dict, i: int) -> dict:
     return {key: one(key, val) for key, val in kw.items()}
 
 
-def per_unit_loop(params: dict[str, dict], tg: TimeGrid) -> list[FlexEnvelope]:
+def per_unit_loop(params: dict[str, dict], tg: TimeGrid) -> list[der.FlexEnvelope]:
     out = []
     for family, kw in params.items():
         for i in range(len(kw["der_id"])):

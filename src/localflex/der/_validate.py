@@ -6,13 +6,23 @@ first offending value and what was expected (DESIGN.md, conventions: validate at
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from localflex.domain import HorizonError, InputError, TimeGrid
 
-__all__ = ["ids", "isp_mid_hour_utc", "matrix", "rows_match", "timing", "vector"]
+__all__ = [
+    "first_bad",
+    "ids",
+    "isp_mid_hour_utc",
+    "matrix",
+    "rows_match",
+    "timing",
+    "vector",
+    "within_horizon",
+]
 
 
 def ids(field: str, value: Any) -> np.ndarray:
@@ -26,10 +36,20 @@ def ids(field: str, value: Any) -> np.ndarray:
     return arr
 
 
-def _first_bad(field: str, arr: np.ndarray, bad: np.ndarray, expected: str) -> None:
+def first_bad(
+    field: str,
+    arr: np.ndarray,
+    bad: np.ndarray,
+    expected: str | Callable[[tuple[int, ...]], str],
+    *,
+    error: type[InputError] = InputError,
+) -> None:
+    """Raise ``error`` naming the first entry of ``arr`` where ``bad`` holds, as
+    ``field[i]`` (``field[t, i]`` for [T, N]); ``expected`` may depend on that index."""
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise InputError(f"{field}{list(idx)}", arr[idx].item(), expected)
+        raise error(f"{field}{list(idx)}", arr[idx].item(),
+                    expected(idx) if callable(expected) else expected)
 
 
 def vector(
@@ -51,20 +71,20 @@ def vector(
         raise InputError(field, arr.shape, f"a scalar or shape ({n},)")
     if dtype is int:
         as_float = arr.astype(float)
-        _first_bad(field, arr, ~np.isfinite(as_float) | (as_float != np.round(as_float)),
+        first_bad(field, arr, ~np.isfinite(as_float) | (as_float != np.round(as_float)),
                    "an integer")
         arr = arr.astype(np.int64)
     else:
         arr = arr.astype(float)
         if finite:
-            _first_bad(field, arr, ~np.isfinite(arr), "a finite number")
+            first_bad(field, arr, ~np.isfinite(arr), "a finite number")
         else:
-            _first_bad(field, arr, np.isnan(arr), "a number (not NaN)")
+            first_bad(field, arr, np.isnan(arr), "a number (not NaN)")
     if lo is not None:
-        _first_bad(field, arr, arr <= lo if lo_open else arr < lo,
+        first_bad(field, arr, arr <= lo if lo_open else arr < lo,
                    f"a value {'>' if lo_open else '>='} {lo}")
     if hi is not None:
-        _first_bad(field, arr, arr > hi, f"a value <= {hi}")
+        first_bad(field, arr, arr > hi, f"a value <= {hi}")
     return arr
 
 
@@ -85,9 +105,9 @@ def matrix(
         raise InputError(field, arr.shape, f"shape [T, {n_units}]")
     if n_isps is not None and arr.shape[0] != n_isps:
         raise HorizonError(field, arr.shape, f"{n_isps} rows (one per ISP of the time grid)")
-    _first_bad(field, arr, ~np.isfinite(arr), "a finite number")
+    first_bad(field, arr, ~np.isfinite(arr), "a finite number")
     if lo is not None:
-        _first_bad(field, arr, arr < lo, f"a value >= {lo}")
+        first_bad(field, arr, arr < lo, f"a value >= {lo}")
     return np.ascontiguousarray(arr)
 
 
@@ -97,6 +117,12 @@ def rows_match(field: str, arr: np.ndarray, time_grid: TimeGrid) -> None:
         raise HorizonError(
             field, arr.shape, f"{time_grid.n_isps} rows (one per ISP of the time grid)"
         )
+
+
+def within_horizon(field: str, arr: np.ndarray, time_grid: TimeGrid) -> None:
+    """Raise HorizonError if an ISP index [N] lies beyond the end of the time grid."""
+    first_bad(field, arr, arr > time_grid.n_isps, f"at most n_isps = {time_grid.n_isps}",
+              error=HorizonError)
 
 
 def timing(

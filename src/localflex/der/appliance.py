@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet, draw_buses, sample_args, unit_ids
 from localflex.der.envelope import FlexEnvelope
-from localflex.domain import DerType, HorizonError, InputError, TimeGrid
+from localflex.domain import DerType, InputError, TimeGrid
 
 __all__ = ["APPLIANCE_CYCLES_15MIN_KW", "SmartApplianceFleet", "cycle_on_grid_kw"]
 
@@ -61,7 +62,7 @@ def cycle_on_grid_kw(cycle_15min_kw: Any, isp_minutes: int) -> np.ndarray:
     return np.concatenate([prof, np.zeros(pad)]).reshape(-1, m).mean(axis=1)
 
 
-class SmartApplianceFleet:
+class SmartApplianceFleet(Fleet):
     """``N`` appliances, one shiftable cycle each (see the module docstring)."""
 
     der_type = DerType.SMART_APPLIANCE
@@ -81,9 +82,7 @@ class SmartApplianceFleet:
         notification_min: Any = 15.0,
         response_min: Any = 1.0,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         cycle = np.asarray(cycle_kw, dtype=float)
         if cycle.ndim == 1:
             cycle = np.broadcast_to(cycle, (n, cycle.size))
@@ -100,22 +99,15 @@ class SmartApplianceFleet:
                                            dtype=int, lo=0)
         self.deadline_isp = v.vector("deadline_isp", deadline_isp, n, dtype=int, lo=0)
         self.latest_start_isp = self.deadline_isp - self.cycle_isps
-        for name, bad, want in (
-            ("earliest_start_isp", self.earliest_start_isp > self.baseline_start_isp,
-             "at most baseline_start_isp"),
-            ("deadline_isp", self.baseline_start_isp > self.latest_start_isp,
-             "at least baseline_start_isp + the cycle's length"),
-        ):
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise InputError(f"{name}[{i}]", int(getattr(self, name)[i]), want)
+        v.first_bad("earliest_start_isp", self.earliest_start_isp,
+                    self.earliest_start_isp > self.baseline_start_isp, "at most baseline_start_isp")
+        v.first_bad("deadline_isp", self.deadline_isp,
+                    self.baseline_start_isp > self.latest_start_isp,
+                    "at least baseline_start_isp + the cycle's length")
         self.appliance = (np.full(n, "appliance") if appliance is None
                           else np.broadcast_to(np.asarray(appliance, dtype=str), (n,)).copy())
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.cycle_kw.max(axis=1), ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.cycle_kw.max(axis=1), ramp_kw_per_min, notification_min,
+                          response_min)
 
     @classmethod
     def sample(
@@ -139,11 +131,7 @@ class SmartApplianceFleet:
         baseline end; all clipped to the horizon. ``buses``: one per unit if of length ``n``,
         else a pool drawn from uniformly.
         """
-        if n <= 0:
-            raise InputError("n", n, "a positive number of appliances")
-        buses = np.asarray(buses)
-        if buses.ndim != 1 or buses.size == 0:
-            raise InputError("buses", buses.shape, "a non-empty 1-D array of bus indices")
+        buses = sample_args(n, buses, "appliances")
         unknown = set(appliances) - set(APPLIANCE_CYCLES_15MIN_KW)
         if unknown:
             raise InputError("appliances", sorted(unknown),
@@ -164,29 +152,17 @@ class SmartApplianceFleet:
         start = np.clip(start, 0, t - length)
         earliest = np.maximum(start - np.floor(rng.uniform(*advance_h, n) / isp_h), 0)
         deadline = np.minimum(start + length + np.floor(rng.uniform(*slack_h, n) / isp_h), t)
-        bus = buses if buses.size == n else rng.choice(buses, size=n)
-        ids = np.char.add(str(id_prefix), np.arange(n).astype(str))
-        return cls(ids, bus, cycle, start, earliest.astype(np.int64),
+        bus = draw_buses(buses, n, rng)
+        return cls(unit_ids(id_prefix, n), bus, cycle, start, earliest.astype(np.int64),
                    deadline.astype(np.int64), appliance=np.asarray(appliances)[kind])
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
 
     def cycle_energy_kwh(self, time_grid: TimeGrid) -> np.ndarray:
         """Energy of each unit's cycle [N] kWh."""
         return self.cycle_kw.sum(axis=1) * time_grid.isp_hours
 
-    def _check_horizon(self, time_grid: TimeGrid) -> None:
-        late = self.deadline_isp > time_grid.n_isps
-        if late.any():
-            i = int(np.argmax(late))
-            raise HorizonError(f"deadline_isp[{i}]", int(self.deadline_isp[i]),
-                               f"at most n_isps = {time_grid.n_isps}")
-
     def load_for_start(self, time_grid: TimeGrid, start_isp: np.ndarray) -> np.ndarray:
         """Net load [T, N] with each unit's cycle starting at ``start_isp`` [N]."""
-        self._check_horizon(time_grid)
+        v.within_horizon("deadline_isp", self.deadline_isp, time_grid)
         out = np.zeros((time_grid.n_isps, self.n_units))
         cols = np.arange(self.n_units)
         for k in range(self.cycle_kw.shape[1]):
@@ -222,26 +198,14 @@ class SmartApplianceFleet:
         movable = n_starts > 1
         energy = np.where(movable, self.cycle_kw.sum(axis=1) * time_grid.isp_hours, 0.0)
         dur = np.where(movable, self.cycle_isps, 0).astype(np.int64)
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=np.maximum(base - min_shift, 0.0),
-            down_kw=np.maximum(max_shift - base, 0.0),
-            energy_up_max_kwh=energy,
-            energy_down_max_kwh=energy,
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=dur,
-            max_duration_isps=dur,
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=self.earliest_start_isp,
-        )
+        return self._envelope(time_grid, np.maximum(base - min_shift, 0.0),
+                              np.maximum(max_shift - base, 0.0), energy, energy,
+                              max_duration_isps=dur, min_duration_isps=dur,
+                              earliest_start_isp=self.earliest_start_isp)
 
     def chosen_start_isp(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """The start [N] each unit picks for the request (see the module docstring)."""
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
+        delta = self._delta(time_grid, delta_injection_kw)
         base = self.baseline_kw(time_grid)
         n_isps, n = time_grid.n_isps, self.n_units
         active = delta != 0.0

@@ -21,13 +21,15 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet
+from localflex.der._headroom import band_margins
 from localflex.der.envelope import FlexEnvelope
-from localflex.domain import DerType, InputError, TimeGrid
+from localflex.domain import DerType, TimeGrid
 
 __all__ = ["BatteryFleet"]
 
 
-class BatteryFleet:
+class BatteryFleet(Fleet):
     """``N`` batteries with a baseline schedule (default idle) and SoC-bounded flexibility.
 
     ``restore_soc=True``: after an activation (ISPs where the requested delta is 0) the unit
@@ -55,42 +57,28 @@ class BatteryFleet:
         notification_min: Any = 1.0,
         response_min: Any = 0.1,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.power_kw = v.vector("power_kw", power_kw, n, lo=0.0)
         self.energy_kwh = v.vector("energy_kwh", energy_kwh, n, lo=0.0, lo_open=True)
         self.efficiency = v.vector("efficiency", efficiency, n, lo=0.0, lo_open=True, hi=1.0)
         self.soc_min = v.vector("soc_min", soc_min, n, lo=0.0, hi=1.0)
         self.soc_max = v.vector("soc_max", soc_max, n, lo=0.0, hi=1.0)
         self.soc0 = v.vector("soc0", soc0, n, lo=0.0, hi=1.0)
-        for name, bad in (
-            ("soc_max", self.soc_max < self.soc_min),
-            ("soc0", (self.soc0 < self.soc_min) | (self.soc0 > self.soc_max)),
-        ):
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise InputError(f"{name}[{i}]", float(getattr(self, name)[i]),
-                                 "soc_min <= soc0 <= soc_max")
+        v.first_bad("soc_max", self.soc_max, self.soc_max < self.soc_min,
+                    "soc_min <= soc0 <= soc_max")
+        v.first_bad("soc0", self.soc0, (self.soc0 < self.soc_min) | (self.soc0 > self.soc_max),
+                    "soc_min <= soc0 <= soc_max")
         self.baseline_schedule_kw = (
             None if baseline_schedule_kw is None
             else v.matrix("baseline_schedule_kw", baseline_schedule_kw, n)
         )
         self.restore_soc = bool(restore_soc)
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.power_kw, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.power_kw, ramp_kw_per_min, notification_min, response_min)
         self.eta_c = np.sqrt(self.efficiency)
         self.eta_d = np.sqrt(self.efficiency)
         self.e_min_kwh = self.soc_min * self.energy_kwh
         self.e_max_kwh = self.soc_max * self.energy_kwh
         self.e0_kwh = self.soc0 * self.energy_kwh
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
 
     # --- physics -------------------------------------------------------------------------
     def _power_bounds(self, e_kwh: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -166,26 +154,11 @@ class BatteryFleet:
         dt = time_grid.isp_hours
         p_base, e_base = self.simulate(time_grid)
         p_min, p_max = self._power_bounds(e_base[:-1], dt)
-        n, n_isps = self.n_units, time_grid.n_isps
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=np.maximum(p_base - p_min, 0.0),
-            down_kw=np.maximum(p_max - p_base, 0.0),
-            energy_up_max_kwh=np.maximum(e_base.min(axis=0) - self.e_min_kwh, 0.0) * self.eta_d,
-            energy_down_max_kwh=np.maximum(self.e_max_kwh - e_base.max(axis=0), 0.0)
-            / self.eta_c,
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.ones(n, dtype=np.int64),
-            max_duration_isps=np.full(n, n_isps, dtype=np.int64),
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=np.zeros(n, dtype=np.int64),
-        )
+        above_min_kwh, below_max_kwh = band_margins(e_base, self.e_min_kwh, self.e_max_kwh)
+        return self._envelope(time_grid, np.maximum(p_base - p_min, 0.0),
+                              np.maximum(p_max - p_base, 0.0), above_min_kwh * self.eta_d,
+                              below_max_kwh / self.eta_c)
 
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """Realised net load [T, N] after the activation, SoC always within its window."""
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
-        return self.simulate(time_grid, delta)[0]
+        return self.simulate(time_grid, self._delta(time_grid, delta_injection_kw))[0]

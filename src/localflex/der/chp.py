@@ -31,13 +31,15 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet
+from localflex.der._headroom import band_margins
 from localflex.der.envelope import FlexEnvelope
-from localflex.domain import DerType, InputError, TimeGrid
+from localflex.domain import DerType, TimeGrid
 
 __all__ = ["ChpFleet"]
 
 
-class ChpFleet:
+class ChpFleet(Fleet):
     """``N`` heat-led CHP units with heat stores (see the module docstring)."""
 
     der_type = DerType.CHP
@@ -60,16 +62,11 @@ class ChpFleet:
         notification_min: Any = 15.0,
         response_min: Any = 5.0,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.p_max_kw = v.vector("p_max_kw", p_max_kw, n, lo=0.0)
         self.p_min_kw = v.vector("p_min_kw", p_min_kw, n, lo=0.0)
-        bad = self.p_min_kw > self.p_max_kw
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise InputError(f"p_min_kw[{i}]", float(self.p_min_kw[i]),
-                             f"at most p_max_kw = {self.p_max_kw[i]}")
+        v.first_bad("p_min_kw", self.p_min_kw, self.p_min_kw > self.p_max_kw,
+                    lambda i: f"at most p_max_kw = {self.p_max_kw[i]}")
         self.sigma = v.vector("power_to_heat", power_to_heat, n, lo=0.0, lo_open=True)
         self.storage_kwh_th = v.vector("storage_kwh_th", storage_kwh_th, n, lo=0.0,
                                        lo_open=True)
@@ -79,18 +76,10 @@ class ChpFleet:
         self.loss_per_h = v.vector("loss_per_h", loss_per_h, n, lo=0.0)
         self.heat_demand_kw_th = v.matrix("heat_demand_kw_th", heat_demand_kw_th, n, lo=0.0,
                                           allow_1d=True)
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.p_max_kw, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.p_max_kw, ramp_kw_per_min, notification_min, response_min)
         self.e_max_kwh = self.storage_kwh_th
         self.e0_kwh = self.soc0 * self.storage_kwh_th
         self.e_ref_kwh = self.soc_ref * self.storage_kwh_th
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
 
     def _demand(self, time_grid: TimeGrid) -> np.ndarray:
         v.rows_match("heat_demand_kw_th", self.heat_demand_kw_th, time_grid)
@@ -170,25 +159,11 @@ class ChpFleet:
         p_base, e_base, _ = self.simulate(time_grid)
         k = np.exp(-self.loss_per_h * dt)
         p_lo, p_hi = self._bounds(e_base[:-1] * k, q, dt)
-        n, n_isps = self.n_units, time_grid.n_isps
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=np.maximum(p_hi - p_base, 0.0),
-            down_kw=np.maximum(p_base - p_lo, 0.0),
-            energy_up_max_kwh=self.sigma * np.maximum(self.e_max_kwh - e_base.max(axis=0), 0.0),
-            energy_down_max_kwh=self.sigma * np.maximum(e_base.min(axis=0), 0.0),
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.ones(n, dtype=np.int64),
-            max_duration_isps=np.full(n, n_isps, dtype=np.int64),
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=np.zeros(n, dtype=np.int64),
-        )
+        content_kwh, room_kwh = band_margins(e_base, 0.0, self.e_max_kwh)
+        return self._envelope(time_grid, np.maximum(p_hi - p_base, 0.0),
+                              np.maximum(p_base - p_lo, 0.0), self.sigma * room_kwh,
+                              self.sigma * content_kwh)
 
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """Realised net load [T, N] (−output): store content carried forward, then rebound."""
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
-        return -self.simulate(time_grid, delta)[0]
+        return -self.simulate(time_grid, self._delta(time_grid, delta_injection_kw))[0]

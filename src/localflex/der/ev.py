@@ -34,15 +34,16 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet, draw_buses, sample_args, unit_ids
 from localflex.der.envelope import FlexEnvelope
-from localflex.domain import DerType, HorizonError, InputError, TimeGrid
+from localflex.domain import DerType, TimeGrid
 
 __all__ = ["EvFleet"]
 
 _EPS = 1e-9
 
 
-class EvFleet:
+class EvFleet(Fleet):
     """``N`` EV charging sessions (one per unit) with dumb-charging baseline."""
 
     der_type = DerType.EV
@@ -64,26 +65,17 @@ class EvFleet:
         notification_min: Any = 5.0,
         response_min: Any = 1.0,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.charger_kw = v.vector("charger_kw", charger_kw, n, lo=0.0)
         self.arrival_isp = v.vector("arrival_isp", arrival_isp, n, dtype=int, lo=0)
         self.departure_isp = v.vector("departure_isp", departure_isp, n, dtype=int, lo=0)
-        early = self.departure_isp < self.arrival_isp
-        if early.any():
-            i = int(np.argmax(early))
-            raise InputError(f"departure_isp[{i}]", int(self.departure_isp[i]),
-                             f"at least arrival_isp = {self.arrival_isp[i]}")
+        v.first_bad("departure_isp", self.departure_isp, self.departure_isp < self.arrival_isp,
+                    lambda i: f"at least arrival_isp = {self.arrival_isp[i[0]]}")
         self.energy_need_kwh = v.vector("energy_need_kwh", energy_need_kwh, n, lo=0.0)
         self.efficiency = v.vector("efficiency", efficiency, n, lo=0.0, lo_open=True, hi=1.0)
         self.v2g_kw = v.vector("v2g_kw", v2g_kw, n, lo=0.0)
         self.v2g_energy_kwh = v.vector("v2g_energy_kwh", v2g_energy_kwh, n, lo=0.0)
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.charger_kw, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.charger_kw, ramp_kw_per_min, notification_min, response_min)
 
     @classmethod
     def sample(
@@ -117,11 +109,7 @@ class EvFleet:
         window, so every sampled session is feasible. One session per unit: a multi-day
         horizon needs one unit per session. ``v2g_kw`` / ``v2g_energy_kwh``: see the class.
         """
-        if n <= 0:
-            raise InputError("n", n, "a positive number of EVs")
-        buses = np.asarray(buses)
-        if buses.ndim != 1 or buses.size == 0:
-            raise InputError("buses", buses.shape, "a non-empty 1-D array of bus indices")
+        buses = sample_args(n, buses, "EVs")
         if charger_kw is None:
             weights = np.asarray(charger_kw_weights, dtype=float)
             charger = rng.choice(np.asarray(charger_kw_choices, float), size=n,
@@ -131,7 +119,7 @@ class EvFleet:
         arr_h = rng.uniform(*arrival_h, size=n)
         dep_h = rng.uniform(*departure_h, size=n)
         need = rng.uniform(*energy_need_kwh, size=n)
-        bus = buses if buses.size == n else rng.choice(buses, size=n)
+        bus = draw_buses(buses, n, rng)
         start = time_grid.start
         start_local_h = (start.hour + start.minute / 60.0 + utc_offset_h) % 24.0
         arrival_offset_h = (arr_h - start_local_h) % 24.0
@@ -142,21 +130,9 @@ class EvFleet:
                                time_grid.n_isps)
         departure = np.maximum(departure, arrival)
         capacity = charger * efficiency * isp_h * (departure - arrival)
-        ids = np.char.add(str(id_prefix), np.arange(n).astype(str))
-        return cls(ids, bus, charger, arrival.astype(np.int64), departure.astype(np.int64),
-                   np.minimum(need, capacity), efficiency, v2g_kw=v2g_kw,
-                   v2g_energy_kwh=v2g_energy_kwh)
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
-
-    def _check_horizon(self, time_grid: TimeGrid) -> None:
-        late = self.departure_isp > time_grid.n_isps
-        if late.any():
-            i = int(np.argmax(late))
-            raise HorizonError(f"departure_isp[{i}]", int(self.departure_isp[i]),
-                               f"at most n_isps = {time_grid.n_isps}")
+        return cls(unit_ids(id_prefix, n), bus, charger, arrival.astype(np.int64),
+                   departure.astype(np.int64), np.minimum(need, capacity), efficiency,
+                   v2g_kw=v2g_kw, v2g_energy_kwh=v2g_energy_kwh)
 
     def plugged(self, time_grid: TimeGrid) -> np.ndarray:
         """[T, N] bool: the EV is connected in the ISP."""
@@ -165,7 +141,7 @@ class EvFleet:
 
     def _baseline(self, time_grid: TimeGrid) -> tuple[np.ndarray, np.ndarray]:
         """Dumb charging in closed form: net load [T, N] and remaining need at ISP start."""
-        self._check_horizon(time_grid)
+        v.within_horizon("departure_isp", self.departure_isp, time_grid)
         dt = time_grid.isp_hours
         step_kwh = self.charger_kw * self.efficiency * dt  # battery kWh per full ISP
         window = self.departure_isp - self.arrival_isp
@@ -221,22 +197,11 @@ class EvFleet:
             full_isps = np.where(step_kwh > 0,
                                  np.ceil(self.energy_need_kwh / step_kwh - _EPS), window)
         max_dur = np.clip(window - full_isps, 0, None).astype(np.int64)
-        n = self.n_units
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=up,
-            down_kw=down,
-            energy_up_max_kwh=np.minimum(slack_kwh, p_base.sum(axis=0) * dt + np.where(
-                self.v2g_kw > 0, self.efficiency * (self.energy_need_kwh + self.v2g_energy_kwh),
-                0.0)),
-            energy_down_max_kwh=np.minimum(down.sum(axis=0) * dt, need_grid_kwh),
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.minimum(1, max_dur),
-            max_duration_isps=max_dur,
-            notification_min=self.notification_min,
-            response_min=self.response_min,
+        v2g_kwh = np.where(self.v2g_kw > 0,
+                           self.efficiency * (self.energy_need_kwh + self.v2g_energy_kwh), 0.0)
+        return self._envelope(
+            time_grid, up, down, np.minimum(slack_kwh, p_base.sum(axis=0) * dt + v2g_kwh),
+            np.minimum(down.sum(axis=0) * dt, need_grid_kwh), max_duration_isps=max_dur,
             earliest_start_isp=self.arrival_isp,  # n_isps = not plugged in the horizon
         )
 
@@ -248,8 +213,7 @@ class EvFleet:
         negative floor is V2G discharge) and to 0 when unplugged; elsewhere it charges as
         early as possible (rebound).
         """
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
+        delta = self._delta(time_grid, delta_injection_kw)
         p_base, _ = self._baseline(time_grid)
         dt = time_grid.isp_hours
         eff_dt = self.efficiency * dt

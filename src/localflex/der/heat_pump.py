@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet
+from localflex.der._headroom import comfort_headroom, comfort_request, whole_isps
 from localflex.der.envelope import FlexEnvelope
 from localflex.domain import DerType, TimeGrid
 
@@ -53,7 +55,7 @@ def outdoor_temperature_c(
     return day_mean_c - amplitude_k * np.cos(2.0 * np.pi * (hour - coldest_hour_utc) / 24.0)
 
 
-class HeatPumpFleet:
+class HeatPumpFleet(Fleet):
     """``N`` heat pumps, each heating one 1R1C building (see the module docstring)."""
 
     der_type = DerType.HEAT_PUMP
@@ -76,9 +78,7 @@ class HeatPumpFleet:
         notification_min: Any = 15.0,
         response_min: Any = 5.0,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.rated_kw_el = v.vector("rated_kw_el", rated_kw_el, n, lo=0.0)
         self.cop = v.vector("cop", cop, n, lo=0.0, lo_open=True)
         self.r_k_per_kw = v.vector("thermal_resistance_k_per_kw", thermal_resistance_k_per_kw,
@@ -92,18 +92,10 @@ class HeatPumpFleet:
             else v.vector("t_indoor0_c", t_indoor0_c, n)
         )
         self.outdoor_temp_c = v.matrix("outdoor_temp_c", outdoor_temp_c, n, allow_1d=True)
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.rated_kw_el, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.rated_kw_el, ramp_kw_per_min, notification_min, response_min)
         self.t_min_c = self.t_set_c - self.comfort_band_k
         self.t_max_c = self.t_set_c + self.comfort_band_k
         self._gain_k_per_kw = self.r_k_per_kw * self.cop  # steady-state K per kW_el
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
 
     # --- physics -------------------------------------------------------------------------
     def _decay(self, time_grid: TimeGrid) -> np.ndarray:
@@ -142,12 +134,10 @@ class HeatPumpFleet:
             p = np.clip(self._power_to_reach(self.t_set_c, temp[t], t_out[t], a),
                         0.0, self.rated_kw_el)
             if p_base is not None:
-                lo = np.clip(self._power_to_reach(self.t_min_c, temp[t], t_out[t], a),
-                             0.0, self.rated_kw_el)
-                hi = np.clip(self._power_to_reach(self.t_max_c, temp[t], t_out[t], a),
-                             lo, self.rated_kw_el)
-                asked = np.clip(p_base[t] - delta_injection_kw[t], lo, hi)
-                p = np.where(delta_injection_kw[t] != 0.0, asked, p)
+                p = comfort_request(
+                    p, self._power_to_reach(self.t_min_c, temp[t], t_out[t], a),
+                    self._power_to_reach(self.t_max_c, temp[t], t_out[t], a),
+                    self.rated_kw_el, p_base[t], delta_injection_kw[t])
             p_out[t] = p
             temp[t + 1] = a * temp[t] + (1.0 - a) * (t_out[t] + self._gain_k_per_kw * p)
         return p_out, temp
@@ -174,20 +164,10 @@ class HeatPumpFleet:
         t_out = self._outdoor(time_grid)
         a = self._decay(time_grid)
         p_base, temp = self.simulate(time_grid)
-        n, n_isps = self.n_units, time_grid.n_isps
-        # d T[t+1] / d P[t] = (1 - a) R COP  (K per kW over one ISP)
-        k_per_kw = (1.0 - a) * self._gain_k_per_kw
-        up = np.clip((temp[1:] - self.t_min_c) / k_per_kw, 0.0, p_base)
-        down = np.clip((self.t_max_c - temp[1:]) / k_per_kw, 0.0, self.rated_kw_el - p_base)
-        heat_per_k = self.c_kwh_per_k / self.cop  # kWh_el per K of the building
-        energy_up = np.minimum(
-            heat_per_k * np.maximum((temp[1:] - self.t_min_c).min(axis=0), 0.0),
-            p_base.sum(axis=0) * dt,
-        )
-        energy_down = np.minimum(
-            heat_per_k * np.maximum((self.t_max_c - temp[1:]).min(axis=0), 0.0),
-            (self.rated_kw_el - p_base).sum(axis=0) * dt,
-        )
+        # d T[t+1] / d P[t] = (1 - a) R COP  (K per kW over one ISP); kWh_el per K = C / COP
+        headroom = comfort_headroom(temp[1:], self.t_min_c, self.t_max_c,
+                                    (1.0 - a) * self._gain_k_per_kw, self.c_kwh_per_k / self.cop,
+                                    p_base, self.rated_kw_el, dt)
         # free decay T(τ) = T_out + (T0 − T_out) e^{−τ/RC}: hours until T = T_min
         tau_h = self.r_k_per_kw * self.c_kwh_per_k
         above = temp[:-1] - t_out
@@ -197,26 +177,9 @@ class HeatPumpFleet:
         hours = np.where(decays, tau_h * np.log(ratio), np.inf)
         hours = np.where(temp[:-1] <= self.t_min_c, 0.0, hours)
         hours = np.where(p_base > 0.0, hours, np.inf).min(axis=0)
-        max_dur = np.minimum(np.floor(np.minimum(hours, n_isps * dt) / dt + 1e-9), n_isps)
-        max_dur = max_dur.astype(np.int64)
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=up,
-            down_kw=down,
-            energy_up_max_kwh=energy_up,
-            energy_down_max_kwh=energy_down,
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.minimum(1, max_dur),
-            max_duration_isps=max_dur,
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=np.zeros(n, dtype=np.int64),
-        )
+        return self._envelope(time_grid, *headroom,
+                              max_duration_isps=whole_isps(hours, time_grid))
 
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """Realised net load [T, N]: comfort-clipped activation, then controller rebound."""
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
-        return self.simulate(time_grid, delta)[0]
+        return self.simulate(time_grid, self._delta(time_grid, delta_injection_kw))[0]

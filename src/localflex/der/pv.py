@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet
 from localflex.der.envelope import FlexEnvelope
-from localflex.domain import DerType, InputError, TimeGrid
+from localflex.domain import DerType, TimeGrid
 
 __all__ = ["PvFleet", "clear_sky_profile_pu"]
 
@@ -40,7 +41,7 @@ def clear_sky_profile_pu(
     )
 
 
-class PvFleet:
+class PvFleet(Fleet):
     """``N`` PV systems: baseline −generation, DOWN flexibility by curtailment.
 
     ``generation_kw`` [T, N] is the forecast/available generation; if omitted, the generation
@@ -61,24 +62,15 @@ class PvFleet:
         notification_min: Any = 1.0,
         response_min: Any = 0.5,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.peak_kw = v.vector("peak_kw", peak_kw, n, lo=0.0)
         self.generation_kw: np.ndarray | None = None
         if generation_kw is not None:
             gen = v.matrix("generation_kw", generation_kw, n, lo=0.0)
-            over = gen > self.peak_kw * (1.0 + 1e-9) + 1e-12
-            if over.any():
-                t, i = np.argwhere(over)[0]
-                raise InputError(f"generation_kw[{t}, {i}]", float(gen[t, i]),
-                                 f"at most peak_kw = {self.peak_kw[i]}")
+            v.first_bad("generation_kw", gen, gen > self.peak_kw * (1.0 + 1e-9) + 1e-12,
+                        lambda ti: f"at most peak_kw = {self.peak_kw[ti[1]]}")
             self.generation_kw = gen
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.peak_kw, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.peak_kw, ramp_kw_per_min, notification_min, response_min)
 
     @classmethod
     def from_profile(
@@ -97,10 +89,6 @@ class PvFleet:
         peak = v.vector("peak_kw", peak_kw, n, lo=0.0)
         return cls(der_id, bus, peak, prof * peak, **kwargs)
 
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
-
     def generation(self, time_grid: TimeGrid) -> np.ndarray:
         """Available generation [T, N] kW (>= 0)."""
         if self.generation_kw is None:
@@ -114,27 +102,11 @@ class PvFleet:
 
     def envelope(self, time_grid: TimeGrid) -> FlexEnvelope:
         gen = self.generation(time_grid)
-        n, t = self.n_units, time_grid.n_isps
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=np.zeros_like(gen),
-            down_kw=gen.copy(),
-            energy_up_max_kwh=np.zeros(n),
-            energy_down_max_kwh=gen.sum(axis=0) * time_grid.isp_hours,
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.ones(n, dtype=np.int64),
-            max_duration_isps=np.full(n, t, dtype=np.int64),
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=np.zeros(n, dtype=np.int64),
-        )
+        return self._envelope(time_grid, np.zeros_like(gen), gen.copy(), np.zeros(self.n_units),
+                              gen.sum(axis=0) * time_grid.isp_hours)
 
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """Realised net load [T, N]: the delta clipped to [−generation, 0]; no rebound."""
         gen = self.generation(time_grid)
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
-        realised = np.clip(delta, -gen, 0.0)
+        realised = np.clip(self._delta(time_grid, delta_injection_kw), -gen, 0.0)
         return -gen - realised

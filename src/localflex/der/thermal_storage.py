@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet
+from localflex.der._headroom import band_margins
 from localflex.der.envelope import FlexEnvelope
 from localflex.domain import DerType, InputError, TimeGrid
 
@@ -49,7 +51,7 @@ def night_window(time_grid: TimeGrid, start_utc_h: float = 21.0, end_utc_h: floa
     return (hour >= start_utc_h) | (hour < end_utc_h)
 
 
-class ThermalStorageFleet:
+class ThermalStorageFleet(Fleet):
     """``N`` electric thermal stores (see the module docstring)."""
 
     der_type = DerType.THERMAL_STORAGE
@@ -72,9 +74,7 @@ class ThermalStorageFleet:
         notification_min: Any = 15.0,
         response_min: Any = 1.0,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.rated_kw = v.vector("rated_kw", rated_kw, n, lo=0.0)
         self.capacity_kwh = v.vector("capacity_kwh", capacity_kwh, n, lo=0.0, lo_open=True)
         self.heat_demand_kw_th = v.matrix("heat_demand_kw_th", heat_demand_kw_th, n, lo=0.0,
@@ -95,16 +95,8 @@ class ThermalStorageFleet:
         else:
             self._soc_target_auto = False
             self.soc_target = v.vector("soc_target", soc_target, n, lo=0.0, hi=1.0)
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.rated_kw, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.rated_kw, ramp_kw_per_min, notification_min, response_min)
         self.e0_kwh = self.soc0 * self.capacity_kwh
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
 
     def _inputs(self, time_grid: TimeGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Demand [T, N], window [T, N] and charge target [N] kWh for this horizon."""
@@ -186,27 +178,11 @@ class ThermalStorageFleet:
         p_lo = np.clip((floor[1:] - kept) / dt, 0.0, p_hi)
         up = np.maximum(p_base - p_lo, 0.0)
         down = np.maximum(p_hi - p_base, 0.0)
-        n, n_isps = self.n_units, time_grid.n_isps
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=up,
-            down_kw=down,
-            energy_up_max_kwh=np.minimum(np.maximum((e_base - floor).min(axis=0), 0.0),
-                                         up.sum(axis=0) * dt),
-            energy_down_max_kwh=np.minimum(np.maximum(self.capacity_kwh - e_base.max(axis=0),
-                                                      0.0), down.sum(axis=0) * dt),
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.ones(n, dtype=np.int64),
-            max_duration_isps=np.full(n, n_isps, dtype=np.int64),
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=np.zeros(n, dtype=np.int64),
-        )
+        above_floor_kwh, room_kwh = band_margins(e_base, floor, self.capacity_kwh)
+        return self._envelope(time_grid, up, down,
+                              np.minimum(above_floor_kwh, up.sum(axis=0) * dt),
+                              np.minimum(room_kwh, down.sum(axis=0) * dt))
 
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """Realised net load [T, N]: floor and capacity respected, then controller catch-up."""
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
-        return self.simulate(time_grid, delta)[0]
+        return self.simulate(time_grid, self._delta(time_grid, delta_injection_kw))[0]

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from localflex.der import _validate as v
+from localflex.der._fleet import Fleet
+from localflex.der._headroom import comfort_headroom, comfort_request, whole_isps
 from localflex.der.envelope import FlexEnvelope
 from localflex.domain import DerType, InputError, TimeGrid
 
@@ -68,7 +70,7 @@ def hot_water_draw_l(
     return shape * daily * scale
 
 
-class WaterHeaterFleet:
+class WaterHeaterFleet(Fleet):
     """``N`` electric water heaters (see the module docstring)."""
 
     der_type = DerType.WATER_HEATER
@@ -94,41 +96,26 @@ class WaterHeaterFleet:
         notification_min: Any = 5.0,
         response_min: Any = 1.0,
     ) -> None:
-        self.der_id = v.ids("der_id", der_id)
-        n = self.der_id.size
-        self.bus = v.vector("bus", bus, n, dtype=int, lo=0)
+        n = self._init_units(der_id, bus)
         self.rated_kw = v.vector("rated_kw", rated_kw, n, lo=0.0)
         self.tank_l = v.vector("tank_l", tank_l, n, lo=0.0, lo_open=True)
         self.draw_l = v.matrix("draw_l", draw_l, n, lo=0.0, allow_1d=True)
-        over = self.draw_l > self.tank_l
-        if over.any():
-            t, i = np.argwhere(over)[0]
-            raise InputError(f"draw_l[{t}, {i}]", float(self.draw_l[t, i]),
-                             f"at most tank_l = {self.tank_l[i]} per ISP")
+        v.first_bad("draw_l", self.draw_l, self.draw_l > self.tank_l,
+                    lambda ti: f"at most tank_l = {self.tank_l[ti[1]]} per ISP")
         self.t_set_c = v.vector("t_set_c", t_set_c, n)
         self.t_min_c = v.vector("t_min_c", t_min_c, n)
         self.t_max_c = v.vector("t_max_c", t_max_c, n)
-        bad = (self.t_min_c > self.t_set_c) | (self.t_set_c > self.t_max_c)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise InputError(f"t_set_c[{i}]", float(self.t_set_c[i]), "t_min_c <= t_set_c <= "
-                             "t_max_c")
+        v.first_bad("t_set_c", self.t_set_c,
+                    (self.t_min_c > self.t_set_c) | (self.t_set_c > self.t_max_c),
+                    "t_min_c <= t_set_c <= t_max_c")
         self.t_tank0_c = (self.t_set_c.copy() if t_tank0_c is None
                           else v.vector("t_tank0_c", t_tank0_c, n))
         self.ua_kw_per_k = v.vector("ua_kw_per_k", ua_kw_per_k, n, lo=0.0)
         self.t_ambient_c = v.vector("t_ambient_c", t_ambient_c, n)
         self.t_cold_c = v.vector("t_cold_c", t_cold_c, n)
         self.efficiency = v.vector("efficiency", efficiency, n, lo=0.0, lo_open=True, hi=1.0)
-        self.ramp_kw_per_min, self.notification_min, self.response_min = v.timing(
-            n, self.rated_kw, ramp_kw_per_min=ramp_kw_per_min,
-            default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
-            notification_min=notification_min, response_min=response_min,
-        )
+        self._init_timing(self.rated_kw, ramp_kw_per_min, notification_min, response_min)
         self.c_kwh_per_k = WATER_KWH_PER_L_K * self.tank_l
-
-    @property
-    def n_units(self) -> int:
-        return int(self.der_id.size)
 
     def _draw(self, time_grid: TimeGrid) -> np.ndarray:
         v.rows_match("draw_l", self.draw_l, time_grid)
@@ -159,10 +146,8 @@ class WaterHeaterFleet:
             free = self._free(temp[t], draw[t], dt)
             p = np.clip((self.t_set_c - free) / gain, 0.0, self.rated_kw)
             if p_base is not None:
-                lo = np.clip((self.t_min_c - free) / gain, 0.0, self.rated_kw)
-                hi = np.clip((self.t_max_c - free) / gain, lo, self.rated_kw)
-                asked = np.clip(p_base[t] - delta_injection_kw[t], lo, hi)
-                p = np.where(delta_injection_kw[t] != 0.0, asked, p)
+                p = comfort_request(p, (self.t_min_c - free) / gain, (self.t_max_c - free) / gain,
+                                    self.rated_kw, p_base[t], delta_injection_kw[t])
             p_out[t] = p
             temp[t + 1] = free + gain * p
         return p_out, temp
@@ -198,16 +183,9 @@ class WaterHeaterFleet:
         dt = time_grid.isp_hours
         draw = self._draw(time_grid)
         p_base, temp = self.simulate(time_grid)
-        gain = self._k_per_kw(dt)
-        n, n_isps = self.n_units, time_grid.n_isps
-        up = np.clip((temp[1:] - self.t_min_c) / gain, 0.0, p_base)
-        down = np.clip((self.t_max_c - temp[1:]) / gain, 0.0, self.rated_kw - p_base)
-        heat_per_k = self.c_kwh_per_k / self.efficiency
-        energy_up = np.minimum(heat_per_k * np.maximum((temp[1:] - self.t_min_c).min(axis=0),
-                                                       0.0), p_base.sum(axis=0) * dt)
-        energy_down = np.minimum(
-            heat_per_k * np.maximum((self.t_max_c - temp[1:]).min(axis=0), 0.0),
-            (self.rated_kw - p_base).sum(axis=0) * dt)
+        headroom = comfort_headroom(temp[1:], self.t_min_c, self.t_max_c, self._k_per_kw(dt),
+                                    self.c_kwh_per_k / self.efficiency, p_base, self.rated_kw,
+                                    dt)
         # Off-time until the band is left: cooling from t_set at the rate of t_set with the
         # day's mean draw (linear; the real cooling slows as T falls, so this is the shorter).
         mean_draw_l_per_h = draw.mean(axis=0) / dt
@@ -216,26 +194,9 @@ class WaterHeaterFleet:
         with np.errstate(divide="ignore"):
             hours = np.where(rate_k_per_h > 0, (self.t_set_c - self.t_min_c) / rate_k_per_h,
                              np.inf)
-        max_dur = np.floor(np.minimum(hours, n_isps * dt) / dt + 1e-9).astype(np.int64)
-        max_dur = np.where((p_base > 0.0).any(axis=0), max_dur, 0)
-        return FlexEnvelope(
-            der_id=self.der_id,
-            der_type=np.full(n, self.der_type.value),
-            bus=self.bus,
-            up_kw=up,
-            down_kw=down,
-            energy_up_max_kwh=energy_up,
-            energy_down_max_kwh=energy_down,
-            ramp_kw_per_min=self.ramp_kw_per_min,
-            min_duration_isps=np.minimum(1, max_dur),
-            max_duration_isps=max_dur,
-            notification_min=self.notification_min,
-            response_min=self.response_min,
-            earliest_start_isp=np.zeros(n, dtype=np.int64),
-        )
+        max_dur = np.where((p_base > 0.0).any(axis=0), whole_isps(hours, time_grid), 0)
+        return self._envelope(time_grid, *headroom, max_duration_isps=max_dur)
 
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray:
         """Realised net load [T, N]: comfort-clipped activation, then controller rebound."""
-        delta = v.matrix("delta_injection_kw", delta_injection_kw, self.n_units,
-                         n_isps=time_grid.n_isps)
-        return self.simulate(time_grid, delta)[0]
+        return self.simulate(time_grid, self._delta(time_grid, delta_injection_kw))[0]

@@ -610,7 +610,7 @@ def clear_dso_single_buyer(
     integer[y_col] = True
     integer[n_s + np.flatnonzero(blk_binary)] = True
 
-    x_sol, status, solve_seconds = _solve_lp(
+    x_sol, status, solve_seconds = solve_lp(
         a_csc, col_cost, col_lower, col_upper, row_lower, row_upper, integer
     )
     z = x_sol[:n_xcol] if n_cols else np.zeros(0)
@@ -806,18 +806,23 @@ def _lp_price(price_eur_per_mwh: np.ndarray) -> np.ndarray:
     return lp_price
 
 
-def _solve_lp(
+def solve_lp(
     a_csc: sp.csc_array,
     col_cost: np.ndarray,
     col_lower: np.ndarray,
     col_upper: np.ndarray,
     row_lower: np.ndarray,
     row_upper: np.ndarray,
-    integer: np.ndarray,
+    integer: np.ndarray | None = None,
+    *,
+    problem: str = "clearing LP",
 ) -> tuple[np.ndarray, str, float]:
     """Solve ``min c x, row_lower <= A x <= row_upper, col bounds`` with HiGHS.
 
     Columns flagged in ``integer`` are integer (binaries here): then HiGHS solves a MIP.
+    Returns the solution, HiGHS' model status and the solve time (s); a model that is not
+    solved to optimality raises ``ClearingError`` naming ``problem``. Shared with
+    ``localflex.market.designs.joint``.
     """
     n_rows, n_cols = a_csc.shape
     if n_cols == 0:
@@ -836,7 +841,7 @@ def _solve_lp(
     lp.a_matrix_.start_ = a_csc.indptr.astype(np.int32)
     lp.a_matrix_.index_ = a_csc.indices.astype(np.int32)
     lp.a_matrix_.value_ = a_csc.data.astype(float)
-    if integer.any():
+    if integer is not None and integer.any():
         lp.integrality_ = [
             highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
             for i in integer
@@ -850,7 +855,7 @@ def _solve_lp(
     model_status = h.getModelStatus()
     status = h.modelStatusToString(model_status)
     if model_status != highspy.HighsModelStatus.kOptimal:
-        raise ClearingError(f"HiGHS did not solve the clearing LP to optimality: {status}")
+        raise ClearingError(f"HiGHS did not solve the {problem} to optimality: {status}")
     return np.asarray(h.getSolution().col_value, dtype=float), status, solve_seconds
 
 

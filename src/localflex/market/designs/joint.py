@@ -34,9 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from localflex.domain import ClearingError
-from localflex.market._highs import quiet_highs
-from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW, solve_lp
 
 __all__ = ["JointClearing", "clear_joint", "pair_fills"]
 
@@ -150,7 +148,8 @@ def clear_joint(
     row_upper = np.concatenate([
         np.full(n_need + n_grid, inf), max_o[used_off], np.zeros(n_g),
         np.full(n_g if budget else 0, inf)])
-    x = _solve(a_csc, cost, np.zeros(n_cols), col_upper, row_lower, row_upper)
+    x = solve_lp(a_csc, cost, np.zeros(n_cols), col_upper, row_lower, row_upper,
+                 problem="joint clearing LP")[0]
     dso_kw = np.zeros(n_off)
     market_kw = np.zeros(n_off)
     np.add.at(dso_kw, a_idx, x[:n_a])
@@ -158,35 +157,6 @@ def clear_joint(
     fill = x[y0:s0] if n_req else np.zeros(0)
     clean = lambda v: np.where(v > 1e-6, v, 0.0)  # noqa: E731
     return JointClearing(clean(dso_kw), clean(market_kw), clean(fill), "Optimal")
-
-
-def _solve(a_csc, cost, lower, upper, row_lower, row_upper) -> np.ndarray:
-    n_rows, n_cols = a_csc.shape
-    if n_cols == 0:
-        return np.zeros(0)
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_cols
-    lp.num_row_ = n_rows
-    lp.col_cost_ = cost
-    lp.col_lower_ = lower
-    lp.col_upper_ = upper
-    lp.row_lower_ = row_lower
-    lp.row_upper_ = row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.num_col_ = n_cols
-    lp.a_matrix_.num_row_ = n_rows
-    lp.a_matrix_.start_ = a_csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a_csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a_csc.data.astype(float)
-    h = quiet_highs()
-    h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise ClearingError(
-            f"HiGHS did not solve the joint clearing LP to optimality: "
-            f"{h.modelStatusToString(status)}")
-    return np.asarray(h.getSolution().col_value, dtype=float)
 
 
 def pair_fills(offers: pd.DataFrame, requests: pd.DataFrame, market_kw: np.ndarray,
