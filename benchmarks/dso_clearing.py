@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _machine import cpu_model  # benchmarks/_machine.py
 
 from localflex.domain import OFFER_COLUMNS
 from localflex.market import CongestionNeeds, clear_dso_single_buyer
@@ -31,16 +32,6 @@ from localflex.market import CongestionNeeds, clear_dso_single_buyer
 TARGET_SECONDS = 10.0
 TARGET_MIP_SECONDS = 30.0
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def synthetic_radial_needs(

@@ -17,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+from _machine import cpu_model  # benchmarks/_machine.py
 
 from localflex import der
 from localflex.domain import TimeGrid
@@ -29,16 +30,6 @@ CLASSES = {"pv": der.PvFleet, "wind": der.WindFleet, "chp": der.ChpFleet,
            "thermal_storage": der.ThermalStorageFleet, "ev": der.EvFleet}
 SHARED = {"outdoor_temp_c", "charge_window"}  # [T] profiles shared by all units
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def parameters(n: int, tg: TimeGrid, seed: int) -> dict[str, dict]:

@@ -25,6 +25,7 @@ import time
 from typing import Any, NamedTuple
 
 import numpy as np
+from _machine import cpu_model  # benchmarks/_machine.py
 
 from localflex.domain import Direction
 from localflex.market.continuous import ContinuousMarket, Product
@@ -34,16 +35,6 @@ ADD, CANCEL, MODIFY = 0, 1, 2
 N_AREAS, N_ISPS, N_PARTIES = 5, 2, 50
 WARMUP_PER_PRODUCT = 500
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_events(n: int, seed: int) -> dict[str, list[Any]]:

@@ -19,22 +19,13 @@ import warnings
 from importlib.metadata import version
 
 import numpy as np
+from _machine import cpu_model  # benchmarks/_machine.py
 
 from localflex.domain import TimeGrid
 from localflex.grid import BusLoads, bus_loads, load_simbench_grid, run_power_flow
 
 YEAR_ISPS = 365 * 96
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -46,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print("== machine ==")
-    print(f"nproc: {os.cpu_count()}  cpu: {_cpu_model()}")
+    print(f"nproc: {os.cpu_count()}  cpu: {cpu_model()}")
     print(f"python {platform.python_version()}  " + "  ".join(
         f"{pkg} {version(pkg)}" for pkg in ("numpy", "pandas", "pandapower", "simbench",
                                             "power-grid-model")

@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from _machine import cpu_model  # benchmarks/_machine.py
 
 from localflex.domain import TimeGrid
 from localflex.settlement import (
@@ -49,16 +50,6 @@ POOL = 100
 EVENT = (68, 76)  # 17:00–19:00 UTC
 LEAD = (60, 68)  # adjustment window: the two hours before
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def event_days(tg: TimeGrid, rng: np.random.Generator) -> np.ndarray:
