@@ -3,7 +3,9 @@
 At start (lifespan): the store is migrated to the newest Alembic revision, the grid starts
 loading in the background (its congestion points are written to the store), the continuous
 market's books are rebuilt from their event log and the gate scheduler starts. The app
-state holds one ``ServiceContext`` (``app.state.service``) that every endpoint uses.
+state holds one ``ServiceContext`` (``app.state.service``) that every endpoint uses; on
+PostgreSQL it also holds an ``OfferWriter`` on the server's event loop, which the hot
+``POST /offers`` uses (one statement, group-committed: ``offer_intake``).
 
 Extension point for UFTP (Shapeshifter): if the package ``localflex.service.uftp`` exists and
 exposes ``router`` (a FastAPI ``APIRouter`` with its own prefix), it is mounted here; its
@@ -28,6 +30,8 @@ from localflex.service.gridstate import GridState
 from localflex.service.scheduler import GateScheduler
 from localflex.service.settings import Settings
 from localflex.store import Database, upgrade_head
+from localflex.store.offer_writes import OfferWriter
+from localflex.store.pg_async import AsyncPgPool
 
 __all__ = ["create_app", "optional_routers", "start_service"]
 
@@ -64,6 +68,10 @@ def create_app(settings: Settings | None = None, *,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = start_service(settings)
+        if svc.db.dialect == "postgresql":
+            svc.offer_writer = OfferWriter(
+                AsyncPgPool(settings.database_url, size=settings.db_pool_size),
+                max_inflight=min(settings.offer_statements_in_flight, settings.db_pool_size))
         app.state.service = svc
         scheduler = GateScheduler(svc)
         app.state.scheduler = scheduler
@@ -73,6 +81,9 @@ def create_app(settings: Settings | None = None, *,
             yield
         finally:
             scheduler.stop()
+            if svc.offer_writer is not None:
+                await svc.offer_writer.close()
+                await svc.offer_writer.pool.close()
             svc.db.dispose()
 
     app = FastAPI(

@@ -21,7 +21,7 @@ from localflex.service.errors import Forbidden, Unauthorized
 from localflex.store import Database, split_api_key, verify_secret
 from localflex.store.models import Credential, Party
 
-__all__ = ["Caller", "KeyCache", "authenticate", "require_role"]
+__all__ = ["Caller", "KeyCache", "authenticate", "cached_caller", "require_role"]
 
 CACHE_SECONDS = 300.0
 
@@ -63,10 +63,21 @@ def _key_from_headers(authorization: str | None, x_api_key: str | None) -> str:
     raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
 
 
+def _digest(api_key: str) -> bytes:
+    return hashlib.sha256(api_key.encode("utf-8", "replace")).digest()
+
+
+def cached_caller(cache: KeyCache, authorization: str | None,
+                  x_api_key: str | None) -> Caller | None:
+    """The caller of a key verified recently (no store read, no scrypt), else None;
+    401 if the request carries no key at all."""
+    return cache.get(_digest(_key_from_headers(authorization, x_api_key)))
+
+
 def authenticate(db: Database, cache: KeyCache, authorization: str | None,
                  x_api_key: str | None) -> Caller:
     api_key = _key_from_headers(authorization, x_api_key)
-    digest = hashlib.sha256(api_key.encode("utf-8", "replace")).digest()
+    digest = _digest(api_key)
     caller = cache.get(digest)
     if caller is not None:
         return caller

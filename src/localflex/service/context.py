@@ -15,6 +15,7 @@ from localflex.store import Database
 
 if TYPE_CHECKING:
     from localflex.service.continuous import ContinuousBridge
+    from localflex.store.offer_writes import OfferWriter
 
 __all__ = ["ServiceContext", "new_id"]
 
@@ -35,6 +36,9 @@ class ServiceContext:
     keys: KeyCache = field(default_factory=KeyCache)
     clock: Callable[[], datetime] = _utcnow
     continuous: ContinuousBridge | None = None
+    # PostgreSQL only, opened on the server's event loop (app lifespan): the one-statement,
+    # group-committed path of POST /offers (``offer_intake``); None → the ORM path
+    offer_writer: OfferWriter | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -144,6 +144,11 @@ class GridState:
             raise GridNotReady(f"grid {self.code!r} failed to load: {self.error}")
         return load_simbench_grid(self.code)
 
+    @property
+    def bus_ids_known(self) -> bool:
+        """Whether ``bus_ids()`` answers from memory (no store read, no wait)."""
+        return self._bus_ids is not None
+
     def bus_ids(self) -> frozenset[int]:
         if self._bus_ids is None:
             with self.db.read() as session:

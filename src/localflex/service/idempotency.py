@@ -25,22 +25,50 @@ from localflex.service.context import ServiceContext
 from localflex.service.errors import Conflict
 from localflex.store.models import IdempotencyRecord
 
-__all__ = ["run_write"]
+__all__ = ["check_key", "jsonable", "replay", "request_digest", "run_write",
+           "stored_answer"]
 
 MAX_KEY_LENGTH = 200
 
 
-def _jsonable(out: Any) -> Any:
+def jsonable(out: Any) -> Any:
     if isinstance(out, BaseModel):
         return out.model_dump(mode="json")
     if isinstance(out, list):
-        return [_jsonable(o) for o in out]
+        return [jsonable(o) for o in out]
     return out
 
 
 def _stored(session: Session, caller: Caller, key: str) -> IdempotencyRecord | None:
     return session.scalar(select(IdempotencyRecord).where(
         IdempotencyRecord.party_id == caller.party_id, IdempotencyRecord.key == key))
+
+
+def stored_answer(svc: ServiceContext, caller: Caller, key: str) -> IdempotencyRecord | None:
+    """The recorded first answer to ``caller``'s ``key``, if any (a read transaction)."""
+    with svc.db.read() as session:
+        return _stored(session, caller, key)
+
+
+def check_key(idempotency_key: str) -> None:
+    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise Conflict("Idempotency-Key", idempotency_key, f"1..{MAX_KEY_LENGTH} characters")
+
+
+def request_digest(endpoint: str, payload: Any) -> str:
+    """What identifies a request under one key: the endpoint and the canonical payload."""
+    return hashlib.sha256(
+        (endpoint + "\n" + json.dumps(jsonable(payload), sort_keys=True)).encode()
+    ).hexdigest()
+
+
+def replay(record: IdempotencyRecord, idempotency_key: str, endpoint: str,
+           digest: str) -> tuple[int, Any]:
+    """The stored answer, if ``record`` was made by this same request (else 409)."""
+    if record.endpoint != endpoint or record.request_hash != digest:
+        raise Conflict("Idempotency-Key", idempotency_key,
+                       "a new key: this one was used for a different request")
+    return record.status_code, json.loads(record.response)
 
 
 def run_write(
@@ -56,34 +84,23 @@ def run_write(
     """Run ``fn(session)`` in a write transaction, at most once per idempotency key."""
     if idempotency_key is None:
         with svc.db.write() as session:
-            data = _jsonable(fn(session))
+            data = jsonable(fn(session))
         return status_code, data
-    if not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
-        raise Conflict("Idempotency-Key", idempotency_key, f"1..{MAX_KEY_LENGTH} characters")
-    digest = hashlib.sha256(
-        (endpoint + "\n" + json.dumps(_jsonable(payload), sort_keys=True)).encode()
-    ).hexdigest()
-
-    def replay(record: IdempotencyRecord) -> tuple[int, Any]:
-        if record.endpoint != endpoint or record.request_hash != digest:
-            raise Conflict("Idempotency-Key", idempotency_key,
-                           "a new key: this one was used for a different request")
-        return record.status_code, json.loads(record.response)
-
+    check_key(idempotency_key)
+    digest = request_digest(endpoint, payload)
     try:
         with svc.db.write() as session:
             record = _stored(session, caller, idempotency_key)
             if record is not None:
-                return replay(record)
-            data = _jsonable(fn(session))
+                return replay(record, idempotency_key, endpoint, digest)
+            data = jsonable(fn(session))
             session.add(IdempotencyRecord(
                 party_id=caller.party_id, key=idempotency_key, endpoint=endpoint,
                 request_hash=digest, status_code=status_code, response=json.dumps(data)))
             session.flush()
         return status_code, data
     except IntegrityError:
-        with svc.db.read() as session:
-            record = _stored(session, caller, idempotency_key)
+        record = stored_answer(svc, caller, idempotency_key)
         if record is None:
             raise
-        return replay(record)
+        return replay(record, idempotency_key, endpoint, digest)

@@ -51,6 +51,7 @@ from localflex.store.vocab import AwardSource, GateStatus, OfferStatus, RequestS
 __all__ = [
     "activation_for",
     "add_payment",
+    "check_offer",
     "create_gates",
     "gate_out",
     "gate_status",
@@ -61,6 +62,9 @@ __all__ = [
     "list_meter_data",
     "list_offers",
     "list_requests",
+    "offer_audit_detail",
+    "offer_out",
+    "offer_values",
     "open_gate",
     "place_flex_order",
     "post_meter_reading",
@@ -154,10 +158,11 @@ def get_gate(session: Session, gate_id: str) -> Gate:
     return gate
 
 
-def open_gate(svc: ServiceContext, session: Session, gate_id: str) -> Gate:
-    """The gate, if submissions are accepted now (else 409 naming the gate's times)."""
+def open_gate(svc: ServiceContext, session: Session, gate_id: str,
+              now: datetime | None = None) -> Gate:
+    """The gate, if submissions are accepted ``now`` (else 409 naming the gate's times)."""
     gate = get_gate(session, gate_id)
-    status = gate_status(gate, svc.now())
+    status = gate_status(gate, svc.now() if now is None else now)
     if status != GateStatus.OPEN:
         raise Conflict("gate_id", gate_id, f"an open gate (this one is {status.value}: open "
                        f"{gate.opens_at.isoformat()} – {gate.closes_at.isoformat()})")
@@ -251,8 +256,8 @@ def offer_out(o: Offer) -> OfferOut:
         awarded_kw=o.awarded_kw, created_at=o.created_at)
 
 
-def post_offer(svc: ServiceContext, session: Session, caller: Caller,
-               body: OfferIn) -> OfferOut:
+def check_offer(svc: ServiceContext, caller: Caller, body: OfferIn) -> None:
+    """The rules of an offer that do not depend on the store (role, bus, powers, DER type)."""
     require_role(caller, "offer flexibility", Role.AGGREGATOR)
     if body.bus not in svc.grid.bus_ids():
         raise InputError("bus", body.bus, f"a bus of grid {svc.grid.code!r}")
@@ -261,15 +266,36 @@ def post_offer(svc: ServiceContext, session: Session, caller: Caller,
                          f"at most max_power_kw ({body.max_power_kw})")
     if body.der_type not in _DER_TYPES:
         raise InputError("der_type", body.der_type, f"one of {sorted(_DER_TYPES)}")
-    gate = open_gate(svc, session, body.gate_id)
-    offer = Offer(offer_id=new_id("off"), aggregator_id=caller.party_id, gate_id=gate.gate_id,
-                  bus=body.bus, direction=body.direction.value, max_power_kw=body.max_power_kw,
-                  min_power_kw=body.min_power_kw, price_eur_per_mwh=body.price_eur_per_mwh,
-                  der_type=body.der_type, status=OfferStatus.OPEN.value, awarded_kw=0.0,
-                  created_at=svc.now())
+
+
+def offer_values(caller: Caller, body: OfferIn, now: datetime) -> dict:
+    """The columns of a new offer (``offers`` row) submitted by ``caller`` at ``now``."""
+    return {"offer_id": new_id("off"), "aggregator_id": caller.party_id,
+            "gate_id": body.gate_id, "bus": body.bus, "direction": body.direction.value,
+            "max_power_kw": body.max_power_kw, "min_power_kw": body.min_power_kw,
+            "price_eur_per_mwh": body.price_eur_per_mwh, "der_type": body.der_type,
+            "status": OfferStatus.OPEN.value, "awarded_kw": 0.0, "created_at": now}
+
+
+def offer_audit_detail(body: OfferIn) -> dict:
+    return {"gate_id": body.gate_id, "max_power_kw": body.max_power_kw,
+            "price_eur_per_mwh": body.price_eur_per_mwh}
+
+
+def post_offer(svc: ServiceContext, session: Session, caller: Caller,
+               body: OfferIn) -> OfferOut:
+    """An offer into an open gate, with its audit entry, in the caller's transaction.
+
+    (On PostgreSQL the API's ``POST /offers`` writes the same rows in one statement:
+    ``localflex.service.offer_intake``.)
+    """
+    check_offer(svc, caller, body)
+    now = svc.now()
+    open_gate(svc, session, body.gate_id, now)
+    offer = Offer(**offer_values(caller, body, now))
     session.add(offer)
-    record(session, caller.party_id, "create", "offer", offer.offer_id, gate_id=gate.gate_id,
-           max_power_kw=body.max_power_kw, price_eur_per_mwh=body.price_eur_per_mwh)
+    record(session, caller.party_id, "create", "offer", offer.offer_id,
+           **offer_audit_detail(body))
     return offer_out(offer)
 
 

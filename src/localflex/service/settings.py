@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(1.0, gt=0, description="how often the scheduler looks")
     sqlite_synchronous: str = Field("FULL", description="SQLite PRAGMA synchronous")
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
+    offer_statements_in_flight: int = Field(
+        2, ge=1, description="PostgreSQL: offer statements running at once; offers that "
+        "arrive meanwhile are committed together in the next one (group commit)")
     shortfall_penalty_eur_per_mwh: float = Field(1e6, gt=0, description="clearing penalty")
     web_refresh_s: int = Field(10, ge=1, description="auto-refresh period of the web view")
     max_page: int = Field(1000, ge=1, description="largest list answered by one GET")
