@@ -42,6 +42,7 @@ from importlib.metadata import version
 
 import httpx
 import numpy as np
+from _machine import cpu_model  # benchmarks/_machine.py
 from sqlalchemy import create_engine, text
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -50,16 +51,6 @@ TARGET_P99_MS = 100.0
 MAX_REQUESTS = 2_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def free_port() -> int:
