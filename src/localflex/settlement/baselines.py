@@ -156,7 +156,9 @@ def _exclusions(exclude_days: Any, n_days: int) -> np.ndarray:
 def nominated_baseline(schedule_kw: Any, time_grid: TimeGrid) -> np.ndarray:
     """The aggregator's nominated schedule, checked for shape and finiteness, as [T, N]."""
     days = _as_days(schedule_kw, time_grid, "schedule_kw")
-    if not np.isfinite(days).all():
+    # min and max are finite exactly when every value is (NaN propagates): two reductions,
+    # no [T, N] boolean temporary
+    if days.size and not (np.isfinite(days.min()) and np.isfinite(days.max())):
         raise InputError("schedule_kw", "non-finite values", "a finite schedule in every ISP")
     return days.reshape(time_grid.n_isps, -1)
 
@@ -238,6 +240,33 @@ def _previous_days(types: np.ndarray, eligible: np.ndarray, y: int) -> np.ndarra
     return out
 
 
+def _chosen_weights(key: np.ndarray, valid: np.ndarray, x: int, dtype: Any) -> np.ndarray:
+    """[D, Y, N] weights 1/x on the x candidates with the smallest ``key`` along axis 1
+    (ties: the earlier candidate), 0 elsewhere and on invalid candidates.
+
+    The choice is that of a stable argsort. For a few candidates it is made by counting, for
+    each candidate, the candidates ranked before it (no sort); with NaN keys (sorted last)
+    or many candidates, by the argsort itself.
+    """
+    n_y = key.shape[1]
+    share = np.asarray(1.0 / x, dtype=dtype)
+    if n_y > 16 or np.isnan(key).any():
+        order = np.argsort(key, axis=1, kind="stable")[:, :x, :]
+        weight = np.zeros(key.shape, dtype=dtype)
+        np.put_along_axis(weight, order, share, axis=1)
+        weight[~valid] = 0
+        return weight
+    rank = np.zeros(key.shape, dtype=np.int8)
+    for i in range(n_y):
+        before = rank[:, i, :]
+        for j in range(n_y):
+            if j < i:
+                before += key[:, j, :] <= key[:, i, :]
+            elif j > i:
+                before += key[:, j, :] < key[:, i, :]
+    return np.where((rank < x) & valid[:, :, None], share, np.zeros((), dtype=dtype))
+
+
 def x_of_y_baseline(
     load_kw: Any,
     time_grid: TimeGrid,
@@ -286,17 +315,16 @@ def x_of_y_baseline(
     cand = score[np.clip(prev, 0, None)]  # [D, Y, N]
     fill = -np.inf if rank == "high" else np.inf
     cand = np.where(valid[:, :, None], cand, fill)
-    order = np.argsort(-cand if rank == "high" else cand, axis=1, kind="stable")[:, :x, :]
-    weight = np.zeros(cand.shape, dtype=days.dtype)  # [D, Y, N]: 1/x on the chosen days
-    np.put_along_axis(weight, order, days.dtype.type(1.0 / x), axis=1)
-    weight[~valid] = 0
+    weight = _chosen_weights(-cand if rank == "high" else cand, valid, x, days.dtype)
     out = np.empty_like(days)
     rows = np.clip(prev, 0, None)
+    enough = valid.sum(axis=1) >= x  # [D]
     for d in range(n_days):  # per day: a [Y, P, N] block that stays in cache (faster than
         # whole-array gathers); the weights pick the x chosen days per meter
-        np.einsum("ypn,yn->pn", days[rows[d]], weight[d], out=out[d])
-    enough = valid.sum(axis=1) >= x  # [D]
-    out[~enough] = np.nan
+        if enough[d]:
+            np.einsum("ypn,yn->pn", days[rows[d]], weight[d], out=out[d])
+        else:
+            out[d] = np.nan
     if adjustment is not Adjustment.NONE:
         if adjustment_window is None:
             raise InputError("adjustment_window", None,
@@ -340,14 +368,17 @@ def rolling_average_baseline(
         raise InputError("min_days", min_days, "at least 1")
     types = _day_types(time_grid, separate_weekends)
     excluded = _exclusions(exclude_days, n_days)
-    out = np.full_like(days, np.nan)
+    out = np.empty_like(days)
     state: dict[int, np.ndarray] = {}
     seen: dict[int, int] = {}
+    step = np.empty(days.shape[1:], dtype=days.dtype)
     for d in range(n_days):  # a loop over days; each step is a [P, N] array operation
         kind = int(types[d])
         k = seen.get(kind, 0)
         if k >= min_days:
             out[d] = state[kind]
+        else:
+            out[d] = np.nan
         if excluded[d]:
             continue
         k += 1
@@ -355,8 +386,10 @@ def rolling_average_baseline(
         weight = max(alpha, 1.0 / k)
         if k == 1:
             state[kind] = days[d].copy()
-        else:
-            state[kind] += weight * (days[d] - state[kind])
+        else:  # state += weight × (day − state), in place (no [P, N] temporaries)
+            np.subtract(days[d], state[kind], out=step)
+            step *= weight
+            state[kind] += step
     return out.reshape(time_grid.n_isps, -1)
 
 

@@ -37,13 +37,14 @@ import pandas as pd
 
 from localflex.domain import InputError
 from localflex.regulation import CompensationRegime, country_preset
-from localflex.settlement.ledger import transactions_frame
+from localflex.settlement.ledger import CodedTransactions
 
 __all__ = [
     "ACTIVATED_COLUMNS",
     "COMPENSATION_COLUMNS",
     "CompensationTerms",
     "brp_compensation",
+    "coded_compensation_transactions",
     "compensation_transactions",
     "regime_of_country",
 ]
@@ -172,19 +173,37 @@ def compensation_transactions(
     Perimeter correction: TSO → BRP at the DA price and, with ``recover_from_aggregator``,
     aggregator → TSO of the same amount.
     """
-    rows = compensation[compensation["amount_to_brp_eur"] != 0]
-    if rows.empty:
-        return transactions_frame([], [], np.zeros(0), [], np.zeros(0, np.int64), [])
-    regime = rows["regime"].astype(str)
-    perimeter = (regime == CompensationRegime.PERIMETER_CORRECTION.value).to_numpy()
-    payer = rows["payer"].to_numpy(dtype=object)
-    amount = rows["amount_to_brp_eur"].to_numpy()
-    award = rows["award_id"].to_numpy()
-    isp = rows["isp"].to_numpy()
-    parts = [transactions_frame(payer, rows["brp_id"].to_numpy(), amount, award, isp,
-                                ("brp_compensation_" + regime).to_numpy(dtype=object))]
+    return coded_compensation_transactions(
+        compensation, recover_from_aggregator=recover_from_aggregator).frame()
+
+
+def coded_compensation_transactions(
+    compensation: pd.DataFrame, *, recover_from_aggregator: bool = True
+) -> CodedTransactions:
+    """``compensation_transactions`` as integer-coded columns (no per-row strings)."""
+    amount_all = compensation["amount_to_brp_eur"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(amount_all != 0)
+    if rows.size == 0:
+        return CodedTransactions.empty()
+    n = rows.size
+    regime = compensation["regime"].to_numpy(dtype=object)[rows].astype(str).astype(object)
+    perimeter = regime == CompensationRegime.PERIMETER_CORRECTION.value
+    rule = np.asarray(["brp_compensation_" + r for r in pd.unique(regime)], dtype=object)
+    rule_code = pd.Index(pd.unique(regime)).get_indexer(regime)
+    ids = [compensation[c].to_numpy(dtype=object)[rows]
+           for c in ("payer", "brp_id", "award_id", "aggregator_id")]
+    codes, labels = pd.factorize(
+        np.concatenate([*ids, rule, np.asarray(["perimeter_correction_recovery"], object)]),
+        use_na_sentinel=False)
+    codes = codes.astype(np.int64, copy=False)
+    payer, brp, award, agg = (codes[k * n: (k + 1) * n] for k in range(4))
+    rules = codes[4 * n:]
+    amount = amount_all[rows]
+    isp = compensation["isp"].to_numpy(dtype=np.int64)[rows]
+    parts = [CodedTransactions.from_codes(payer, brp, amount, award, isp, rules[rule_code],
+                                          labels)]
     if recover_from_aggregator and perimeter.any():
-        parts.append(transactions_frame(
-            rows["aggregator_id"].to_numpy()[perimeter], payer[perimeter], amount[perimeter],
-            award[perimeter], isp[perimeter], "perimeter_correction_recovery"))
-    return pd.concat(parts, ignore_index=True)
+        parts.append(CodedTransactions.from_codes(
+            agg[perimeter], payer[perimeter], amount[perimeter], award[perimeter],
+            isp[perimeter], rules[-1], labels))
+    return CodedTransactions.concat(parts)

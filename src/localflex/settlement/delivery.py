@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from localflex.domain import AWARD_COLUMNS, InputError
-from localflex.settlement.ledger import transactions_frame
+from localflex.settlement.ledger import CodedTransactions
 
 __all__ = [
     "DELIVERY_COLUMNS",
@@ -35,6 +35,7 @@ __all__ = [
     "UnderDeliveryRule",
     "award_ids",
     "award_unit_pairs",
+    "coded_delivery_transactions",
     "delivery_check",
     "delivery_transactions",
     "pool_keys",
@@ -256,19 +257,31 @@ def delivery_check(
 
 def delivery_transactions(delivery: pd.DataFrame) -> pd.DataFrame:
     """Ledger transactions of a delivery check: availability, utilisation and penalty apart."""
+    return coded_delivery_transactions(delivery).frame()
+
+
+def coded_delivery_transactions(delivery: pd.DataFrame) -> CodedTransactions:
+    """``delivery_transactions`` as integer-coded columns (no per-row strings)."""
+    rules = ["availability", "utilisation", "under_delivery_penalty"]
+    n = len(delivery)
+    ids = [delivery[c].to_numpy(dtype=object).reshape(n)
+           for c in ("buyer_id", "aggregator_id", "award_id")]
+    codes, labels = pd.factorize(np.concatenate([*ids, np.asarray(rules, dtype=object)]),
+                                 use_na_sentinel=False)
+    codes = codes.astype(np.int64, copy=False)
+    buyer, agg, award = codes[:n], codes[n: 2 * n], codes[2 * n: 3 * n]
+    isp = delivery["isp"].to_numpy(dtype=np.int64).reshape(n)
     parts = []
-    for column, rule, reverse in (("availability_eur", "availability", False),
-                                  ("utilisation_eur", "utilisation", False),
-                                  ("penalty_eur", "under_delivery_penalty", True)):
-        rows = delivery[delivery[column] != 0]
-        if rows.empty:
+    for k, (column, reverse) in enumerate((("availability_eur", False),
+                                           ("utilisation_eur", False),
+                                           ("penalty_eur", True))):
+        amount = delivery[column].to_numpy(dtype=np.float64).reshape(n)
+        rows = np.flatnonzero(amount != 0)
+        if rows.size == 0:
             continue
-        payer, payee = rows["buyer_id"].to_numpy(), rows["aggregator_id"].to_numpy()
+        payer, payee = buyer[rows], agg[rows]
         if reverse:
             payer, payee = payee, payer
-        parts.append(transactions_frame(payer, payee, rows[column].to_numpy(),
-                                        rows["award_id"].to_numpy(), rows["isp"].to_numpy(),
-                                        rule))
-    if not parts:
-        return transactions_frame([], [], np.zeros(0), [], np.zeros(0, np.int64), [])
-    return pd.concat(parts, ignore_index=True)
+        parts.append(CodedTransactions.from_codes(payer, payee, amount[rows], award[rows],
+                                                  isp[rows], codes[3 * n + k], labels))
+    return CodedTransactions.concat(parts)

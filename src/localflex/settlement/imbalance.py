@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 
 from localflex.domain import InputError
-from localflex.settlement.ledger import transactions_frame
+from localflex.settlement.ledger import CodedTransactions
 
 __all__ = [
     "IMBALANCE_COLUMNS",
     "ImbalancePrices",
     "ImbalancePricing",
+    "coded_imbalance_transactions",
     "imbalance_scenarios",
     "imbalance_settlement",
     "imbalance_transactions",
@@ -180,10 +181,23 @@ def imbalance_settlement(
 def imbalance_transactions(table: pd.DataFrame, prices: ImbalancePrices,
                            tso_id: str = "TSO") -> pd.DataFrame:
     """TSO → BRP imbalance payments (a short BRP's negative amount turns into BRP → TSO)."""
-    rows = table[table["imbalance_eur"] != 0]
+    return coded_imbalance_transactions(table, prices, tso_id).frame()
+
+
+def coded_imbalance_transactions(table: pd.DataFrame, prices: ImbalancePrices,
+                                 tso_id: str = "TSO") -> CodedTransactions:
+    """``imbalance_transactions`` as integer-coded columns (no per-row strings)."""
+    money = table["imbalance_eur"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(money != 0)
     rule = f"imbalance_{ImbalancePricing(prices.pricing).value}"
-    return transactions_frame(tso_id, rows["brp_id"].to_numpy(), rows["imbalance_eur"].to_numpy(),
-                              "", rows["isp"].to_numpy(), rule)
+    brp, brp_labels = pd.factorize(table["brp_id"].to_numpy(dtype=object)[rows],
+                                   use_na_sentinel=False)
+    # labels: the TSO, the award id '' (none), the rule, then the BRPs
+    labels = np.concatenate([np.asarray([tso_id, "", rule], dtype=object),
+                             np.asarray(brp_labels, dtype=object)])
+    return CodedTransactions.from_codes(
+        0, brp.astype(np.int64) + 3, money[rows], 1,
+        table["isp"].to_numpy(dtype=np.int64)[rows], 2, labels)
 
 
 def imbalance_scenarios(

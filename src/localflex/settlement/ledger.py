@@ -20,6 +20,7 @@ its lines carry that integer. Transactions that round to 0 cents are not booked.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "LEDGER_COLUMNS",
     "STATEMENT_COLUMNS",
     "TRANSACTION_COLUMNS",
+    "CodedTransactions",
     "LedgerImbalanceError",
     "build_ledger",
     "check_balanced",
@@ -84,6 +86,130 @@ def eur_to_cents(amount_eur: Any) -> np.ndarray:
     return (np.sign(cents) * np.floor(np.abs(cents) + 0.5)).astype(np.int64)
 
 
+def _column(values: Any, n: int, dtype: Any) -> np.ndarray:
+    return np.broadcast_to(np.asarray(values, dtype=dtype), (n,))
+
+
+def _encode(values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes [n] and their labels (a scalar or an [n] array of ids)."""
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim == 0:
+        return np.zeros(n, dtype=np.int64), arr.reshape(1)
+    codes, labels = pd.factorize(np.broadcast_to(arr, (n,)), use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), np.asarray(labels, dtype=object)
+
+
+@dataclass(frozen=True)
+class CodedTransactions:
+    """Transactions as columns of integer codes (TRANSACTION_COLUMNS without per-row strings).
+
+    ``payer``, ``payee``, ``award`` and ``rule`` index ``labels`` (party ids, award ids and rule
+    names in one small table); ``amount_eur`` is >= 0 (negative amounts are turned around when
+    coded). ``frame()`` gives the TRANSACTION_COLUMNS frame, ``build_ledger`` books it without
+    a per-row Python step.
+    """
+
+    payer: np.ndarray
+    payee: np.ndarray
+    amount_eur: np.ndarray
+    award: np.ndarray
+    isp: np.ndarray
+    rule: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.amount_eur.size)
+
+    @classmethod
+    def from_codes(cls, payer: Any, payee: Any, amount_eur: Any, award: Any, isp: Any,
+                   rule: Any, labels: Any) -> CodedTransactions:
+        """Columns (or scalars, broadcast) of codes into ``labels``; negative amounts flip."""
+        amount = np.asarray(amount_eur, dtype=np.float64)
+        n = amount.size if amount.ndim else 1
+        amount = _column(amount, n, np.float64)
+        if not np.isfinite(amount).all():
+            raise InputError("amount_eur", "non-finite amount", "finite payments")
+        payer_c = _column(payer, n, np.int64)
+        payee_c = _column(payee, n, np.int64)
+        flip = amount < 0
+        if flip.any():
+            payer_c, payee_c = np.where(flip, payee_c, payer_c), np.where(flip, payer_c, payee_c)
+            amount = np.abs(amount)
+        return cls(payer_c, payee_c, amount, _column(award, n, np.int64),
+                   _column(isp, n, np.int64), _column(rule, n, np.int64),
+                   np.asarray(labels, dtype=object))
+
+    @classmethod
+    def from_values(cls, payer: Any, payee: Any, amount_eur: Any, award_id: Any, isp: Any,
+                    rule: Any) -> CodedTransactions:
+        """Columns (or scalars, broadcast) of ids, as ``transactions_frame`` takes them."""
+        amount = np.asarray(amount_eur, dtype=np.float64)
+        n = amount.size if amount.ndim else 1
+        parts = [_encode(v, n) for v in (payer, payee, award_id, rule)]
+        offsets = np.cumsum([0] + [p[1].size for p in parts])
+        labels = np.concatenate([p[1] for p in parts]) if n else np.zeros(0, dtype=object)
+        codes = [p[0] + off for p, off in zip(parts, offsets, strict=False)]
+        return cls.from_codes(codes[0], codes[1], amount, codes[2], isp, codes[3], labels)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> CodedTransactions:
+        missing = [c for c in TRANSACTION_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError("transactions", missing, f"columns {list(TRANSACTION_COLUMNS)}")
+        n = len(frame)
+        return cls.from_values(
+            frame["payer"].to_numpy(dtype=object).reshape(n),
+            frame["payee"].to_numpy(dtype=object).reshape(n),
+            frame["amount_eur"].to_numpy(dtype=np.float64).reshape(n),
+            frame["award_id"].to_numpy(dtype=object).reshape(n),
+            frame["isp"].to_numpy(dtype=np.int64).reshape(n),
+            frame["rule"].to_numpy(dtype=object).reshape(n))
+
+    @classmethod
+    def empty(cls) -> CodedTransactions:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, np.zeros(0), z, z, z, np.zeros(0, dtype=object))
+
+    def compact(self) -> CodedTransactions:
+        """The same transactions with unique labels (equal ids share one code)."""
+        if self.labels.size == 0 or pd.Index(self.labels).is_unique:
+            return self
+        remap, labels = pd.factorize(self.labels, use_na_sentinel=False)
+        remap = remap.astype(np.int64, copy=False)
+        return CodedTransactions(remap[self.payer], remap[self.payee], self.amount_eur,
+                                 remap[self.award], self.isp, remap[self.rule],
+                                 np.asarray(labels, dtype=object))
+
+    @staticmethod
+    def concat(parts: list[CodedTransactions]) -> CodedTransactions:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return CodedTransactions.empty()
+        offsets = np.cumsum([0] + [p.labels.size for p in parts])
+        return CodedTransactions(
+            *(np.concatenate([getattr(p, name) + off for p, off in zip(parts, offsets,
+                                                                        strict=False)])
+              for name in ("payer", "payee")),
+            np.concatenate([p.amount_eur for p in parts]),
+            np.concatenate([p.award + off for p, off in zip(parts, offsets, strict=False)]),
+            np.concatenate([p.isp for p in parts]),
+            np.concatenate([p.rule + off for p, off in zip(parts, offsets, strict=False)]),
+            np.concatenate([p.labels for p in parts]),
+        ).compact()
+
+    def frame(self) -> pd.DataFrame:
+        """The TRANSACTION_COLUMNS frame."""
+        labels = self.labels
+        return pd.DataFrame({
+            "payer": labels[self.payer],
+            "payee": labels[self.payee],
+            "amount_eur": self.amount_eur,
+            "award_id": labels[self.award],
+            "isp": self.isp,
+            "rule": labels[self.rule],
+        }).astype({k: v[0] for k, v in TRANSACTION_COLUMNS.items()}, copy=False)
+
+
 def transactions_frame(
     payer: Any, payee: Any, amount_eur: Any, award_id: Any, isp: Any, rule: Any
 ) -> pd.DataFrame:
@@ -91,26 +217,7 @@ def transactions_frame(
 
     A row whose amount is negative is turned into the same amount flowing payee → payer.
     """
-    amount = np.asarray(amount_eur, dtype=np.float64)
-    n = amount.size if amount.ndim else 1
-    frame = pd.DataFrame({
-        "payer": np.broadcast_to(np.asarray(payer, dtype=object), (n,)),
-        "payee": np.broadcast_to(np.asarray(payee, dtype=object), (n,)),
-        "amount_eur": np.broadcast_to(amount, (n,)),
-        "award_id": np.broadcast_to(np.asarray(award_id, dtype=object), (n,)),
-        "isp": np.broadcast_to(np.asarray(isp, dtype=np.int64), (n,)),
-        "rule": np.broadcast_to(np.asarray(rule, dtype=object), (n,)),
-    })
-    if not np.isfinite(frame["amount_eur"].to_numpy()).all():
-        raise InputError("amount_eur", "non-finite amount", "finite payments")
-    flip = frame["amount_eur"].to_numpy() < 0
-    if flip.any():
-        payer_col = frame["payer"].to_numpy().copy()
-        payee_col = frame["payee"].to_numpy().copy()
-        frame["payer"] = np.where(flip, payee_col, payer_col)
-        frame["payee"] = np.where(flip, payer_col, payee_col)
-        frame["amount_eur"] = np.abs(frame["amount_eur"].to_numpy())
-    return frame.astype({k: v[0] for k, v in TRANSACTION_COLUMNS.items()})
+    return CodedTransactions.from_values(payer, payee, amount_eur, award_id, isp, rule).frame()
 
 
 def _empty(columns: dict[str, tuple[str, str, str]]) -> pd.DataFrame:
@@ -118,12 +225,13 @@ def _empty(columns: dict[str, tuple[str, str, str]]) -> pd.DataFrame:
 
 
 def build_ledger(
-    transactions: pd.DataFrame | list[pd.DataFrame],
+    transactions: pd.DataFrame | list[pd.DataFrame] | CodedTransactions,
     parties: Mapping[str, Role | str],
     time_grid: TimeGrid | None = None,
 ) -> pd.DataFrame:
     """Book transactions as double-entry lines (LEDGER_COLUMNS), balanced to the cent.
 
+    ``transactions`` is a TRANSACTION_COLUMNS frame, a list of them, or ``CodedTransactions``.
     ``parties`` maps every party id to its Role; an unknown payer/payee, a self-payment or an
     ISP outside ``time_grid`` raises InputError. Lines are ordered by transaction.
     """
@@ -131,64 +239,62 @@ def build_ledger(
         frames = [t for t in transactions if len(t)]
         transactions = (pd.concat(frames, ignore_index=True) if frames
                         else _empty(TRANSACTION_COLUMNS))
-    missing = [c for c in TRANSACTION_COLUMNS if c not in transactions.columns]
-    if missing:
-        raise InputError("transactions", missing, f"columns {list(TRANSACTION_COLUMNS)}")
-    amount_eur = transactions["amount_eur"].to_numpy(dtype=np.float64)
-    if not np.isfinite(amount_eur).all():
-        raise InputError("amount_eur", "non-finite amount", "finite payments")
-    payer = transactions["payer"].to_numpy(dtype=object)
-    payee = transactions["payee"].to_numpy(dtype=object)
-    flip = amount_eur < 0
-    if flip.any():  # money flowing the other way
-        payer, payee = np.where(flip, payee, payer), np.where(flip, payer, payee)
+    if isinstance(transactions, pd.DataFrame):
+        missing = [c for c in TRANSACTION_COLUMNS if c not in transactions.columns]
+        if missing:
+            raise InputError("transactions", missing, f"columns {list(TRANSACTION_COLUMNS)}")
+        transactions = CodedTransactions.from_frame(transactions)
+    tx = transactions.compact()  # equal ids must share a code (self-payments, parties)
     roles = {str(k): Role(v).value for k, v in parties.items()}
     known = pd.Index(list(roles))
-    for column, values in (("payer", payer), ("payee", payee)):
-        unknown = known.get_indexer(values) < 0
+    party_of_label = known.get_indexer(tx.labels) if tx.labels.size else np.zeros(0, np.int64)
+    for column, codes in (("payer", tx.payer), ("payee", tx.payee)):
+        unknown = party_of_label[codes] < 0
         if unknown.any():
-            raise InputError(f"transactions.{column}", values[unknown][0],
+            raise InputError(f"transactions.{column}", tx.labels[codes[unknown][0]],
                              f"a known party ({sorted(roles)})")
-    same = payer == payee
+    same = tx.payer == tx.payee
     if same.any():
-        raise InputError("transactions.payee", payee[same][0], "a party other than the payer")
-    isp_tx = transactions["isp"].to_numpy(dtype=np.int64)
+        raise InputError("transactions.payee", tx.labels[tx.payee[same][0]],
+                         "a party other than the payer")
     if time_grid is not None:
-        time_grid.check_isps(isp_tx, "transactions.isp")
-    cents = eur_to_cents(np.abs(amount_eur))
-    keep = cents != 0
-    payer, payee, cents, isp_tx = payer[keep], payee[keep], cents[keep], isp_tx[keep]
-    award_tx = transactions["award_id"].to_numpy(dtype=object)[keep]
-    rule_tx = transactions["rule"].to_numpy(dtype=object)[keep]
-    n = cents.size
+        time_grid.check_isps(tx.isp, "transactions.isp")
+    cents = eur_to_cents(tx.amount_eur)
+    keep = np.flatnonzero(cents != 0)
+    n = keep.size
     if n == 0:
         return _empty(LEDGER_COLUMNS)
-    txn = np.repeat(np.arange(n, dtype=np.int64), 2)
-    party = np.empty(2 * n, dtype=object)
-    other = np.empty(2 * n, dtype=object)
+    cents = cents[keep]
+    payer, payee = tx.payer[keep], tx.payee[keep]
+    party = np.empty(2 * n, dtype=np.int64)
+    other = np.empty(2 * n, dtype=np.int64)
     party[0::2], party[1::2] = payer, payee
     other[0::2], other[1::2] = payee, payer
     amount = np.empty(2 * n, dtype=np.int64)
     amount[0::2], amount[1::2] = -cents, cents
-    isp = np.repeat(isp_tx, 2)
+    isp = np.repeat(tx.isp[keep], 2)
     if time_grid is not None:
         stamps = time_grid.isp_starts()[isp]
     else:
         stamps = pd.DatetimeIndex(np.full(2 * n, np.datetime64("NaT"), "datetime64[ns]"),
                                   tz="UTC")
+    role_of_label = np.asarray(list(roles.values()), dtype=object)[party_of_label]
+    labels = tx.labels
     lines = pd.DataFrame({
-        "txn_id": txn,
-        "party_id": party,
-        "role": np.asarray(list(roles.values()), dtype=object)[known.get_indexer(party)],
-        "counterparty_id": other,
+        "txn_id": np.repeat(np.arange(n, dtype=np.int64), 2),
+        "party_id": labels[party],
+        "role": role_of_label[party],
+        "counterparty_id": labels[other],
         "amount_cents": amount,
         "amount_eur": amount / 100.0,
-        "award_id": np.repeat(award_tx, 2),
+        "award_id": np.repeat(labels[tx.award[keep]], 2),
         "isp": isp,
         "timestamp_utc": stamps,
-        "rule": np.repeat(rule_tx, 2),
+        "rule": np.repeat(labels[tx.rule[keep]], 2),
     })
-    check_balanced(lines)
+    # the lines come in (payer, payee) pairs of one transaction: check them as pairs
+    if (amount[0::2] + amount[1::2]).any() or int(amount.sum()) != 0:
+        check_balanced(lines)
     return lines
 
 

@@ -29,23 +29,22 @@ from localflex.domain import AWARD_COLUMNS, InputError, Role, TimeGrid
 from localflex.settlement.compensation import (
     CompensationTerms,
     brp_compensation,
-    compensation_transactions,
+    coded_compensation_transactions,
 )
 from localflex.settlement.delivery import (
     DeliveryRules,
     award_ids,
     award_unit_pairs,
+    coded_delivery_transactions,
     delivery_check,
-    delivery_transactions,
     pool_keys,
-    pooled_measurements,
 )
 from localflex.settlement.imbalance import (
     ImbalancePrices,
+    coded_imbalance_transactions,
     imbalance_settlement,
-    imbalance_transactions,
 )
-from localflex.settlement.ledger import build_ledger, statements, transactions_frame
+from localflex.settlement.ledger import CodedTransactions, build_ledger, statements
 
 __all__ = ["Metering", "SettlementOptions", "SettlementResult", "settle"]
 
@@ -113,6 +112,7 @@ class SettlementResult:
 
 
 def prosumer_id(unit_id: Any) -> np.ndarray:
+    """``prosumer:<unit id>``: the party id of a metering point's prosumer."""
     return ("prosumer:" + pd.Series(np.asarray(unit_id, dtype=object)).astype(str)).to_numpy(
         dtype=object)
 
@@ -128,24 +128,32 @@ def _award_share(awards: pd.DataFrame) -> np.ndarray:
 
 def _unit_activation(awards: pd.DataFrame, metering: Metering, brp_ids: np.ndarray,
                      isp_hours: float) -> dict[str, np.ndarray]:
-    """Per (award, metering point) pair of a pool: the energy in injection sign, the award's
-    share. Integer codes (award row, unit, BRP) keep the grouping fast."""
+    """Per (award, metering point) pair of a pool: baseline and metered kW at the award's ISP,
+    the energy in injection sign and the award's share. Integer codes (award row, unit, BRP)
+    keep the grouping fast; the [T, N] arrays are read once, at the pairs only."""
     a, u = award_unit_pairs(awards["pool"].to_numpy(), metering.unit_pool)
     t = awards["isp"].to_numpy(dtype=np.int64)[a]
-    delta = (metering.baseline_kw[t, u].astype(np.float64)
-             - metering.metered_kw[t, u].astype(np.float64))
+    base = metering.baseline_kw[t, u].astype(np.float64)
+    meter = metering.metered_kw[t, u].astype(np.float64)
     brp = pd.Index(brp_ids).get_indexer(np.asarray(metering.unit_brp, dtype=object))[u]
-    return {"award": a, "unit": u, "brp": brp,
-            "energy_kwh": delta * isp_hours * _award_share(awards)[a]}
+    return {"award": a, "unit": u, "brp": brp, "baseline_kw": base, "metered_kw": meter,
+            "energy_kwh": (base - meter) * isp_hours * _award_share(awards)[a]}
 
 
 def _activated_frame(pairs: dict[str, np.ndarray], awards: pd.DataFrame,
                      brp_ids: np.ndarray) -> pd.DataFrame:
-    """ACTIVATED_COLUMNS: energy per award and BRP."""
+    """ACTIVATED_COLUMNS: energy per award and BRP (award-major, BRPs in order)."""
+    n_brp = max(brp_ids.size, 1)
     key = pairs["award"] * brp_ids.size + pairs["brp"]
-    uniq, inverse = np.unique(key, return_inverse=True)
-    energy = np.bincount(inverse, weights=pairs["energy_kwh"], minlength=uniq.size)
-    award, brp = uniq // max(brp_ids.size, 1), uniq % max(brp_ids.size, 1)
+    if len(awards) * n_brp <= 4 * key.size + 1024:  # a dense count: no sort
+        count = np.bincount(key, minlength=len(awards) * n_brp)
+        uniq = np.flatnonzero(count)
+        energy = np.bincount(key, weights=pairs["energy_kwh"],
+                             minlength=len(awards) * n_brp)[uniq]
+    else:
+        uniq, inverse = np.unique(key, return_inverse=True)
+        energy = np.bincount(inverse, weights=pairs["energy_kwh"], minlength=uniq.size)
+    award, brp = uniq // n_brp, uniq % n_brp
     return pd.DataFrame({
         "award_id": awards["award_id"].to_numpy(dtype=object)[award],
         "aggregator_id": awards["aggregator_id"].to_numpy(dtype=object)[award],
@@ -157,23 +165,33 @@ def _activated_frame(pairs: dict[str, np.ndarray], awards: pd.DataFrame,
 
 def _prosumer_transactions(pairs: dict[str, np.ndarray], awards: pd.DataFrame,
                            delivery: pd.DataFrame, unit_id: np.ndarray,
-                           share: float) -> pd.DataFrame:
+                           share: float) -> CodedTransactions:
+    """Aggregator → prosumer, pro rata to each metering point's delivered energy; coded
+    columns (aggregator, prosumer and award ids are looked up once per id, not per row)."""
     a = pairs["award"]
     if share == 0 or a.size == 0:
-        return transactions_frame([], [], np.zeros(0), [], np.zeros(0, np.int64), [])
+        return CodedTransactions.empty()
     sign = np.where(awards["direction"].to_numpy() == "up", 1.0, -1.0)[a]
     contribution = np.maximum(sign * pairs["energy_kwh"], 0.0)
     total = np.bincount(a, weights=contribution, minlength=len(awards))[a]
     paid = delivery["utilisation_eur"].to_numpy()[a]  # delivery rows follow the awards
     amount = np.where(total > 0, share * paid * contribution / np.where(total > 0, total, 1.0),
                       0.0)
-    keep = amount > 0
+    keep = np.flatnonzero(amount > 0)
     ak = a[keep]
-    return transactions_frame(awards["aggregator_id"].to_numpy(dtype=object)[ak],
-                              prosumer_id(np.asarray(unit_id, dtype=object)[pairs["unit"][keep]]),
-                              amount[keep], awards["award_id"].to_numpy(dtype=object)[ak],
-                              awards["isp"].to_numpy(dtype=np.int64)[ak],
-                              "prosumer_remuneration")
+    n_awards = len(awards)
+    agg_code, agg_labels = pd.factorize(awards["aggregator_id"].to_numpy(dtype=object),
+                                        use_na_sentinel=False)
+    prosumers = prosumer_id(unit_id)
+    # labels: award ids [A], prosumer ids [N], the rule, aggregator ids
+    labels = np.concatenate([awards["award_id"].to_numpy(dtype=object), prosumers,
+                             np.asarray(["prosumer_remuneration"], dtype=object),
+                             np.asarray(agg_labels, dtype=object)])
+    return CodedTransactions.from_codes(
+        agg_code.astype(np.int64)[ak] + n_awards + prosumers.size + 1,
+        pairs["unit"][keep] + n_awards, amount[keep], ak,
+        awards["isp"].to_numpy(dtype=np.int64)[ak], n_awards + prosumers.size,
+        labels)
 
 
 def _brp_deviation_kwh(metering: Metering, brp_ids: np.ndarray, isp_hours: float) -> np.ndarray:
@@ -210,6 +228,11 @@ def settle(
     if metering.baseline_kw.shape[0] != time_grid.n_isps:
         raise InputError("metering.baseline_kw", metering.baseline_kw.shape[0],
                          f"{time_grid.n_isps} ISPs (the time grid)")
+    if metering.metered_kw.shape != metering.baseline_kw.shape:
+        raise InputError("metered_kw", f"arrays of shapes {metering.baseline_kw.shape}, "
+                                       f"{metering.metered_kw.shape}",
+                         f"two [T, {np.asarray(metering.unit_id).size}] arrays (one column per "
+                         f"metering point)")
     time_grid.check_isps(awards["isp"].to_numpy(dtype=np.int64), "awards.isp")
     awards = awards.reset_index(drop=True)
     if "award_id" not in awards.columns:
@@ -217,26 +240,29 @@ def settle(
     awards = awards.assign(pool=pool_keys(awards["aggregator_id"], awards["bus"],
                                           awards["der_type"]))
     h = time_grid.isp_hours
-    base, meter = pooled_measurements(awards["pool"], awards["isp"], metering.unit_pool,
-                                      metering.baseline_kw, metering.metered_kw)
-    delivery = delivery_check(awards, base, meter, h, options.delivery,
-                              buyer_id=options.buyer_id)
     brp_ids = np.array(sorted(set(np.asarray(metering.unit_brp, dtype=object).tolist())),
                        dtype=object)
     pairs = _unit_activation(awards, metering, brp_ids, h)
+    # pool sums at each award's ISP (as ``pooled_measurements``, from the same pairs)
+    base = np.bincount(pairs["award"], weights=pairs["baseline_kw"], minlength=len(awards))
+    meter = np.bincount(pairs["award"], weights=pairs["metered_kw"], minlength=len(awards))
+    delivery = delivery_check(awards, base, meter, h, options.delivery,
+                              buyer_id=options.buyer_id)
     activated = _activated_frame(pairs, awards, brp_ids)
     compensation = brp_compensation(activated, options.compensation, options.tso_id)
     deviation = _brp_deviation_kwh(metering, brp_ids, h)
     imbalance = imbalance_settlement(deviation, brp_ids, options.imbalance,
                                      compensation=compensation)
-    transactions = pd.concat([
-        delivery_transactions(delivery),
-        _prosumer_transactions(pairs, awards, delivery, metering.unit_id,
-                               options.prosumer_share),
-        compensation_transactions(compensation,
-                                  recover_from_aggregator=options.recover_from_aggregator),
-        imbalance_transactions(imbalance, options.imbalance, options.tso_id),
-    ], ignore_index=True)
+    prosumer = _prosumer_transactions(pairs, awards, delivery, metering.unit_id,
+                                      options.prosumer_share)
+    del pairs
+    coded = CodedTransactions.concat([
+        coded_delivery_transactions(delivery),
+        prosumer,
+        coded_compensation_transactions(
+            compensation, recover_from_aggregator=options.recover_from_aggregator),
+        coded_imbalance_transactions(imbalance, options.imbalance, options.tso_id),
+    ])
     parties: dict[str, str] = {options.tso_id: Role.TSO.value}
     for buyer in delivery["buyer_id"].unique().tolist() or [options.buyer_id]:
         parties.setdefault(buyer, Role.DSO.value)
@@ -244,18 +270,17 @@ def settle(
         parties.setdefault(str(agg), Role.AGGREGATOR.value)
     for brp in brp_ids.tolist():
         parties.setdefault(str(brp), Role.BRP.value)
-    for pid in pd.unique(transactions.loc[transactions["rule"] == "prosumer_remuneration",
-                                          "payee"]).tolist():
+    for pid in prosumer.labels[pd.unique(prosumer.payee)].tolist():
         parties.setdefault(pid, Role.PROSUMER.value)
     for pid, role in (extra_parties or {}).items():
         parties[pid] = Role(role).value
-    ledger = build_ledger(transactions, parties, time_grid)
+    ledger = build_ledger(coded, parties, time_grid)
     return SettlementResult(
         delivery=delivery,
         activated=activated,
         compensation=compensation,
         imbalance=imbalance,
-        transactions=transactions,
+        transactions=coded.frame(),
         ledger=ledger,
         parties=parties,
     )
