@@ -5,11 +5,12 @@ Each side keeps its price levels in a dict ``key -> _Level`` plus a sorted list 
 ``key = price`` and asks ``key = -price``, hence for both sides a resting level crosses an
 incoming order of limit ``p`` when ``key >= limit_key`` (bids: ``p``; asks: ``-p``).
 
-A level is a FIFO ``deque`` of orders. Cancellation is lazy: the order's status changes, the
-level's count of live orders drops, and the dead entry is skipped (and dropped) when it
-reaches the front; a level with no live order is removed at once, so every key in the list
-holds at least one live order and the best price is always exact. A level whose queue holds
-far more dead than live entries is compacted.
+A level is a FIFO ``deque`` of orders (a ``deque`` subclass that also counts its live
+orders, so opening a level is a single C-level construction). Cancellation is lazy: the
+order's status changes, the level's count of live orders drops, and the dead entry is
+skipped (and dropped) when it reaches the front; a level with no live order is removed at
+once, so every key in the list holds at least one live order and the best price is always
+exact. A level whose queue holds far more dead than live entries is compacted.
 
 Matching rules (``ProductBook.match``):
 * price priority, then time priority within a price level (FIFO);
@@ -41,12 +42,12 @@ _CANCELLED = OrderStatus.CANCELLED
 _EPS = QUANTITY_TOLERANCE_KW
 
 
-class _Level:
-    __slots__ = ("live", "queue")
+class _Level(deque):
+    """FIFO queue of one price level (dead entries included) and its count of live orders.
 
-    def __init__(self) -> None:
-        self.queue: deque[Order] = deque()
-        self.live = 0
+    Build it as ``_Level((order,))`` and set ``live = 1``: no Python-level ``__init__``."""
+
+    __slots__ = ("live",)
 
 
 class _Side:
@@ -60,9 +61,16 @@ class _Side:
         """Live orders, best price first, then time priority."""
         levels = self.levels
         for key in reversed(self.keys):
-            for order in levels[key].queue:
+            for order in levels[key]:
                 if order.status is _RESTING:
                     yield order
+
+
+def _compact(level: _Level) -> None:
+    """Drop the dead entries of a level in place (keeps FIFO order of the live ones)."""
+    keep = [o for o in level if o.status is _RESTING]
+    level.clear()
+    level.extend(keep)
 
 
 class ProductBook:
@@ -101,11 +109,13 @@ class ProductBook:
             key = -order.price_eur_per_mwh
         level = side.levels.get(key)
         if level is None:
-            level = _Level()
+            level = _Level((order,))
+            level.live = 1
             side.levels[key] = level
             insort(side.keys, key)
-        level.queue.append(order)
-        level.live += 1
+        else:
+            level.append(order)
+            level.live += 1
 
     def unlink(self, order: Order) -> None:
         """Account for a resting order whose status the caller has just set to dead."""
@@ -124,8 +134,8 @@ class ProductBook:
                 keys.pop()
             else:
                 del keys[bisect_left(keys, key)]
-        elif len(level.queue) > 2 * level.live + 16:
-            level.queue = deque(o for o in level.queue if o.status is _RESTING)
+        elif len(level) > 2 * level.live + 16:
+            _compact(level)
 
     def can_fill(self, is_buy: bool, price_eur_per_mwh: float, party_id: str,
                  quantity_kw: float) -> bool:
@@ -141,7 +151,7 @@ class ProductBook:
         for key in reversed(side.keys):
             if key < limit_key:
                 return False
-            for resting in levels[key].queue:
+            for resting in levels[key]:
                 if resting.status is _RESTING and resting.party_id != party_id:
                     needed -= resting.remaining_kw
                     if needed <= 0.0:
@@ -170,8 +180,7 @@ class ProductBook:
         start = remaining = order.remaining_kw
         while remaining > 0.0 and keys and keys[-1] >= limit_key:
             key = keys[-1]
-            level = levels[key]
-            queue = level.queue
+            level = queue = levels[key]
             while queue:
                 resting = queue[0]
                 if resting.status is not _RESTING:
