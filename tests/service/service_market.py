@@ -8,13 +8,10 @@ with the scheduler off (tests clear gates explicitly or call ``scheduler.tick()`
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import create_engine, text
 
 from localflex.service import Settings, bootstrap_operator, create_app
 
@@ -30,19 +27,6 @@ ROLES = {"dso2": "dso", "dso1": "dso", "agg1": "aggregator", "agg2": "aggregator
          "brp1": "brp", "tso1": "tso"}
 PARTY_NAMES = ["operator", *ROLES]
 
-
-def pg_schema_url(base_url: str) -> Iterator[str]:
-    schema = f"lfx_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
 
 
 @dataclass

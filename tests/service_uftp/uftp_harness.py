@@ -7,10 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,12 +34,12 @@ from shapeshifter_uftp.uftp import (
     FlexRequestResponse,
     FlexSettlementResponse,
 )
-from sqlalchemy import create_engine, text
 from starlette.concurrency import run_in_threadpool
 
 from localflex.service import Settings, bootstrap_operator, create_app
 from localflex.service.uftp import UftpSettings, entity_address
 from localflex.service.uftp.protocol import new_keypair
+from support import free_port
 
 PG_ENV = "LOCALFLEX_TEST_DATABASE_URL"
 GRID = "1-LV-rural1--2-sw"
@@ -51,25 +49,6 @@ TZ = "Europe/Amsterdam"
 FIRST_ISP = 57  # 12:00 UTC = 14:00 CEST on 2030-06-21: the market's first gate
 logging.getLogger("shapeshifter-uftp").setLevel(logging.WARNING)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_schema_url(base_url: str) -> Iterator[str]:
-    schema = f"lfx_uftp_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
 
 
 def ts(delta_s: float = 0.0) -> str:
