@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from service_market import GRID, PG_ENV, Market, pg_schema_url, start_market
+from service_market import GRID, PG_ENV, Market, start_market
 
 from localflex.grid import load_simbench_grid
+from support import pg_schema_url
 
 
 @pytest.fixture(scope="session")

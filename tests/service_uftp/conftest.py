@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from uftp_harness import GRID, PG_ENV, UftpMarket, pg_base, pg_schema_url, start_uftp_market
+from uftp_harness import GRID, PG_ENV, UftpMarket, pg_base, start_uftp_market
 
 from localflex.grid import load_simbench_grid
+from support import pg_schema_url
 
 
 @pytest.fixture(scope="session")
