@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
+import uvicorn
 from sqlalchemy import create_engine, text
 
 
@@ -29,3 +34,37 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_healthy(base: str, timeout_s: float = 120.0, proc: subprocess.Popen | None = None,
+                 *, grid_ready: bool = False) -> None:
+    """Wait for ``GET /api/v1/health`` (and the grid, if asked); fail if ``proc`` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            r = httpx.get(f"{base}/api/v1/health", timeout=2)
+            if r.status_code == 200 and (not grid_ready or r.json()["grid_ready"]):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{base} did not become healthy in {timeout_s} s")
+
+
+class ThreadServer:
+    """uvicorn in a thread of this process (shares the loaded grid)."""
+
+    def __init__(self, app, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from service_servers import serve_subprocess, wait_healthy
+from service_servers import serve_subprocess
 
 from localflex.service import Settings, bootstrap_operator, create_app
 from localflex.service.parties import create_party
-from support import free_port
+from support import free_port, wait_healthy
 
 
 @pytest.mark.slow

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from service_servers import ThreadServer, wait_healthy
 
 from localflex.service import Settings, create_app
-from support import free_port
+from support import ThreadServer, free_port, wait_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from localflex.service import Settings, bootstrap_operator, create_app
 from localflex.service.uftp import UftpSettings, entity_address
 from localflex.service.uftp.protocol import new_keypair
-from support import free_port
+from support import ThreadServer, free_port, wait_healthy
 
 PG_ENV = "LOCALFLEX_TEST_DATABASE_URL"
 GRID = "1-LV-rural1--2-sw"
@@ -281,32 +281,6 @@ class UftpMarket:
         return part
 
 
-class ThreadServer:
-    def __init__(self, app, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
-def wait_healthy(base: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(f"{base}/api/v1/health", timeout=2)
-            if r.status_code == 200 and r.json()["grid_ready"]:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{base} did not become healthy")
 
 
 def start_uftp_market(url: str) -> Iterator[UftpMarket]:
@@ -320,7 +294,7 @@ def start_uftp_market(url: str) -> Iterator[UftpMarket]:
     market = None
     with ThreadServer(app, port):
         try:
-            wait_healthy(base)
+            wait_healthy(base, grid_ready=True)
             svc = app.state.service
             keys = {"operator": bootstrap_operator(svc.db).api_key}
             platform = httpx.get(f"{base}/api/v1/uftp/platform", timeout=10).json()
