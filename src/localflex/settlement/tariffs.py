@@ -118,6 +118,26 @@ def _energy_bill(price: np.ndarray, load_kw: np.ndarray, time_grid: TimeGrid) ->
     return (p * w).sum(axis=0) * time_grid.isp_hours
 
 
+class _PricedPerIsp:
+    """Bills and price signal of a tariff that is one energy price per ISP
+    (``price_per_isp``); the whole bill is network charge unless a subclass says otherwise."""
+
+    __slots__ = ()
+
+    def price_per_isp(self, time_grid: TimeGrid) -> np.ndarray:
+        raise NotImplementedError
+
+    def price_signal_eur_per_kwh(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
+        arr = _check_load(load_kw, time_grid)
+        return np.broadcast_to(self.price_per_isp(time_grid)[:, None], arr.shape).copy()
+
+    def bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
+        return _energy_bill(self.price_per_isp(time_grid), load_kw, time_grid)
+
+    def network_bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
+        return self.bill_eur(load_kw, time_grid)
+
+
 @dataclass(frozen=True, slots=True)
 class VolumetricTariff:
     """Energy-based network tariff: ``price_eur_per_kwh`` on withdrawn energy, plus an
@@ -206,7 +226,7 @@ class CapacityTariff:
 
 
 @dataclass(frozen=True, slots=True)
-class TimeOfUseTariff:
+class TimeOfUseTariff(_PricedPerIsp):
     """Time-of-use network tariff: a price per hour of the day (24 values, EUR/kWh)."""
 
     kind: ClassVar[TariffKind] = TariffKind.TIME_OF_USE
@@ -239,16 +259,6 @@ class TimeOfUseTariff:
         hour = np.floor(hour_of_day(time_grid)).astype(np.int64)
         return np.asarray(self.hourly_price_eur_per_kwh)[hour]
 
-    def price_signal_eur_per_kwh(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        arr = _check_load(load_kw, time_grid)
-        return np.broadcast_to(self.price_per_isp(time_grid)[:, None], arr.shape).copy()
-
-    def bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        return _energy_bill(self.price_per_isp(time_grid), load_kw, time_grid)
-
-    def network_bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        return self.bill_eur(load_kw, time_grid)
-
 
 @dataclass(frozen=True, slots=True)
 class CriticalPeakEvent:
@@ -265,7 +275,7 @@ class CriticalPeakEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class CriticalPeakTariff:
+class CriticalPeakTariff(_PricedPerIsp):
     """Critical peak pricing: ``base_eur_per_kwh`` except in announced event hours, where
     ``critical_eur_per_kwh`` applies."""
 
@@ -293,19 +303,9 @@ class CriticalPeakTariff:
         return np.where(self.event_mask(time_grid), self.critical_eur_per_kwh,
                         self.base_eur_per_kwh)
 
-    def price_signal_eur_per_kwh(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        arr = _check_load(load_kw, time_grid)
-        return np.broadcast_to(self.price_per_isp(time_grid)[:, None], arr.shape).copy()
-
-    def bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        return _energy_bill(self.price_per_isp(time_grid), load_kw, time_grid)
-
-    def network_bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        return self.bill_eur(load_kw, time_grid)
-
 
 @dataclass(frozen=True, eq=False)
-class RealTimeTariff:
+class RealTimeTariff(_PricedPerIsp):
     """Real-time network pricing: one price per ISP (``price_eur_per_kwh`` [T]), published
     by the DSO; the array's length must equal the number of ISPs billed."""
 
@@ -318,21 +318,12 @@ class RealTimeTariff:
             raise InputError("price_eur_per_kwh", arr.shape, "a finite price per ISP [T]")
         object.__setattr__(self, "price_eur_per_kwh", arr)
 
-    def price_signal_eur_per_kwh(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        arr = _check_load(load_kw, time_grid)
-        price = _per_isp("price_eur_per_kwh", self.price_eur_per_kwh, time_grid)
-        return np.broadcast_to(price[:, None], arr.shape).copy()
-
-    def bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        price = _per_isp("price_eur_per_kwh", self.price_eur_per_kwh, time_grid)
-        return _energy_bill(price, load_kw, time_grid)
-
-    def network_bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        return self.bill_eur(load_kw, time_grid)
+    def price_per_isp(self, time_grid: TimeGrid) -> np.ndarray:
+        return _per_isp("price_eur_per_kwh", self.price_eur_per_kwh, time_grid)
 
 
 @dataclass(frozen=True, eq=False)
-class DynamicTariff:
+class DynamicTariff(_PricedPerIsp):
     """Fully dynamic tariff (paper §5.1): energy component plus network component, per ISP.
 
     ``energy_eur_per_kwh`` [T] is the supplier's (e.g. day-ahead) price; ``network_eur_per_kwh``
@@ -391,12 +382,6 @@ class DynamicTariff:
         energy = _per_isp("energy_eur_per_kwh", self.energy_eur_per_kwh, time_grid)
         return energy + self.network_eur_per_kwh
 
-    def price_signal_eur_per_kwh(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        arr = _check_load(load_kw, time_grid)
-        return np.broadcast_to(self.price_per_isp(time_grid)[:, None], arr.shape).copy()
-
-    def bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
-        return _energy_bill(self.price_per_isp(time_grid), load_kw, time_grid)
 
     def network_bill_eur(self, load_kw: np.ndarray, time_grid: TimeGrid) -> np.ndarray:
         network = _per_isp("network_eur_per_kwh", self.network_eur_per_kwh, time_grid)
