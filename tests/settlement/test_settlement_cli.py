@@ -21,7 +21,7 @@ def demo_dir(tmp_path_factory):
 
 
 def test_settle_default_country(demo_dir):
-    result = runner.invoke(app, ["settle", str(demo_dir)])
+    result = runner.invoke(app, ["settle", str(demo_dir), "--overwrite"])
     assert result.exit_code == 0, result.output
     folder = demo_dir / "settlement"
     for name in ("ledger", "statements", "delivery", "compensation", "imbalance",
@@ -44,7 +44,7 @@ def test_settled_delivery_matches_the_runs_activations(demo_dir):
     delivered on its pool (tables/activations, injection sign, times the award's sign), the
     tolerance verdict follows from it, and awards delivered in full are paid their
     pay-as-bid cost."""
-    result = runner.invoke(app, ["settle", str(demo_dir), "--meter-noise-kw", "0"])
+    result = runner.invoke(app, ["settle", str(demo_dir), "--overwrite", "--meter-noise-kw", "0"])
     assert result.exit_code == 0, result.output
     delivery = pd.read_parquet(demo_dir / "settlement" / "delivery.parquet")
     awards = pd.read_parquet(demo_dir / "tables" / "awards.parquet")
@@ -72,7 +72,7 @@ def test_settle_france_corrected(demo_dir):
     """The demo's awards are DOWN (PV curtailment): the BRP receives customers' extra net
     consumption it did not source, so under 'corrected' the BRP pays the aggregator
     retail price × energy: 80 EUR/MWh × activated kWh."""
-    result = runner.invoke(app, ["settle", str(demo_dir), "--country", "FR",
+    result = runner.invoke(app, ["settle", str(demo_dir), "--overwrite", "--country", "FR",
                                  "--regime", "corrected", "--brps", "2"])
     assert result.exit_code == 0, result.output
     folder = demo_dir / "settlement"
@@ -88,7 +88,7 @@ def test_settle_france_corrected(demo_dir):
 
 
 def test_settle_switzerland_corrects_the_perimeter(demo_dir):
-    result = runner.invoke(app, ["settle", str(demo_dir), "--country", "CH",
+    result = runner.invoke(app, ["settle", str(demo_dir), "--overwrite", "--country", "CH",
                                  "--pricing", "dual"])
     assert result.exit_code == 0, result.output
     imb = pd.read_parquet(demo_dir / "settlement" / "imbalance.parquet")
@@ -105,7 +105,7 @@ def test_settle_bad_input_exit_2(demo_dir, tmp_path):
     assert result.exit_code == 2
     assert "tables/activations.parquet" in result.output
     assert not (broken / "settlement").exists()
-    result = runner.invoke(app, ["settle", str(demo_dir), "--country", "GB",
+    result = runner.invoke(app, ["settle", str(demo_dir), "--overwrite", "--country", "GB",
                                  "--regime", "corrected"])
     assert result.exit_code == 2 and "regime" in result.output
     result = runner.invoke(app, ["settle", str(tmp_path / "nowhere")])

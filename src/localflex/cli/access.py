@@ -12,8 +12,6 @@ the units' notification / response times and sustainable durations go into
 
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -24,9 +22,8 @@ import typer
 from rich.table import Table
 
 from localflex.cli._app import app, console, err_console, user_errors
+from localflex.cli.run import DEMO_SCENARIO, OverwriteOption
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
-DEMO_SCENARIO = EXAMPLES_DIR / "demo.yaml"
 WHAT_IF_LABELS = {
     "min_bid_100kw": "≤100 kW",
     "min_bid_10kw": "≤10 kW",
@@ -121,7 +118,10 @@ def _all_table(frames: dict[str, pd.DataFrame], label: str) -> Table:
     return table
 
 
-def _plot_country(code: str, frame: pd.DataFrame, label: str, path: Path) -> None:
+def _plot_country(code: str, frame: pd.DataFrame, label: str, path: Path | None,
+                  overwrite: bool = False) -> None:
+    if path is None:
+        return
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4.8), layout="constrained")
@@ -141,10 +141,13 @@ def _plot_country(code: str, frame: pd.DataFrame, label: str, path: Path) -> Non
     ax.set_title(f"{code}: market access today and under lower minimum bids / asymmetric bids\n"
                  f"{label}", fontsize=10)
     fig.legend(loc="outside lower center", fontsize=8, ncols=len(series) + 1)
-    _save(fig, path)
+    _save(fig, path, overwrite)
 
 
-def _plot_all(frames: dict[str, pd.DataFrame], label: str, path: Path) -> None:
+def _plot_all(frames: dict[str, pd.DataFrame], label: str, path: Path | None,
+              overwrite: bool = False) -> None:
+    if path is None:
+        return
     from matplotlib.figure import Figure
 
     codes = list(frames)
@@ -164,22 +167,14 @@ def _plot_all(frames: dict[str, pd.DataFrame], label: str, path: Path) -> None:
         ax.set_title(title)
     fig.colorbar(image, ax=axes, label="share of the portfolio's flexibility entering (%)")
     fig.suptitle(f"market access per country preset — {label}", fontsize=10)
-    _save(fig, path)
+    _save(fig, path, overwrite)
 
 
-def _save(fig, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+def _save(fig, path: Path | None, overwrite: bool = False) -> None:
+    if path is not None:
+        from localflex.safe_io import save_figure
 
-    FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        save_figure(fig, path, overwrite=overwrite, dpi=120)
 
 
 @app.command()
@@ -189,20 +184,25 @@ def access(
     scenario: Annotated[Path | None, typer.Option(
         "--scenario", help="scenario YAML whose DERs form the portfolio (default: the demo)")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="plot file (PNG)")] = Path("access.png"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="plot file (PNG) to write; no plot without it")] = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """How much of a DER portfolio's flexibility enters each market under a country's rules,
     and how much more would with lower minimum bids or asymmetric bids."""
     from localflex.domain import InputError
     from localflex.regulation import bundled_codes, country_preset
+    from localflex.safe_io import check_output_file
 
     with user_errors():
         if (country is None) == (not all_countries):
             raise InputError("--country/--all", country,
                              f"either --country CODE (one of {', '.join(bundled_codes())}) "
                              "or --all")
-        if out.suffix.lower() != ".png":
-            raise InputError("--out", str(out), "a file name ending in .png")
+        if out is not None:
+            if out.suffix.lower() != ".png":
+                raise InputError("--out", str(out), "a file name ending in .png")
+            check_output_file(out, overwrite=overwrite)
         codes = bundled_codes() if all_countries else (country_preset(country).code,)
         path = scenario or DEMO_SCENARIO
         if not path.is_file():
@@ -211,9 +211,11 @@ def access(
         frames = {code: _access_frame(code, data) for code in codes}
     if all_countries:
         console.print(_all_table(frames, label))
-        _plot_all(frames, label, out)
+        with user_errors():
+            _plot_all(frames, label, out, overwrite)
     else:
         code = codes[0]
         console.print(_country_table(code, frames[code], label))
-        _plot_country(code, frames[code], label, out)
-    err_console.print(f"plot: {out}")
+        with user_errors():
+            _plot_country(code, frames[code], label, out, overwrite)
+    err_console.print(f"plot: {out}" if out else "no plot written (add --out FILE.png)")

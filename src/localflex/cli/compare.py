@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +28,8 @@ from rich import box
 from rich.table import Table
 
 from localflex.cli._app import app, console, user_errors
+from localflex.cli.run import OverwriteOption, with_seed
+from localflex.safe_io import write_output_dir
 
 __all__ = ["design_input_for_scenario", "write_comparison"]
 
@@ -136,26 +135,22 @@ def _plot(frame: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_comparison(results, out: Path, meta: dict) -> list[Path]:
-    """Write designs.csv / .json, design_trades.csv and designs.png atomically into ``out``."""
+def write_comparison(results, out: Path, meta: dict, overwrite: bool = False) -> list[Path]:
+    """Write designs.csv / .json, design_trades.csv and designs.png atomically into ``out``
+    (a new folder, or an earlier localflex output with ``overwrite``: localflex.safe_io)."""
     frame = pd.DataFrame([_flat(r.kpis) for r in results])
     doc = {"meta": meta, "designs": [{**r.kpis, "details": r.details} for r in results]}
     trades = pd.concat([r.trades.assign(design=r.design) for r in results], ignore_index=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".designs-", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         frame.to_csv(tmp / "designs.csv", index=False)
         (tmp / "designs.json").write_text(json.dumps(_jsonable(doc), indent=2), encoding="utf-8")
         trades.to_csv(tmp / "design_trades.csv", index=False)
         _plot(frame, tmp / "designs.png")
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name in ("designs.csv", "designs.json", "design_trades.csv", "designs.png"):
-            os.replace(tmp / name, out / name)
-            written.append(out / name)
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    out = write_output_dir(out, write, overwrite=overwrite, command="compare")
+    return [out / name for name in ("designs.csv", "designs.json", "design_trades.csv",
+                                    "designs.png")]
 
 
 def _table(results, title: str, columns) -> Table:
@@ -189,6 +184,7 @@ def compare(
     gamer: Annotated[str | None, typer.Option(
         "--gamer", help="also play the inc-dec game (paper §6.1) with this aggregator, "
                         "without and with each mitigation")] = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Run every market design (paper §6) on one scenario and compare their KPIs."""
     from localflex.market.designs import (
@@ -197,26 +193,27 @@ def compare(
         resolve_designs,
         run_designs,
     )
+    from localflex.safe_io import check_output_dir
     from localflex.sim.scenario import load_scenario
 
     with user_errors():
         names = resolve_designs(designs)
         spec = load_scenario(scenario)
         design_params = _load_params(params, spec) if params is not None else None
-        if seed is not None:
-            spec = spec.model_copy(update={"seed": seed})
+        spec = with_seed(spec, seed)
+        out_dir = check_output_dir(out or Path("runs") / f"{spec.name}-designs",
+                                   overwrite=overwrite)
         with console.status("building the scenario (forecast, sensitivities, offers)"):
             inp = design_input_for_scenario(spec, design_params)
         with console.status(f"running {len(names)} designs"):
             results = run_designs(inp, names)
             if gamer is not None:
                 results += [inc_dec_game(inp, gamer, mitigation=m) for m in MITIGATIONS]
-        out_dir = out or Path("runs") / f"{spec.name}-designs"
         meta = {"scenario": spec.name, "grid": spec.grid.simbench_code, "seed": spec.seed,
                 "day": str(spec.time.day), "offers": len(inp.offers),
                 "brp_requests": len(inp.brp_requests), "tso_requests": len(inp.tso_requests),
                 "forecast_overload_kwh": float(inp.needs.overload_kw.sum() * inp.isp_hours)}
-        written = write_comparison(results, out_dir, meta)
+        written = write_comparison(results, out_dir, meta, overwrite)
     console.print(f"[bold]market designs[/]: {spec.name} on {spec.grid.simbench_code}, "
                   f"forecast overload {meta['forecast_overload_kwh']:,.1f} kWh, "
                   f"{meta['offers']} offers, {meta['brp_requests']} BRP and "

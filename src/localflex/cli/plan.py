@@ -13,8 +13,6 @@ one-line error naming the field and exit code 2; nothing is written then.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +20,7 @@ import typer
 from rich.table import Table
 
 from localflex.cli._app import app, console, user_errors
+from localflex.cli.run import OverwriteOption
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,20 +66,6 @@ def plan_figure(plan: NetworkPlan) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     return fig
-
-
-def _write_figure(fig: Figure, out: Path) -> Path:
-    """Save atomically (temporary file in the target folder, then rename)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
 
 
 def _plan_of(plan: NetworkPlan, cp_id: str, reinforce_year: int, first_year: int) -> str:
@@ -201,12 +186,14 @@ def plan(
     costs: Annotated[Path | None, typer.Option(
         "--costs", help="YAML file with PlanningParameters (cost table, WACC, regimes, ...)",
     )] = None,
-    out: Annotated[Path, typer.Option("--out", help="plot file (.png, .svg or .pdf)")] = Path(
-        "plan.png"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="plot file (.png, .svg or .pdf) to write; no plot without it")] = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Flexibility vs reinforcement vs curtailment over N years for a scenario's grid."""
     from localflex.domain.errors import InputError
     from localflex.grid import load_simbench_grid
+    from localflex.safe_io import check_output_file, save_figure
     from localflex.settlement.dso_economics import load_planning_parameters, plan_network
     from localflex.settlement.economics_forecast import forecast_overloads
     from localflex.sim.scenario import load_scenario
@@ -214,8 +201,10 @@ def plan(
     with user_errors():
         if not 1 <= years <= 50:
             raise InputError("years", years, "a planning horizon of 1..50 years")
-        if out.suffix.lower() not in _PLOT_SUFFIXES:
-            raise InputError("out", str(out), f"a plot file ending in {_PLOT_SUFFIXES}")
+        if out is not None:
+            if out.suffix.lower() not in _PLOT_SUFFIXES:
+                raise InputError("--out", str(out), f"a plot file ending in {_PLOT_SUFFIXES}")
+            check_output_file(out, overwrite=overwrite)
         params = load_planning_parameters(
             costs, load_growth_per_year=load_growth, der_growth_per_year=der_growth, wacc=wacc,
             flex_reservation_eur_per_kw_year=flex_reservation,
@@ -233,7 +222,8 @@ def plan(
                 design_day=spec.time.day, engine=spec.grid.power_flow_engine,
             )
             result = plan_network(forecast, params)
-        written = _write_figure(plan_figure(result), out)
+        written = (save_figure(plan_figure(result), out, overwrite=overwrite,
+                               bbox_inches="tight") if out is not None else None)
 
     check = forecast.base_check
     console.print(
@@ -260,4 +250,4 @@ def plan(
         console.print(_regime_table(result))
         picks = ", ".join(f"{k} → {v}" for k, v in result.preferred_by_regime().items())
         console.print(f"The DSO picks: {picks}.")
-    console.print(f"plot: {written}")
+    console.print(f"plot: {written}" if written else "no plot written (add --out FILE.png)")

@@ -3,7 +3,8 @@
 
 For each DER family it computes the reliable share — the volume a portfolio delivers with
 probability ``--confidence`` (P90 by default) over its expected volume — for portfolios of
-growing size (``localflex.der.forecast``), prints the table and writes a PNG plot.
+growing size (``localflex.der.forecast``), prints the table and,
+with ``--out FILE.png``, writes a PNG plot.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from rich.table import Table
 
 from localflex.cli._app import app, console, user_errors
+from localflex.cli.run import OverwriteOption
 
 DEFAULT_SIZES = "1,10,100,1000,10000"
 
@@ -35,7 +37,9 @@ def _sizes(text: str) -> list[int]:
 def risk(
     family: Annotated[list[str] | None, typer.Option(
         "--family", help="DER family (repeatable); default: every family")] = None,
-    out: Annotated[Path, typer.Option("--out", help="PNG file to write")] = Path("risk.png"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="PNG file to write; no plot without it")] = None,
+    overwrite: OverwriteOption = False,
     sizes: Annotated[str, typer.Option("--sizes", help="portfolio sizes")] = DEFAULT_SIZES,
     confidence: Annotated[float, typer.Option("--confidence")] = 0.9,
     horizon_h: Annotated[float, typer.Option("--horizon-h", help="forecast lead time")] = 24.0,
@@ -45,11 +49,11 @@ def risk(
 ) -> None:
     """Reliable (P90) share of flexibility vs portfolio size, per DER family."""
     import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from localflex.der.forecast import FORECAST_ERROR, forecast_error_std, reliable_share_by_size
     from localflex.domain import InputError
+    from localflex.safe_io import check_output_file, save_figure
 
     with user_errors():
         families = list(family) if family else [str(f) for f in FORECAST_ERROR]
@@ -57,8 +61,10 @@ def risk(
         if unknown:
             raise InputError("--family", unknown[0], f"one of {sorted(FORECAST_ERROR)}")
         size_list = _sizes(sizes)
-        if out.suffix.lower() != ".png":
-            raise InputError("--out", str(out), "a .png file name")
+        if out is not None:
+            if out.suffix.lower() != ".png":
+                raise InputError("--out", str(out), "a .png file name")
+            check_output_file(out, overwrite=overwrite)
         shares = {
             fam: reliable_share_by_size(fam, size_list, np.random.default_rng([seed, i]),
                                         confidence=confidence, horizon_h=horizon_h,
@@ -89,8 +95,9 @@ def risk(
     ax.set_title("Aggregation reduces forecast risk (paper §4)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    FigureCanvasAgg(fig).print_png(str(tmp))
-    tmp.replace(out)
+    if out is None:
+        console.print("no plot written (add --out FILE.png)")
+        return
+    with user_errors():
+        save_figure(fig, out, overwrite=overwrite)
     console.print(f"wrote {out}")

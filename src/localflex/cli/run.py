@@ -13,13 +13,28 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from localflex.cli._app import app, console, err_console, user_errors
+from localflex.cli._app import app, console, user_errors
+from localflex.domain import InputError
+from localflex.sim.examples import example_path
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
-DEMO_SCENARIO = EXAMPLES_DIR / "demo.yaml"
+DEMO_SCENARIO = example_path("demo")
 
 OutOption = Annotated[Path | None, typer.Option("--out", help="run folder (default runs/NAME)")]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="override the scenario's seed")]
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="replace the files of an earlier localflex run folder at --out "
+                        "(other files there stay; a folder localflex did not write is refused)")]
+
+
+def with_seed(scenario, seed: int | None):
+    """The scenario with ``--seed`` applied, validated like the file (one-line error)."""
+    from localflex.sim.scenario import MAX_SEED
+
+    if seed is None:
+        return scenario
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError("--seed", seed, "an integer in 0..2**63-1")
+    return scenario.model_copy(update={"seed": seed})
 
 
 def _summary(kpis: dict) -> Table:
@@ -48,8 +63,10 @@ def _summary(kpis: dict) -> Table:
     return table
 
 
-def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
+def _run(scenario_path: Path, out: Path | None, seed: int | None,
+         overwrite: bool = False) -> None:
     # Imported here so that `localflex --help` stays fast.
+    from localflex.safe_io import check_output_dir
     from localflex.sim.engine import STEPS, simulate
     from localflex.sim.kpis import compute_kpis
     from localflex.sim.outputs import write_run_folder
@@ -57,9 +74,8 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
 
     with user_errors():
         scenario = load_scenario(scenario_path)
-        if seed is not None:
-            scenario = scenario.model_copy(update={"seed": seed})
-        out_dir = out or Path("runs") / scenario.name
+        scenario = with_seed(scenario, seed)
+        out_dir = check_output_dir(out or Path("runs") / scenario.name, overwrite=overwrite)
         with Progress(SpinnerColumn(), TextColumn("{task.description:<36}"), BarColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as progress:
             task = progress.add_task("starting", total=len(STEPS) + 2)
@@ -71,7 +87,7 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
             step("KPIs")
             kpis = compute_kpis(day)
             step("write run folder")
-            written = write_run_folder(day, kpis, out_dir)
+            written = write_run_folder(day, kpis, out_dir, overwrite=overwrite)
             progress.update(task, description="done", completed=len(STEPS) + 2)
     console.print(_summary(kpis))
     for item in kpis["unsolved"]:
@@ -88,16 +104,15 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: OutOption = None,
     seed: SeedOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Run the market day a scenario file describes."""
-    _run(scenario, out, seed)
+    _run(scenario, out, seed, overwrite)
 
 
 @app.command()
-def demo(out: OutOption = None, seed: SeedOption = None) -> None:
-    """Run the demo market day (examples/demo.yaml) on a congested SimBench grid."""
-    if not DEMO_SCENARIO.is_file():
-        err_console.print(f"[bold red]error:[/] demo scenario not found at {DEMO_SCENARIO}")
-        raise typer.Exit(code=2)
-    _run(DEMO_SCENARIO, out, seed)
+def demo(out: OutOption = None, seed: SeedOption = None,
+         overwrite: OverwriteOption = False) -> None:
+    """Run the demo market day (the bundled examples/demo.yaml) on a congested SimBench grid."""
+    _run(DEMO_SCENARIO, out, seed, overwrite)
 

@@ -23,7 +23,8 @@ What it does, and the documented choices it makes where a run folder says nothin
   method in the day's activation window (or 17:00–20:00 UTC without activations) over the
   last 14 days.
 
-Everything is written into ``RUN_DIR/settlement/`` atomically. A run folder that lacks a file
+Everything is written into ``RUN_DIR/settlement/`` atomically (``localflex.safe_io``); an
+earlier settlement there is replaced only with ``--overwrite``. A run folder that lacks a file
 ends with an error naming it and exit code 2.
 """
 
@@ -31,9 +32,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import shutil
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -44,7 +42,9 @@ import typer
 from rich.table import Table
 
 from localflex.cli._app import app, console, user_errors
+from localflex.cli.run import OverwriteOption
 from localflex.domain import InputError, TimeGrid
+from localflex.safe_io import check_output_dir, write_output_dir
 
 REQUIRED_FILES = ("scenario.json", "tables/awards.parquet", "tables/activations.parquet",
                   "tables/der_units.parquet")
@@ -153,10 +153,9 @@ be over-paid).</p>{table(accuracy)}
 """
 
 
-def _write_atomic(run_dir: Path, files: dict[str, pd.DataFrame | str]) -> Path:
-    target = run_dir / "settlement"
-    staging = Path(tempfile.mkdtemp(prefix=".settlement.partial-", dir=run_dir))
-    try:
+def _write_atomic(run_dir: Path, files: dict[str, pd.DataFrame | str],
+                  overwrite: bool = False) -> Path:
+    def write(staging: Path) -> None:
         for name, content in files.items():
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,17 +165,9 @@ def _write_atomic(run_dir: Path, files: dict[str, pd.DataFrame | str]) -> Path:
                 content.to_parquet(path, index=False)
             else:
                 content.to_csv(path, index=False)
-        if target.exists():
-            old = run_dir / f".settlement.old-{os.getpid()}"
-            target.rename(old)
-            staging.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    return write_output_dir(run_dir / "settlement", write, overwrite=overwrite,
+                            option="RUN_DIR/settlement", command="settle")
 
 
 def _safe_name(party: str) -> str:
@@ -202,6 +193,7 @@ def settle_run(
     dual_spread: float = 10.0,
     prosumer_share: float = 0.5,
     accuracy_meters: int = 200,
+    overwrite: bool = False,
 ) -> tuple[Path, dict]:
     """Settle ``run_dir`` and write ``run_dir/settlement``; returns the folder and a summary."""
     from localflex.settlement import (
@@ -219,6 +211,7 @@ def settle_run(
 
     run_dir = Path(run_dir)
     _check_run_dir(run_dir)
+    check_output_dir(run_dir / "settlement", overwrite=overwrite, option="RUN_DIR/settlement")
     if brps < 1:
         raise InputError("--brps", brps, "at least 1 BRP")
     if meter_noise_kw < 0:
@@ -320,7 +313,7 @@ def settle_run(
         "utilisation_eur", "penalty_eur"]])
     summary["statements"] = whole
     summary["accuracy"] = accuracy
-    return _write_atomic(run_dir, files), summary
+    return _write_atomic(run_dir, files, overwrite), summary
 
 
 @app.command()
@@ -350,6 +343,7 @@ def settle(
         help="share of utilisation the aggregator passes on to prosumers")] = 0.5,
     accuracy_meters: Annotated[int, typer.Option(
         help="meters in the synthetic baseline-accuracy data set")] = 200,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Settle a finished run: delivery, BRP compensation, imbalance, ledger, statements."""
     with user_errors():
@@ -359,7 +353,7 @@ def settle(
             da_price=da_price, retail_energy_price=retail_energy_price,
             contract_price=contract_price, regulated_price=regulated_price,
             imbalance_price=imbalance_price, prosumer_share=prosumer_share,
-            accuracy_meters=accuracy_meters,
+            accuracy_meters=accuracy_meters, overwrite=overwrite,
         )
     head = Table(title=f"settlement of {summary['run']}: {summary['country']}, "
                        f"regime {summary['compensation_regime']}, "

@@ -1,7 +1,9 @@
 """The run folder: tables (Parquet and CSV), ``kpis.json`` and ``report.html``.
 
-A run folder is written next to its final place and renamed into it only when every file is
-complete, so a failed run never leaves a folder that looks finished (DESIGN.md, conventions).
+A run folder is staged inside its final place and its files move in only when every file is
+complete, the marker ``.localflex-run.json`` last, so a failed run never leaves a folder that
+looks finished, and an existing folder is written only under the rules of
+``localflex.safe_io`` (never a file localflex did not write).
 
 Tables (each as ``NAME.parquet`` and ``NAME.csv``):
 
@@ -22,9 +24,6 @@ Tables (each as ``NAME.parquet`` and ``NAME.csv``):
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from localflex.grid import overload_kw
+from localflex.safe_io import write_output_dir
 from localflex.sim.engine import DayResult
 from localflex.sim.report import render_report
 
@@ -101,12 +101,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_run_folder(day: DayResult, kpis: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write every output into ``out_dir`` atomically (all or nothing)."""
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+def write_run_folder(day: DayResult, kpis: dict[str, Any], out_dir: str | Path, *,
+                     overwrite: bool = False) -> Path:
+    """Write every output into ``out_dir`` (all or nothing), following ``localflex.safe_io``:
+    a new or empty folder, or with ``overwrite`` an earlier localflex run folder, whose own
+    files alone are replaced."""
+
+    def write(staging: Path) -> None:
         tables = staging / "tables"
         tables.mkdir()
         for name, frame in run_tables(day).items():
@@ -118,14 +119,5 @@ def write_run_folder(day: DayResult, kpis: dict[str, Any], out_dir: str | Path) 
         (staging / "report.html").write_text(render_report(day, kpis), encoding="utf-8")
         (staging / "scenario.json").write_text(
             day.scenario.model_dump_json(indent=2), encoding="utf-8")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-            staging.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+
+    return write_output_dir(Path(out_dir), write, overwrite=overwrite, command="run")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from localflex.domain import DerType, Direction, ScenarioError
+from localflex.safe_io import SAFE_NAME
 
 __all__ = [
     "AggregatorSpec",
@@ -30,14 +31,19 @@ __all__ = [
 ]
 
 
+MAX_SEED = 2**63 - 1  # numpy seeds are unsigned 64-bit; keep them signed-safe
+PRICE_LIMIT_EUR_PER_MWH = 100_000.0  # |price| above this is a typo, not a market price
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GridSpec(_Strict):
     simbench_code: str = Field(description="SimBench grid code, e.g. '1-LV-rural1--2-sw'")
-    load_scale: float = Field(1.0, ge=0, description="multiplier on every SimBench load")
-    sgen_scale: float = Field(1.0, ge=0, description="multiplier on every SimBench generator")
+    load_scale: float = Field(1.0, ge=0, le=100, description="multiplier on every SimBench load")
+    sgen_scale: float = Field(1.0, ge=0, le=100,
+        description="multiplier on every SimBench generator")
     power_flow_engine: Literal["pgm", "pandapower"] = "pgm"
 
 
@@ -58,42 +64,46 @@ class DerSpec(_Strict):
     ev_share_of_households: float = Field(
         0.3, ge=0, le=1, description="share of household loads that get a home EV charger"
     )
-    ev_charger_kw: float = Field(11.0, gt=0)
-    heat_pump_cop: float = Field(3.0, gt=0)
-    heat_pump_comfort_band_k: float = Field(1.5, gt=0)
+    ev_charger_kw: float = Field(11.0, gt=0, le=350)
+    heat_pump_cop: float = Field(3.0, ge=1, le=10)
+    heat_pump_comfort_band_k: float = Field(1.5, gt=0, le=10)
     outdoor_day_mean_c: float | None = Field(
-        None, description="mean outdoor temperature; default from the month of `time.day`"
+        None, ge=-50, le=50,
+            description="mean outdoor temperature; default from the month of `time.day`"
     )
     participation: float = Field(
         1.0, ge=0, le=1, description="share of flexible units that sign up with an aggregator"
     )
-    ev_v2g_kw: float = Field(0.0, ge=0, description="V2G discharge power of the sampled EVs")
+    ev_v2g_kw: float = Field(0.0, ge=0, le=350,
+        description="V2G discharge power of the sampled EVs")
     ev_v2g_energy_kwh: float = Field(
-        0.0, ge=0, description="energy a V2G EV may give below its arrival content"
+        0.0, ge=0, le=200, description="energy a V2G EV may give below its arrival content"
     )
     wind_from_grid: bool = Field(True, description="SimBench wind generators are curtailable")
     chp_from_grid: bool = Field(
         True, description="SimBench biomass generators are heat-led CHP with a heat store"
     )
-    chp_power_to_heat: float = Field(0.8, gt=0, description="kW_el per kW_th of the CHP")
-    chp_storage_hours: float = Field(4.0, gt=0, description="heat store, hours of mean output")
+    chp_power_to_heat: float = Field(0.8, gt=0, le=5, description="kW_el per kW_th of the CHP")
+    chp_storage_hours: float = Field(4.0, gt=0, le=168,
+        description="heat store, hours of mean output")
     ev_from_charging_stations: bool = Field(
         False, description="SimBench HLS loads (home charging stations) become EV sessions"
     )
     water_heater_share_of_households: float = Field(0.0, ge=0, le=1)
-    water_heater_kw: float = Field(3.0, gt=0)
-    water_heater_tank_l: float = Field(150.0, gt=0)
-    water_heater_daily_l: float = Field(120.0, gt=0)
+    water_heater_kw: float = Field(3.0, gt=0, le=30)
+    water_heater_tank_l: float = Field(150.0, gt=0, le=2000)
+    water_heater_daily_l: float = Field(120.0, gt=0, le=2000)
     appliance_share_of_households: float = Field(0.0, ge=0, le=1)
     thermal_storage_share_of_households: float = Field(0.0, ge=0, le=1)
-    thermal_storage_design_kw_th: float = Field(4.0, gt=0)
+    thermal_storage_design_kw_th: float = Field(4.0, gt=0, le=100)
 
 
 class AggregatorSpec(_Strict):
     name: str = Field(min_length=1)
     share: float = Field(gt=0, le=1, description="share of the participating units it pools")
-    min_bid_kw: float = Field(1.0, ge=0, description="smallest offer the aggregator submits")
-    price_markup: float = Field(1.0, gt=0, description="multiplier on the DER cost model")
+    min_bid_kw: float = Field(1.0, ge=0, le=100_000,
+        description="smallest offer the aggregator submits")
+    price_markup: float = Field(1.0, gt=0, le=100, description="multiplier on the DER cost model")
     der_types: list[DerType] | None = Field(
         None, description="DER families it pools (default: all)"
     )
@@ -103,33 +113,44 @@ class ExtraOffer(_Strict):
     """An offer entered by hand, e.g. a large customer that offers its flexibility directly."""
 
     aggregator: str = Field(min_length=1)
-    bus: int
-    isp: int
+    bus: int = Field(ge=0)
+    isp: int = Field(ge=0)
     direction: Direction
-    power_kw: float = Field(gt=0)
-    price_eur_per_mwh: float
+    power_kw: float = Field(gt=0, le=100_000)
+    price_eur_per_mwh: float = Field(ge=-PRICE_LIMIT_EUR_PER_MWH, le=PRICE_LIMIT_EUR_PER_MWH)
 
 
 class MarketSpec(_Strict):
     mechanism: Literal["dso_single_buyer"] = "dso_single_buyer"
     pricing: Literal["pay_as_bid"] = "pay_as_bid"
     dso_name: str = "DSO"
-    price_cap_eur_per_mwh: float | None = Field(None, gt=0)
+    price_cap_eur_per_mwh: float | None = Field(None, gt=0, le=PRICE_LIMIT_EUR_PER_MWH)
     max_rounds: int = Field(3, ge=1, le=10, description="clear again on what the check finds")
-    cost_eur_per_mwh: dict[DerType, float] = Field(
+    cost_eur_per_mwh: dict[
+        DerType,
+        Annotated[float, Field(ge=-PRICE_LIMIT_EUR_PER_MWH, le=PRICE_LIMIT_EUR_PER_MWH)],
+    ] = Field(
         default_factory=dict, description="activation cost per DER type; defaults built in"
     )
     extra_offers: list[ExtraOffer] = Field(default_factory=list)
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1)
-    seed: int = Field(0, ge=0)
+    name: str = Field(min_length=1, description="run name, the default folder runs/NAME")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     grid: GridSpec
     time: TimeSpec
     ders: DerSpec = DerSpec()
     aggregators: list[AggregatorSpec] = Field(min_length=1)
     market: MarketSpec = MarketSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not SAFE_NAME.fullmatch(name) or ".." in name:
+            raise ValueError("a plain file name: letters, digits, '.', '-', '_' (no '/', no "
+                             "'..', at most 100 characters)")
+        return name
 
     @field_validator("aggregators")
     @classmethod
@@ -144,6 +165,14 @@ class Scenario(_Strict):
         return aggregators
 
 
+def _location(loc: tuple) -> str:
+    """``("market", "extra_offers", 0, "power_kw")`` -> ``market.extra_offers[0].power_kw``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
 def parse_scenario(data: object, source: str = "scenario") -> Scenario:
     """Validate a parsed YAML document; raise ScenarioError naming the first bad field."""
     if not isinstance(data, dict):
@@ -152,7 +181,7 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or source
+        field = _location(err["loc"]) or source
         value = err.get("input")
         if err["type"] == "extra_forbidden":
             expected = "no such key (check the spelling against the scenario schema)"
@@ -171,5 +200,8 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ScenarioError("scenario", str(path), f"valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ScenarioError("scenario", str(path), f"valid YAML ({problem}{where})") from None
     return parse_scenario(data, source=str(path))
