@@ -168,3 +168,15 @@ def test_examples_copy_into_a_new_folder(tmp_path):
     (tmp_path / "mine" / "x").write_text("x")
     _one_line_exit_2(runner.invoke(app, ["examples", "--copy", str(tmp_path / "mine")]),
                      "--copy")
+
+
+@pytest.mark.parametrize("args", [["access", "--country", "de"], ["risk", "--family", "pv"]])
+def test_plots_are_written_only_when_asked(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert os.listdir(tmp_path) == []
+    result = runner.invoke(app, [*args, "--out", "p.png"])
+    assert result.exit_code == 0, result.output
+    assert os.listdir(tmp_path) == ["p.png"]
+    _one_line_exit_2(runner.invoke(app, [*args, "--out", "p.png"]), "--overwrite")
