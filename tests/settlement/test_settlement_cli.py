@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from localflex.cli import app
+from localflex.settlement import eur_to_cents
 
 runner = CliRunner()
 
@@ -85,6 +86,14 @@ def test_settle_france_corrected(demo_dir):
     ledger = pd.read_parquet(folder / "ledger.parquet")
     assert int(ledger["amount_cents"].sum()) == 0
     assert "brp_compensation_corrected" in set(ledger["rule"])
+    # the statements book exactly the computed amounts, to the cent
+    summary = json.loads((folder / "settlement.json").read_text())
+    booked = summary["booked_eur"]
+    for computed, rule in (("utilisation_eur", "utilisation"),
+                           ("prosumer_remuneration_eur", "prosumer_remuneration"),
+                           ("brp_compensation_eur", "brp_compensation")):
+        assert eur_to_cents(summary[computed]) == round(booked[rule] * 100), rule
+    assert summary["prosumer_remuneration_eur"] > 0 and summary["utilisation_eur"] > 0
 
 
 def test_settle_switzerland_corrects_the_perimeter(demo_dir):

@@ -13,6 +13,7 @@ from localflex.settlement import (
     ImbalancePrices,
     Metering,
     SettlementOptions,
+    allocate_cents,
     build_ledger,
     delivery_check,
     eur_to_cents,
@@ -159,8 +160,68 @@ def test_ledger_always_balances(seed, n_units, n_awards, brps, regime, pricing, 
     assert caused["award_id"].isin(set(result.delivery["award_id"])).all()
     assert ledger["rule"].str.len().gt(0).all()
     # the ledger's DSO outflow is the delivery's availability + utilisation − penalties,
-    # each rounded to the cent
+    # each total rounded once to the cent (no cent lost to per-line rounding)
     d = result.delivery
-    expected = (eur_to_cents(d["availability_eur"]).sum() + eur_to_cents(
-        d["utilisation_eur"]).sum() - eur_to_cents(d["penalty_eur"]).sum())
+    expected = (eur_to_cents(d["availability_eur"].sum()) + eur_to_cents(
+        d["utilisation_eur"].sum()) - eur_to_cents(d["penalty_eur"].sum()))
     assert -ledger.loc[ledger["party_id"] == "DSO", "amount_cents"].sum() == expected
+    assert_statements_exact(result.transactions, ledger)
+
+
+def assert_statements_exact(transactions: pd.DataFrame, ledger: pd.DataFrame) -> None:
+    """Per rule (one day): a party in every payment of the rule (the DSO paying utilisation,
+    a single BRP, the TSO) is booked its computed net rounded once to the cent; a party with
+    one counterparty the floor or the ceiling of its computed net (ledger docstring)."""
+    tx = transactions[transactions["amount_eur"] != 0]
+    booked = ledger.groupby(["rule", "party_id"])["amount_cents"].sum()
+    for rule, group in tx.groupby("rule"):
+        net = pd.concat([group.groupby("payee")["amount_eur"].sum(),
+                         -group.groupby("payer")["amount_eur"].sum()]).groupby(level=0).sum()
+        pairs = pd.concat([group[["payer", "payee"]].set_axis(["a", "b"], axis=1),
+                           group[["payee", "payer"]].set_axis(["a", "b"], axis=1)])
+        counterparties = pairs.groupby("a")["b"].agg(lambda b: len(set(b)))
+        in_all = {
+            p for p in net.index if ((group["payer"] == p) | (group["payee"] == p)).all()}
+        for party, exact_eur in net.items():
+            got = booked.get((rule, party), 0)
+            if party in in_all:
+                assert got == eur_to_cents(exact_eur), (rule, party)
+            elif counterparties[party] == 1:
+                exact = exact_eur * 100
+                assert np.floor(exact - 1e-6) <= got <= np.ceil(exact + 1e-6), (rule, party)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 300), payers=st.integers(1, 4),
+       payees=st.integers(1, 40), scale=st.sampled_from([0.001, 0.01, 1.0, 1000.0]))
+def test_statements_equal_the_computed_amounts_to_the_cent(seed, n, payers, payees, scale):
+    rng = np.random.default_rng(seed)
+    payer = np.array([f"p{i}" for i in rng.integers(0, payers, n)], dtype=object)
+    payee = np.array([f"q{i}" for i in rng.integers(0, payees, n)], dtype=object)
+    rule = np.array(["utilisation", "prosumer_remuneration", "brp_compensation"],
+                    dtype=object)[rng.integers(0, 3, n)]
+    amount = rng.exponential(scale, n)
+    amount = amount * np.where(rng.random(n) < 0.2, -1.0, 1.0)  # some flow the other way
+    tx = transactions_frame(payer, payee, amount, "", rng.integers(0, TG.n_isps, n), rule)
+    parties = {**{p: "aggregator" for p in set(payer)}, **{q: "prosumer" for q in set(payee)}}
+    ledger = build_ledger(tx, parties, TG)
+    assert int(ledger["amount_cents"].sum()) == 0
+    assert (ledger.groupby("txn_id")["amount_cents"].sum() == 0).all()
+    assert_statements_exact(tx, ledger)
+
+
+@settings(max_examples=200, deadline=None)
+@given(micro=st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=60),
+       groups=st.integers(1, 5), up=st.booleans())
+def test_largest_remainder_gives_floor_or_ceiling_and_the_target(micro, groups, up):
+    micro = np.array(micro, dtype=np.int64)
+    group = np.arange(micro.size) % groups
+    groups = min(groups, micro.size)
+    total = np.bincount(group, weights=micro, minlength=groups)
+    exact = np.zeros(groups, dtype=np.int64)
+    np.add.at(exact, group, micro)
+    target = -(-exact // 10**6) if up else exact // 10**6
+    cents = allocate_cents(micro, group, target)
+    assert (np.bincount(group, weights=cents, minlength=groups) == target).all()
+    assert ((cents == micro // 10**6) | (cents == -(-micro // 10**6))).all()
+    assert total.size == groups

@@ -153,7 +153,7 @@ def test_demo_overwrite_keeps_the_users_files(demo_run, tmp_path):
 
 def test_demo_runs_from_an_empty_directory(demo_run, tmp_path, monkeypatch):
     """The bundled demo scenario is package data, not a file of the source checkout."""
-    from localflex.sim.examples import example_names
+    from localflex.bundled_examples import example_names
 
     assert {"demo.yaml", "designs.yaml"} <= set(example_names())
     monkeypatch.chdir(tmp_path)

@@ -19,8 +19,8 @@ def examples(
     overwrite: OverwriteOption = False,
 ) -> None:
     """List the example scenarios shipped with localflex, or copy them into a folder."""
+    from localflex.bundled_examples import example_names, example_text
     from localflex.safe_io import write_output_dir
-    from localflex.sim.examples import example_names, example_text
 
     names = example_names()
     if copy is None:

@@ -3,8 +3,8 @@
 Paper §5.3 (FLECH, FlexMart ref. [56]) and §5.1 (remuneration): reads a scenario file (the
 schema of ``localflex run``; its grid code, load/generation scales and market day are used),
 forecasts the overload of every congestion point over ``--years`` planning years under load
-and DER growth (``localflex.settlement.economics_forecast``), prices flexibility,
-reinforcement and curtailment per asset and year (``localflex.settlement.dso_economics``),
+and DER growth (``localflex.planning.economics_forecast``), prices flexibility,
+reinforcement and curtailment per asset and year (``localflex.planning.dso_economics``),
 prints the answer with its numbers, and writes a plot of the cumulative discounted cost of
 each strategy. Planning parameters come from the options below, or from ``--costs FILE.yaml``
 (keys of ``PlanningParameters``; options override the file). Bad options or files end with a
@@ -25,7 +25,7 @@ from localflex.cli.run import OverwriteOption
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from localflex.settlement.dso_economics import NetworkPlan
+    from localflex.planning.dso_economics import NetworkPlan
 
 _PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 _LABELS = {
@@ -193,9 +193,9 @@ def plan(
     """Flexibility vs reinforcement vs curtailment over N years for a scenario's grid."""
     from localflex.domain.errors import InputError
     from localflex.grid import load_simbench_grid
+    from localflex.planning.dso_economics import load_planning_parameters, plan_network
+    from localflex.planning.economics_forecast import forecast_overloads
     from localflex.safe_io import check_output_file, save_figure
-    from localflex.settlement.dso_economics import load_planning_parameters, plan_network
-    from localflex.settlement.economics_forecast import forecast_overloads
     from localflex.sim.scenario import load_scenario
 
     with user_errors():

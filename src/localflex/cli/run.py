@@ -13,9 +13,9 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from localflex.bundled_examples import example_path
 from localflex.cli._app import app, console, user_errors
 from localflex.domain import InputError
-from localflex.sim.examples import example_path
 
 DEMO_SCENARIO = example_path("demo")
 

@@ -170,6 +170,22 @@ def _write_atomic(run_dir: Path, files: dict[str, pd.DataFrame | str],
                             option="RUN_DIR/settlement", command="settle")
 
 
+def _booked(ledger: pd.DataFrame) -> dict[str, float]:
+    """What the ledger books (EUR, from integer cents) to set against the computed amounts:
+    utilisation received by the aggregators, remuneration received by the prosumers and
+    compensation received by the BRPs (net)."""
+    rule = ledger["rule"].astype(str)
+    role = ledger["role"].astype(str)
+    cents = ledger["amount_cents"]
+    return {
+        "utilisation": int(cents[(rule == "utilisation") & (role == "aggregator")].sum()) / 100,
+        "prosumer_remuneration": int(cents[(rule == "prosumer_remuneration")
+                                           & (role == "prosumer")].sum()) / 100,
+        "brp_compensation": int(cents[rule.str.startswith("brp_compensation")
+                                      & (role == "brp")].sum()) / 100,
+    }
+
+
 def _safe_name(party: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in party)
 
@@ -271,6 +287,7 @@ def settle_run(
     per_period = result.statements("D")
     whole = statements(result.ledger, None, by_rule=False)
     delivery = result.delivery
+    tx = result.transactions
     summary = {
         "run": run_dir.name,
         "grid": scenario.grid.simbench_code,
@@ -289,6 +306,9 @@ def settle_run(
         "penalty_eur": float(delivery["penalty_eur"].sum()),
         "run_pay_as_bid_eur": float(awards["cost_eur"].sum()),
         "brp_compensation_eur": float(act["amount_to_brp_eur"].sum()),
+        "prosumer_remuneration_eur": float(tx.loc[tx["rule"] == "prosumer_remuneration",
+                                                  "amount_eur"].sum()),
+        "booked_eur": _booked(result.ledger),
         "activated_energy_kwh": float(act["energy_kwh"].sum()),
         "brp_imbalance_eur": float(result.imbalance["imbalance_eur"].sum()),
         "ledger_lines": len(result.ledger),
@@ -364,11 +384,17 @@ def settle(
                  f"{summary['awards']} ({summary['awards_within_tolerance']})")
     head.add_row("awarded / delivered (kWh)",
                  f"{summary['awarded_kwh']:,.2f} / {summary['delivered_kwh']:,.2f}")
-    head.add_row("utilisation paid (EUR)", f"{summary['utilisation_eur']:,.2f}")
+    booked = summary["booked_eur"]
+    head.add_row("utilisation paid (EUR, computed / booked)",
+                 f"{summary['utilisation_eur']:,.2f} / {booked['utilisation']:,.2f}")
+    head.add_row("prosumer remuneration (EUR, computed / booked)",
+                 f"{summary['prosumer_remuneration_eur']:,.2f} / "
+                 f"{booked['prosumer_remuneration']:,.2f}")
     head.add_row("  run's pay-as-bid, full delivery (EUR)",
                  f"{summary['run_pay_as_bid_eur']:,.2f}")
     head.add_row("penalties (EUR)", f"{summary['penalty_eur']:,.2f}")
-    head.add_row("BRP compensation (EUR)", f"{summary['brp_compensation_eur']:,.2f}")
+    head.add_row("BRP compensation (EUR, computed / booked)",
+                 f"{summary['brp_compensation_eur']:,.2f} / {booked['brp_compensation']:,.2f}")
     head.add_row("BRP imbalance, TSO → BRP (EUR)", f"{summary['brp_imbalance_eur']:,.2f}")
     head.add_row("ledger lines / sum (cents)",
                  f"{summary['ledger_lines']} / {summary['ledger_sum_cents']}")

@@ -3,7 +3,7 @@
 Reads a scenario file (the schema of ``localflex run``; its grid, scales and days are used),
 runs the grid's SimBench profiles for those days, lets the customers (the grid's load
 elements) shift a flexible share of their load in response to each tariff
-(``localflex.settlement.tariff_response``), and prints peak load, transformer loading,
+(``localflex.tariffs.response``), and prints peak load, transformer loading,
 overload energy and the DSO's revenue before and after. Tariff levels are round example
 figures (EUR/kWh unless stated): volumetric 0.08; capacity 5 EUR/kW of the horizon's peak;
 time of use 0.05 off-peak / 0.20 from 17 to 21 h; critical peak 0.07 / 0.50 from 17 to 21 h
@@ -29,8 +29,7 @@ TARIFF_NAMES = ("volumetric", "capacity", "time_of_use", "critical_peak", "real_
 def _tariffs(day, names: list[str]) -> dict:
     import numpy as np
 
-    from localflex.settlement.tariff_response import dynamic_tariff_for
-    from localflex.settlement.tariffs import (
+    from localflex.tariffs.network_tariffs import (
         CapacityTariff,
         CriticalPeakEvent,
         CriticalPeakTariff,
@@ -38,6 +37,7 @@ def _tariffs(day, names: list[str]) -> dict:
         TimeOfUseTariff,
         VolumetricTariff,
     )
+    from localflex.tariffs.response import dynamic_tariff_for
 
     tg = day.time_grid
     loading = day.max_loading_pct
@@ -68,8 +68,8 @@ def tariff(
     """Apply network tariffs to a scenario's grid day: peaks and congestion before/after."""
     from localflex.domain import InputError, TimeGrid
     from localflex.grid import load_simbench_grid
-    from localflex.settlement.tariff_response import PriceResponse, grid_day, tariff_impact
     from localflex.sim.scenario import load_scenario
+    from localflex.tariffs.response import PriceResponse, grid_day, tariff_impact
 
     with user_errors():
         names = list(dict.fromkeys(name or TARIFF_NAMES))

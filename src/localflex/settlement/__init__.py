@@ -54,6 +54,7 @@ from localflex.settlement.ledger import (
     STATEMENT_COLUMNS,
     TRANSACTION_COLUMNS,
     LedgerImbalanceError,
+    allocate_cents,
     build_ledger,
     check_balanced,
     eur_to_cents,
@@ -62,21 +63,8 @@ from localflex.settlement.ledger import (
     transactions_frame,
 )
 from localflex.settlement.pipeline import Metering, SettlementOptions, SettlementResult, settle
-from localflex.settlement.tariffs import (
-    CapacityTariff,
-    CriticalPeakEvent,
-    CriticalPeakTariff,
-    DynamicTariff,
-    RealTimeTariff,
-    Tariff,
-    TariffKind,
-    TimeOfUseTariff,
-    VolumetricTariff,
-    dso_revenue_eur,
-)
 
-# Planning (dso_economics, economics_*) and tariff_response run power flows; import them by
-# their full module path so that importing the settlement package stays light.
+# Planning and network tariffs are packages of their own: localflex.planning, localflex.tariffs.
 
 __all__ = [
     "ACCURACY_COLUMNS",
@@ -90,26 +78,18 @@ __all__ = [
     "TRANSACTION_COLUMNS",
     "Adjustment",
     "BaselineMethod",
-    "CapacityTariff",
     "CompensationTerms",
-    "CriticalPeakEvent",
-    "CriticalPeakTariff",
     "DeliveryRules",
-    "DynamicTariff",
     "ImbalancePrices",
     "ImbalancePricing",
     "LedgerImbalanceError",
     "MeterData",
     "Metering",
-    "RealTimeTariff",
     "SettlementOptions",
     "SettlementResult",
-    "Tariff",
-    "TariffKind",
-    "TimeOfUseTariff",
     "UnderDeliveryRule",
-    "VolumetricTariff",
     "accuracy_report",
+    "allocate_cents",
     "award_ids",
     "baseline_accuracy",
     "brp_compensation",
@@ -119,7 +99,6 @@ __all__ = [
     "day_is_weekend",
     "delivery_check",
     "delivery_transactions",
-    "dso_revenue_eur",
     "eur_to_cents",
     "imbalance_scenarios",
     "imbalance_settlement",

@@ -12,9 +12,24 @@ negative amount means the money flows the other way and is turned around here.
 ``build_ledger`` books it (``LEDGER_COLUMNS``); ``statements`` and ``party_statement`` give
 per-party views per period.
 
-Rounding: each transaction's amount is rounded once, half away from zero, to whole cents (after
-rounding to 1e-6 cent to remove binary noise such as ``0.285 * 100 = 28.499999…``); both of
-its lines carry that integer. Transactions that round to 0 cents are not booked.
+Rounding (money is integer cents, allocations conserve totals): amounts are taken in exact
+integer micro-cents (1e-6 cent, which also removes binary noise such as
+``0.285 * 100 = 28.499999…``) and rounded *once per total*, then allocated downwards by the
+largest-remainder method (``allocate_cents``), per rule and settlement day (UTC; the whole
+ledger without a TimeGrid). In each rule and day the *hub* of a payment is its party with
+more counterparties (the DSO paying utilisation, an aggregator paying its prosumers, the BRP
+receiving compensation, the TSO settling imbalance); amounts count signed from the hub's side:
+
+1. the net of a rule and day is rounded half away from zero to whole cents;
+2. it is split over the hubs, each hub's cents over its counterparties (the net of the pair),
+   and each pair's cents over its payments.
+
+Every level gets the floor or the ceiling of its exact amount and the levels add up exactly:
+a hub that is alone in its rule and day (the DSO, a single BRP, the TSO) is booked its
+computed net rounded once, to the cent, and so is each rule's total; no payment is lost to
+per-line rounding; every other party is booked the floor or the ceiling of its exact net when
+it has one hub counterparty (< 1 cent off). Both lines of a transaction carry the same
+integer; transactions allocated 0 cents are not booked.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ __all__ = [
     "TRANSACTION_COLUMNS",
     "CodedTransactions",
     "LedgerImbalanceError",
+    "allocate_cents",
     "build_ledger",
     "check_balanced",
     "eur_to_cents",
@@ -84,6 +100,86 @@ def eur_to_cents(amount_eur: Any) -> np.ndarray:
     """Whole cents, rounded half away from zero (after removing sub-1e-6-cent binary noise)."""
     cents = np.round(np.asarray(amount_eur, dtype=np.float64) * 100.0, 6)
     return (np.sign(cents) * np.floor(np.abs(cents) + 0.5)).astype(np.int64)
+
+
+_MICRO = 1_000_000  # micro-cents per cent
+
+
+def _micro_cents(amount_eur: np.ndarray) -> np.ndarray:
+    """Exact integer micro-cents (1e-6 cent) of the amounts."""
+    return np.round(np.asarray(amount_eur, dtype=np.float64) * 1e8).astype(np.int64)
+
+
+def _round_half_away(micro: np.ndarray) -> np.ndarray:
+    """Whole cents of micro-cent amounts, half away from zero."""
+    return np.sign(micro) * ((np.abs(micro) + _MICRO // 2) // _MICRO)
+
+
+def allocate_cents(micro: np.ndarray, group: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Largest remainder: whole cents per item, summing to ``target[group]`` per group.
+
+    ``micro`` are the items' exact signed amounts in micro-cents, ``group`` their group codes
+    (0..G-1), ``target`` [G] the cents each group must get — the floor or the ceiling of its
+    exact total. Each item gets the floor of its amount plus one cent for the largest
+    remainders (ties: the earlier item); so every item gets its floor or its ceiling.
+    """
+    micro = np.asarray(micro, dtype=np.int64)
+    group = np.asarray(group, dtype=np.int64)
+    base = micro // _MICRO  # floor, also for negative amounts
+    rest = micro - base * _MICRO
+    sums = np.zeros(len(target), dtype=np.int64)
+    np.add.at(sums, group, base)
+    deficit = np.asarray(target, dtype=np.int64) - sums
+    count = np.bincount(group, minlength=len(target))
+    if (deficit < 0).any() or (deficit > count).any():
+        raise LedgerImbalanceError("cent allocation: a target outside floor..ceiling")
+    order = np.lexsort((np.arange(micro.size), -rest, group))
+    first = np.searchsorted(group[order], np.arange(len(target)))
+    rank = np.empty(micro.size, dtype=np.int64)
+    rank[order] = np.arange(micro.size) - first[group[order]]
+    return base + (rank < deficit[group])
+
+
+def _group(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group codes of the rows' key tuples, and each group's first row."""
+    _, first, inverse = np.unique(np.stack([np.asarray(k, dtype=np.int64) for k in keys]),
+                                  axis=1, return_index=True, return_inverse=True)
+    return inverse.reshape(-1), first
+
+
+def _sum(micro: np.ndarray, code: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.int64)
+    np.add.at(out, code, micro)
+    return out
+
+
+def _booked_cents(payer: np.ndarray, payee: np.ndarray, rule: np.ndarray, day: np.ndarray,
+                  amount_eur: np.ndarray) -> np.ndarray:
+    """Cents per transaction (>= 0, or 0 = not booked): totals rounded once per rule and day,
+    allocated downwards (module docstring)."""
+    micro = _micro_cents(amount_eur)
+    if micro.size == 0:
+        return micro
+    block, _ = _group(rule, day)
+    # the hub of a transaction: its party with more counterparties in the block (rule, day)
+    lo, hi = np.minimum(payer, payee), np.maximum(payer, payee)
+    pair_of, pair_first = _group(block, lo, hi)
+    ends = np.concatenate([lo[pair_first], hi[pair_first]])
+    end_block = np.tile(block[pair_first], 2)
+    end_code, _ = _group(end_block, ends)
+    degree = np.bincount(end_code)
+    n_pairs = pair_first.size
+    lo_deg, hi_deg = degree[end_code[:n_pairs]][pair_of], degree[end_code[n_pairs:]][pair_of]
+    hub = np.where(lo_deg >= hi_deg, lo, hi)
+    signed = np.where(payer == hub, micro, -micro)  # > 0: the hub pays
+    n_blocks = int(block.max()) + 1
+    block_cents = _round_half_away(_sum(signed, block, n_blocks))
+    hub_code, hub_first = _group(block, hub)
+    hub_cents = allocate_cents(_sum(signed, hub_code, hub_first.size), block[hub_first],
+                               block_cents)
+    pair_cents = allocate_cents(_sum(signed, pair_of, n_pairs), hub_code[pair_first],
+                                hub_cents)
+    return np.abs(allocate_cents(signed, pair_of, pair_cents))
 
 
 def _column(values: Any, n: int, dtype: Any) -> np.ndarray:
@@ -259,7 +355,12 @@ def build_ledger(
                          "a party other than the payer")
     if time_grid is not None:
         time_grid.check_isps(tx.isp, "transactions.isp")
-    cents = eur_to_cents(tx.amount_eur)
+    if time_grid is not None:
+        starts = time_grid.isp_starts()
+        day = (starts.normalize() - starts[0].normalize()).days.to_numpy()[tx.isp]
+    else:
+        day = np.zeros(len(tx), dtype=np.int64)
+    cents = _booked_cents(tx.payer, tx.payee, tx.rule, day, tx.amount_eur)
     keep = np.flatnonzero(cents != 0)
     n = keep.size
     if n == 0:

@@ -12,11 +12,11 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from localflex.domain import DerType, Direction, ScenarioError
 from localflex.safe_io import SAFE_NAME
+from localflex.yaml_files import read_yaml
 
 __all__ = [
     "AggregatorSpec",
@@ -194,14 +194,4 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScenarioError("scenario", str(path), "an existing YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ScenarioError("scenario", str(path), f"valid YAML ({problem}{where})") from None
-    return parse_scenario(data, source=str(path))
+    return parse_scenario(read_yaml(path, "scenario", ScenarioError), source=str(path))

@@ -12,14 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from localflex.domain import InputError, TimeGrid
 from localflex.grid import load_simbench_grid
-from localflex.settlement.tariff_response import (
-    PriceResponse,
-    dynamic_tariff_for,
-    grid_day,
-    shift_load,
-    tariff_impact,
-)
-from localflex.settlement.tariffs import (
+from localflex.tariffs.network_tariffs import (
     CapacityTariff,
     CriticalPeakEvent,
     CriticalPeakTariff,
@@ -29,6 +22,13 @@ from localflex.settlement.tariffs import (
     TimeOfUseTariff,
     VolumetricTariff,
     dso_revenue_eur,
+)
+from localflex.tariffs.response import (
+    PriceResponse,
+    dynamic_tariff_for,
+    grid_day,
+    shift_load,
+    tariff_impact,
 )
 
 HOURLY = TimeGrid.for_day("2030-01-01", isp_minutes=60)  # 24 ISPs of one hour

@@ -50,16 +50,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from localflex.domain.errors import InputError
-from localflex.settlement.economics_forecast import OverloadForecast
-from localflex.settlement.economics_regulation import (
+from localflex.planning.economics_forecast import OverloadForecast
+from localflex.planning.economics_regulation import (
     DEFAULT_REGIMES,
     RegulatoryRegime,
     regime_outcomes,
 )
+from localflex.yaml_files import read_yaml
 
 __all__ = [
     "PLANNING_STRATEGIES",
@@ -177,13 +177,7 @@ def load_planning_parameters(
     InputError names the first bad field."""
     data: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("costs", str(path), "an existing YAML file")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise InputError("costs", str(path), f"valid YAML ({exc})") from None
+        loaded = read_yaml(path, "costs")
         if loaded is not None and not isinstance(loaded, dict):
             raise InputError("costs", type(loaded).__name__, "a mapping of planning parameters")
         data = dict(loaded or {})

@@ -12,7 +12,7 @@ Every tariff is a small frozen dataclass with
 * ``network_bill_eur(load_kw, time_grid) -> [N]`` — the part that is the DSO's revenue (equal
   to ``bill_eur`` except for the dynamic tariff, whose energy component goes to the supplier);
 * ``price_signal_eur_per_kwh(load_kw, time_grid) -> [T, N]`` — the marginal price a customer
-  sees per ISP, which the demand model (``tariff_response.py``) reacts to.
+  sees per ISP, which the demand model (``localflex.tariffs.response``) reacts to.
 
 ``load_kw`` is metered power [T, N] on ``time_grid`` (consumption positive, DESIGN.md). Only
 withdrawal (the positive part) is billed: injection is not charged by the network tariff, as in

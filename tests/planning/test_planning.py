@@ -10,7 +10,7 @@ import yaml
 
 from localflex.domain import InputError
 from localflex.grid import load_simbench_grid
-from localflex.settlement.dso_economics import (
+from localflex.planning.dso_economics import (
     PlanningParameters,
     PlanningStrategy,
     annuity_factor,
@@ -18,8 +18,8 @@ from localflex.settlement.dso_economics import (
     plan_network,
     reinforcement_options,
 )
-from localflex.settlement.economics_forecast import OverloadForecast, forecast_overloads
-from localflex.settlement.economics_regulation import (
+from localflex.planning.economics_forecast import OverloadForecast, forecast_overloads
+from localflex.planning.economics_regulation import (
     DEFAULT_REGIMES,
     RegulatoryRegime,
     rab_value_per_eur,

@@ -41,7 +41,7 @@ from localflex.grid import (
     overload_kw,
     run_power_flow,
 )
-from localflex.settlement.tariffs import DynamicTariff, Tariff, withdrawal_kw
+from localflex.tariffs.network_tariffs import DynamicTariff, Tariff, withdrawal_kw
 
 __all__ = [
     "GridDay",
