@@ -65,7 +65,7 @@ def _writable_ancestor(path: Path, option: str) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise InputError(option, str(path), f"a path not under the regular file {probe}")
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if not os.access(probe, os.R_OK | os.W_OK | os.X_OK):
         raise InputError(option, str(path), f"a place you can write to ({probe} is not "
                                             "writable)")
 
