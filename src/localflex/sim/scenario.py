@@ -42,8 +42,9 @@ class _Strict(BaseModel):
 class GridSpec(_Strict):
     simbench_code: str = Field(description="SimBench grid code, e.g. '1-LV-rural1--2-sw'")
     load_scale: float = Field(1.0, ge=0, le=100, description="multiplier on every SimBench load")
-    sgen_scale: float = Field(1.0, ge=0, le=100,
-        description="multiplier on every SimBench generator")
+    sgen_scale: float = Field(
+        1.0, ge=0, le=100, description="multiplier on every SimBench generator"
+    )
     power_flow_engine: Literal["pgm", "pandapower"] = "pgm"
 
 
@@ -74,8 +75,9 @@ class DerSpec(_Strict):
     participation: float = Field(
         1.0, ge=0, le=1, description="share of flexible units that sign up with an aggregator"
     )
-    ev_v2g_kw: float = Field(0.0, ge=0, le=350,
-        description="V2G discharge power of the sampled EVs")
+    ev_v2g_kw: float = Field(
+        0.0, ge=0, le=350, description="V2G discharge power of the sampled EVs"
+    )
     ev_v2g_energy_kwh: float = Field(
         0.0, ge=0, le=200, description="energy a V2G EV may give below its arrival content"
     )
@@ -84,8 +86,9 @@ class DerSpec(_Strict):
         True, description="SimBench biomass generators are heat-led CHP with a heat store"
     )
     chp_power_to_heat: float = Field(0.8, gt=0, le=5, description="kW_el per kW_th of the CHP")
-    chp_storage_hours: float = Field(4.0, gt=0, le=168,
-        description="heat store, hours of mean output")
+    chp_storage_hours: float = Field(
+        4.0, gt=0, le=168, description="heat store, hours of mean output"
+    )
     ev_from_charging_stations: bool = Field(
         False, description="SimBench HLS loads (home charging stations) become EV sessions"
     )
@@ -101,8 +104,9 @@ class DerSpec(_Strict):
 class AggregatorSpec(_Strict):
     name: str = Field(min_length=1)
     share: float = Field(gt=0, le=1, description="share of the participating units it pools")
-    min_bid_kw: float = Field(1.0, ge=0, le=100_000,
-        description="smallest offer the aggregator submits")
+    min_bid_kw: float = Field(
+        1.0, ge=0, le=100_000, description="smallest offer the aggregator submits"
+    )
     price_markup: float = Field(1.0, gt=0, le=100, description="multiplier on the DER cost model")
     der_types: list[DerType] | None = Field(
         None, description="DER families it pools (default: all)"
