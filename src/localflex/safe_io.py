@@ -48,6 +48,7 @@ __all__ = [
 
 MARKER = ".localflex-run.json"
 PLOT_CREATOR = "localflex"
+_PARTIAL = ".localflex-partial-"  # staging folder inside the target
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -96,7 +97,12 @@ def check_output_dir(out: Path, *, overwrite: bool = False, option: str = "--out
     if out.exists() and not out.is_dir():
         raise InputError(option, str(out), "a folder (this is a file)")
     _writable_ancestor(out, option)
-    if out.is_dir() and any(out.iterdir()):
+    entries = sorted(out.iterdir()) if out.is_dir() else []
+    if entries:
+        if not is_output_dir(out) and all(e.name.startswith(_PARTIAL) for e in entries):
+            raise InputError(option, str(out), f"a new or empty folder (it holds "
+                                               f"{entries[0].name}, left by an interrupted "
+                                               "localflex run; remove it)")
         if not is_output_dir(out):
             raise InputError(option, str(out), "a new or empty folder (it holds files "
                                                "localflex did not write; choose another)")
@@ -192,7 +198,7 @@ def _staging(out: Path, *, overwrite: bool, option: str) -> Iterator[Path]:
         created.append(probe)
         probe = probe.parent
     out.mkdir(parents=True, exist_ok=True)
-    staging = out / f".localflex-partial-{os.getpid()}"
+    staging = out / f"{_PARTIAL}{os.getpid()}"
     staging.mkdir()
     try:
         yield staging

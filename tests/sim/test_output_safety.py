@@ -128,6 +128,15 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_an_interrupted_run_is_named_not_removed(tmp_path):
+    partial = tmp_path / "run" / ".localflex-partial-123"
+    partial.mkdir(parents=True)
+    (partial / "half.csv").write_text("x")
+    with pytest.raises(InputError, match="interrupted"):
+        write_output_dir(tmp_path / "run", _writer(**{"a.csv": "1"}), overwrite=True)
+    assert (partial / "half.csv").read_text() == "x"
+
+
 def test_files_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
