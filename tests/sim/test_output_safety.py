@@ -128,6 +128,18 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_overwriting_a_run_removes_its_stale_settlement_but_not_the_users_files(tmp_path):
+    out = tmp_path / "run"
+    write_output_dir(out, _writer(**{"kpis.json": "{}"}))
+    write_output_dir(out / "settlement", _writer(**{"ledger.csv": "old"}))
+    write_output_dir(out / "other", _writer(**{"x.csv": "old"}))
+    (out / "other" / "mine.txt").write_text("user")
+    write_output_dir(out, _writer(**{"kpis.json": "{1}"}), overwrite=True)
+    assert not (out / "settlement").exists()
+    assert _files(out) == {MARKER: (out / MARKER).read_text(), "kpis.json": "{1}",
+                           "other/mine.txt": "user"}
+
+
 def test_an_interrupted_run_is_named_not_removed(tmp_path):
     partial = tmp_path / "run" / ".localflex-partial-123"
     partial.mkdir(parents=True)
