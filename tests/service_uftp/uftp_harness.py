@@ -168,6 +168,11 @@ class RecordingDso(PlainRoute, ShapeshifterDsoService):
     process_dso_portfolio_query_response = _got
     process_dso_portfolio_update_response = _got
     process_metering = _got
+    process_test_message_response = _got
+
+    def process_test_message(self, message, sender_role):
+        self._got(message)
+        super().process_test_message(message, sender_role)
 
 
 class RecordingAgr(PlainRoute, ShapeshifterAgrService):
@@ -201,6 +206,11 @@ class RecordingAgr(PlainRoute, ShapeshifterAgrService):
     process_metering_response = _got
     process_agr_portfolio_query_response = _got
     process_agr_portfolio_update_response = _got
+    process_test_message_response = _got
+
+    def process_test_message(self, message, sender_role):
+        self._got(message)
+        super().process_test_message(message, sender_role)
 
 
 @dataclass

@@ -38,12 +38,20 @@ from decimal import Decimal
 from pydantic import ValidationError
 from shapeshifter_uftp.uftp import (
     AcceptedDisputed,
+    AgrPortfolioQuery,
+    AgrPortfolioQueryResponseCongestionPoint,
+    AgrPortfolioQueryResponseConnection,
+    AgrPortfolioQueryResponseDSOPortfolio,
+    AgrPortfolioQueryResponseDSOView,
+    AgrPortfolioUpdate,
     AvailableRequested,
     ContractSettlement,
     ContractSettlementISP,
     ContractSettlementPeriod,
     DPrognosis,
     DPrognosisResponse,
+    DsoPortfolioQuery,
+    DsoPortfolioUpdate,
     FlexOffer,
     FlexOfferResponse,
     FlexOfferRevocation,
@@ -57,6 +65,9 @@ from shapeshifter_uftp.uftp import (
     FlexRequestResponse,
     FlexSettlement,
     FlexSettlementResponse,
+    RedispatchBy,
+    TestMessage,
+    TestMessageResponse,
 )
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -75,9 +86,11 @@ from localflex.service.uftp.messaging import (
     copy_message,
     expand_isps,
     snake_case,
+    type_name,
 )
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
 from localflex.service.uftp.protocol import (
+    connection_address,
     cp_of_entity_address,
     entity_address,
     flex_power_w,
@@ -467,28 +480,85 @@ def on_flex_settlement(inb: Inbound) -> Handled:
                    forwards=forwards, detail=detail)
 
 
+# ---- any role ---------------------------------------------------------------------------------
+def on_test_message(inb: Inbound) -> Handled:
+    """TestMessage: the connectivity probe; answered Accepted, nothing else happens."""
+    return Handled(response=acceptance(inb.message))
+
+
+def on_agr_portfolio_query(inb: Inbound) -> Handled:
+    """AgrPortfolioQuery: answered with what the market registered for the aggregator (its
+    connection behind each congestion point, by DSO); the market is no CRO, but it knows
+    this portfolio and the response type needs at least one DSO view."""
+    m: AgrPortfolioQuery = inb.message
+    by_dso: dict[str, list] = defaultdict(list)
+    for cp_id, bus in sorted((inb.participant.connections or {}).items()):
+        cp = inb.session.get(CongestionPoint, cp_id)
+        dsos = _participants(inb.session, "DSO", cp.dso_id) if cp and cp.dso_id else []
+        for dso in dsos:
+            by_dso[dso.domain].append(AgrPortfolioQueryResponseCongestionPoint(
+                entity_address=entity_address(inb.state.domain, cp_id),
+                mutex_offers_supported=False, day_ahead_redispatch_by=RedispatchBy.DSO,
+                connections=[AgrPortfolioQueryResponseConnection(
+                    entity_address=connection_address(inb.state.domain, bus))]))
+    if not by_dso:
+        raise InputError("connections", inb.participant.connections,
+                         "a connection at a congestion point of a DSO that uses UFTP (the "
+                         "market operator registers them); the market is no CRO")
+    view = AgrPortfolioQueryResponseDSOView(dso_portfolios=[
+        AgrPortfolioQueryResponseDSOPortfolio(dso_domain=d, congestion_points=cps)
+        for d, cps in sorted(by_dso.items())])
+    return Handled(response=acceptance(m, dso_views=[view], time_zone=m.time_zone))
+
+
+def on_cro_message(inb: Inbound) -> Handled:
+    """A Common Reference Operator message: the market is no CRO, refused (Rejected answer)."""
+    raise InputError("RecipientDomain", inb.state.domain,
+                     f"the domain of your CRO: {type_name(inb.message)} is a CRO message and "
+                     "this market is not a Common Reference Operator")
+
+
 # ---- answers to the market's messages ---------------------------------------------------------
-def on_response(inb: Inbound) -> Handled:
+def _answered(inb: Inbound, asked: str) -> UftpMessage:
     m = inb.message
-    asked = type(m).__name__.removesuffix("Response")
-    ref = getattr(m, f"{snake_case(asked)}_message_id")
-    sent = _sent(inb.session, asked, ref)
+    ref_field = f"{snake_case(asked)}_message_id"
+    if hasattr(m, ref_field):
+        ref = getattr(m, ref_field)
+        sent = _sent(inb.session, asked, ref)
+    else:  # TestMessageResponse: linked by its ConversationID
+        ref = m.conversation_id
+        sent = inb.session.scalar(select(UftpMessage).where(
+            UftpMessage.direction == "out", UftpMessage.message_type == asked,
+            UftpMessage.conversation_id == ref))
     if sent is None or sent.recipient_domain != inb.participant.domain:
         raise InputError(f"{asked}MessageID", ref,
                          f"a {asked} the market sent you (Unknown Reference)")
+    return sent
+
+
+def on_response(inb: Inbound) -> Handled:
+    m = inb.message
+    asked = type_name(m).removesuffix("Response")
+    sent = _answered(inb, asked)
     detail = {"result": str(m.result), "reason": m.rejection_reason}
     if isinstance(m, FlexSettlementResponse):
         detail["orders"] = {s.order_reference or "": str(s.disposition)
                             for s in m.flex_order_settlement_statuses}
     sent.result, sent.detail = str(m.result), {**sent.detail, "response": detail}
-    return Handled(status="received", ref_message_id=ref, detail=detail)
+    return Handled(status="received", ref_message_id=sent.message_id, detail=detail)
 
+
+_CRO = {DsoPortfolioUpdate: on_cro_message, DsoPortfolioQuery: on_cro_message,
+        AgrPortfolioUpdate: on_cro_message}
+_ANY = {TestMessage: on_test_message, TestMessageResponse: on_response}
 
 HANDLERS: dict[str, dict[type, Handler]] = {
     "AGR": {DPrognosis: on_d_prognosis, FlexOffer: on_flex_offer,
             FlexOfferRevocation: on_flex_offer_revocation, FlexRequestResponse: on_response,
-            FlexOrderResponse: on_response, FlexSettlementResponse: on_response},
+            FlexOrderResponse: on_response, FlexSettlementResponse: on_response,
+            AgrPortfolioQuery: on_agr_portfolio_query, **_CRO, **_ANY},
     "DSO": {FlexRequest: on_flex_request, FlexOrder: on_flex_order,
             FlexSettlement: on_flex_settlement, DPrognosisResponse: on_response,
-            FlexOfferResponse: on_response, FlexOfferRevocationResponse: on_response},
+            FlexOfferResponse: on_response, FlexOfferRevocationResponse: on_response,
+            **_CRO, **_ANY},
 }

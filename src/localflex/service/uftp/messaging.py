@@ -40,6 +40,7 @@ from shapeshifter_uftp.uftp import (
     FlexSettlementResponse,
     PayloadMessage,
     SignedMessage,
+    TestMessage,
     request_response_map,
 )
 from sqlalchemy import select
@@ -49,7 +50,7 @@ from sqlalchemy.orm import Session
 from localflex.domain import InputError, LocalflexError, Role
 from localflex.service.auth import Caller
 from localflex.service.context import ServiceContext
-from localflex.service.errors import Forbidden
+from localflex.service.errors import Forbidden, NotFound
 from localflex.service.uftp import codec
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
 from localflex.service.uftp.platform import UftpState
@@ -61,10 +62,13 @@ __all__ = [
     "Inbound",
     "Outgoing",
     "ReceiveError",
+    "answer",
     "deliver_pending",
+    "probe_participant",
     "queue",
     "receive",
     "snake_case",
+    "type_name",
 ]
 
 log = logging.getLogger("localflex.uftp")
@@ -118,7 +122,7 @@ def snake_case(name: str) -> str:
     return re.sub(r"(.)([A-Z][a-z])", r"\1_\2", name).lower()
 
 
-def _type_name(message: PayloadMessage) -> str:
+def type_name(message: PayloadMessage) -> str:
     return type(message).__name__
 
 
@@ -146,7 +150,7 @@ def queue(state: UftpState, session: Session, out: Outgoing, *,
     sealed = codec.seal(msg, state.signing_key)
     envelope = SignedMessage(sender_domain=state.domain, sender_role=sender_role, body=sealed)
     row = UftpMessage(
-        direction="out", message_type=_type_name(msg), message_id=msg.message_id,
+        direction="out", message_type=type_name(msg), message_id=msg.message_id,
         conversation_id=conversation_id, sender_domain=state.domain, sender_role=sender_role,
         recipient_domain=out.recipient.domain, recipient_role=out.recipient.role,
         party_id=out.recipient.party_id, reference=out.reference,
@@ -157,25 +161,55 @@ def queue(state: UftpState, session: Session, out: Outgoing, *,
     return row
 
 
-def rejection(message: PayloadMessage, reason: str) -> PayloadMessage | None:
-    """The Rejected answer to a request message (None for a response: it gets none)."""
+def probe_participant(state: UftpState, session: Session, role: str, domain: str,
+                      now: datetime) -> UftpMessage:
+    """Queue a TestMessage to the registered, unrevoked participant ``(domain, role)``."""
+    part = session.get(UftpParticipant, (domain, role))
+    if part is None or part.revoked_at is not None:
+        raise NotFound("domain", domain, f"a registered, unrevoked {role} participant")
+    return queue(state, session, Outgoing(TestMessage(), part), conversation_id=str(uuid.uuid4()),
+                 version="3.1.0", now=now, origin_id=None)
+
+
+def answer(message: PayloadMessage, result: AcceptedRejected, reason: str | None = None,
+           **extra) -> PayloadMessage | None:
+    """The UFTP response to a request ``message`` (None for a response: it gets none).
+
+    The reference field ``<Request>MessageID`` is set where the response type has one (a
+    TestMessageResponse has none: the ConversationID links it); fields the response type
+    requires and the request carries (Period, TimeZone of the portfolio queries) are copied.
+    """
     answer_type = request_response_map.get(type(message))
     if answer_type is None:
         return None
-    fields = {f"{snake_case(_type_name(message))}_message_id": message.message_id,
-              "result": AcceptedRejected.REJECTED, "rejection_reason": reason[:1000]}
-    if answer_type is FlexSettlementResponse:
-        refs = [s.order_reference for s in getattr(message, "flex_order_settlements", [])]
-        fields["flex_order_settlement_statuses"] = [
-            FlexOrderSettlementStatus(order_reference=r, disposition=AcceptedDisputed.DISPUTED,
-                                      dispute_reason=reason[:1000]) for r in refs or [None]]
+    names = {f.name: f for f in dataclasses.fields(answer_type)}
+    fields = {"result": result, **extra}
+    if reason is not None:
+        fields["rejection_reason"] = reason[:1000]
+    ref = f"{snake_case(type_name(message))}_message_id"
+    if ref in names:
+        fields[ref] = message.message_id
+    for name, f in names.items():
+        required = f.default is dataclasses.MISSING and \
+            f.default_factory is dataclasses.MISSING
+        if required and name not in fields and hasattr(message, name):
+            fields[name] = getattr(message, name)
     return answer_type(**fields)
 
 
+def rejection(message: PayloadMessage, reason: str) -> PayloadMessage | None:
+    """The Rejected answer to a request message (None for a response: it gets none)."""
+    extra = {}
+    if request_response_map.get(type(message)) is FlexSettlementResponse:
+        refs = [s.order_reference for s in getattr(message, "flex_order_settlements", [])]
+        extra["flex_order_settlement_statuses"] = [
+            FlexOrderSettlementStatus(order_reference=r, disposition=AcceptedDisputed.DISPUTED,
+                                      dispute_reason=reason[:1000]) for r in refs or [None]]
+    return answer(message, AcceptedRejected.REJECTED, reason, **extra)
+
+
 def acceptance(message: PayloadMessage, **extra) -> PayloadMessage:
-    answer_type = request_response_map[type(message)]
-    return answer_type(**{f"{snake_case(_type_name(message))}_message_id": message.message_id,
-                          "result": AcceptedRejected.ACCEPTED, **extra})
+    return answer(message, AcceptedRejected.ACCEPTED, **extra)
 
 
 def reason_of(exc: LocalflexError) -> str:
@@ -247,7 +281,7 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
 
     def new_row(now: datetime) -> UftpMessage:
         return UftpMessage(
-            direction="in", message_type=_type_name(message), message_id=message.message_id,
+            direction="in", message_type=type_name(message), message_id=message.message_id,
             conversation_id=message.conversation_id, sender_domain=part.domain,
             sender_role=part.role, recipient_domain=state.domain,
             recipient_role=OTHER_ROLE[part.role], party_id=part.party_id, status="accepted",
@@ -272,7 +306,7 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
             session.add(row)
             session.flush()  # the unique (sender, MessageID) guard fires here on a replay
             if handler is None:
-                raise InputError("message", _type_name(message),
+                raise InputError("message", type_name(message),
                                  f"a message the market accepts from a {part.role}")
             handled = handler(Inbound(svc, state, session, part, caller, message, row))
             row.status, row.detail = handled.status, handled.detail
@@ -289,8 +323,8 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
     except (LocalflexError, ValueError, TypeError) as exc:
         reason = reason_of(exc) if isinstance(exc, LocalflexError) else f"Invalid Message: {exc}"
         if handler is None:
-            reason = f"Invalid Message: {_type_name(message)} is not accepted from a {part.role}"
-        log.info("UFTP %s %s from %s rejected: %s", _type_name(message), message.message_id,
+            reason = f"Invalid Message: {type_name(message)} is not accepted from a {part.role}"
+        log.info("UFTP %s %s from %s rejected: %s", type_name(message), message.message_id,
                  part.domain, reason)
     try:
         with svc.db.write() as session:

@@ -9,6 +9,7 @@
   entity address of each congestion point (what DNS would publish; no key needed).
 * ``POST|GET /api/v1/uftp/participants``, ``POST …/participants/{role}/{domain}/revoke`` —
   the market operator registers participants (API key as for the REST API).
+* ``POST …/participants/{role}/{domain}/test`` — send the participant a TestMessage.
 * ``GET /api/v1/uftp/messages`` — the message log (operator: all; a party: its own).
 * ``POST /api/v1/uftp/deliver`` — deliver queued messages now (operator).
 """
@@ -27,7 +28,12 @@ from localflex.service.api import caller
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext
 from localflex.service.uftp.handlers import HANDLERS
-from localflex.service.uftp.messaging import ReceiveError, deliver_pending, receive
+from localflex.service.uftp.messaging import (
+    ReceiveError,
+    deliver_pending,
+    probe_participant,
+    receive,
+)
 from localflex.service.uftp.models import UftpMessage
 from localflex.service.uftp.participants import (
     ParticipantIn,
@@ -98,6 +104,19 @@ def participants(svc: Svc, who: Who, state: State) -> list[ParticipantOut]:
 def revoke(svc: Svc, who: Who, state: State, role: str, domain: str) -> ParticipantOut:
     with svc.db.write() as session:
         return revoke_participant(session, who, role, domain)
+
+
+@router.post("/api/v1/uftp/participants/{role}/{domain}/test", status_code=202,
+             tags=["uftp"])
+def test_participant(svc: Svc, who: Who, state: State, role: str, domain: str,
+                     background: BackgroundTasks) -> dict:
+    """Queue a TestMessage to a participant (the connectivity probe); its
+    TestMessageResponse is stored on it (``GET /api/v1/uftp/messages``)."""
+    require_role(who, "probe UFTP participants", Role.MARKET_OPERATOR)
+    with svc.db.write() as session:
+        row = probe_participant(state, session, role, domain, svc.now())
+    background.add_task(deliver_pending, svc, state)
+    return {"message_id": row.message_id, "conversation_id": row.conversation_id}
 
 
 @router.get("/api/v1/uftp/messages", tags=["uftp"])
