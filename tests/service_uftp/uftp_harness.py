@@ -186,10 +186,18 @@ class RecordingAgr(PlainRoute, ShapeshifterAgrService):
         self.dso_client(message.sender_domain).send_flex_request_response(
             _accept(message, FlexRequestResponse))
 
+    order_rejection: str | None = None  # set: every FlexOrder is answered Rejected
+
     def process_flex_order(self, message):
         self._got(message)
-        self.dso_client(message.sender_domain).send_flex_order_response(
-            _accept(message, FlexOrderResponse))
+        if self.order_rejection is None:
+            answer = _accept(message, FlexOrderResponse)
+        else:
+            answer = FlexOrderResponse(conversation_id=message.conversation_id,
+                                       result=AcceptedRejected.REJECTED,
+                                       rejection_reason=self.order_rejection,
+                                       flex_order_message_id=message.message_id)
+        self.dso_client(message.sender_domain).send_flex_order_response(answer)
 
     def process_flex_settlement(self, message):
         self._got(message)

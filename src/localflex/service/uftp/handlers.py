@@ -89,6 +89,7 @@ from localflex.service.uftp.messaging import (
     type_name,
 )
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
+from localflex.service.uftp.orders import aggregator_answered
 from localflex.service.uftp.protocol import (
     connection_address,
     cp_of_entity_address,
@@ -374,17 +375,19 @@ def on_flex_order(inb: Inbound) -> Handled:
         raise InputError("Price", str(m.price), f"{cost:.4f} EUR: the offer's price × "
                          "ActivationFactor (pay-as-bid)")
     agr = inb.session.get(UftpParticipant, (offer_msg.sender_domain, "AGR"))
-    forwards = []
-    if agr is not None and agr.revoked_at is None:
-        forwards.append(Outgoing(copy_message(m, flex_offer_message_id=offer_msg.message_id),
-                                 agr, reference=m.order_reference,
-                                 ref_message_id=offer_msg.message_id))
+    if agr is None or agr.revoked_at is not None:
+        raise InputError("FlexOfferMessageID", m.flex_offer_message_id,
+                         "an offer of an aggregator still registered for UFTP (it must "
+                         "accept the order)")
+    forwards = [Outgoing(copy_message(m, flex_offer_message_id=offer_msg.message_id), agr,
+                         reference=m.order_reference, ref_message_id=offer_msg.message_id)]
     detail = {"award_ids": [a.award_id for a in awards], "cost_eur": cost,
               "offer_message_id": offer_msg.message_id,
               "aggregator_domain": offer_msg.sender_domain, "cp_id": offered["cp_id"],
               "period": offered["period"], "time_zone": offered["time_zone"],
               "isp_minutes": offered["isp_minutes"]}
-    return Handled(response=acceptance(m), forwards=forwards, reference=m.order_reference,
+    # the DSO's FlexOrderResponse waits for the aggregator's (orders.aggregator_answered)
+    return Handled(forwards=forwards, reference=m.order_reference,
                    ref_message_id=m.flex_offer_message_id, detail=detail)
 
 
@@ -545,7 +548,11 @@ def on_response(inb: Inbound) -> Handled:
         detail["orders"] = {s.order_reference or "": str(s.disposition)
                             for s in m.flex_order_settlement_statuses}
     sent.result, sent.detail = str(m.result), {**sent.detail, "response": detail}
-    return Handled(status="received", ref_message_id=sent.message_id, detail=detail)
+    forwards = []
+    if isinstance(m, FlexOrderResponse):
+        forwards = aggregator_answered(inb.state, inb.session, sent, m, inb.svc.now())
+    return Handled(status="received", forwards=forwards, ref_message_id=sent.message_id,
+                   detail=detail)
 
 
 _CRO = {DsoPortfolioUpdate: on_cro_message, DsoPortfolioQuery: on_cro_message,

@@ -17,9 +17,9 @@ messages it causes (the answer to the sender, relays to other participants), all
 the market's key and queued (``status='pending'``). A functional refusal (closed gate, a
 congestion point of another DSO, an unknown reference) rolls the operation back and records
 the message as rejected with a Rejected answer, as UFTP prescribes; the HTTP answer is 200
-once the record is committed. Queued messages are delivered after the request
-(``deliver_pending``; a failed delivery is retried on the next call, ``max_delivery_attempts``
-times). Delivery is single-process: one lock per app serialises it.
+once the record is committed. Queued messages go to the outbox (``localflex.service.outbox``):
+they are sent right after the request (``orders.send_now``) and by the outbox's background sender,
+retried with exponential backoff until delivered, across restarts.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
 from shapeshifter_uftp.uftp import (
     AcceptedDisputed,
     AcceptedRejected,
@@ -63,7 +62,6 @@ __all__ = [
     "Outgoing",
     "ReceiveError",
     "answer",
-    "deliver_pending",
     "probe_participant",
     "queue",
     "receive",
@@ -92,6 +90,7 @@ class Outgoing:
     reference: str | None = None
     ref_message_id: str | None = None
     detail: dict = field(default_factory=dict)
+    conversation_id: str | None = None  # default: the conversation of the message handled
 
 
 @dataclass
@@ -136,9 +135,11 @@ def _parse_time(value: str | None) -> datetime | None:
 
 # ---- outgoing ---------------------------------------------------------------------------------
 def queue(state: UftpState, session: Session, out: Outgoing, *,
-          conversation_id: str, version: str, now: datetime,
+          conversation_id: str | None, version: str, now: datetime,
           origin_id: int | None) -> UftpMessage:
-    """Fill the headers of ``out.message``, sign it with the market's key and queue it."""
+    """Fill the headers of ``out.message``, sign it with the market's key and queue it in
+    the outbox (``status='pending'``, due now)."""
+    conversation_id = out.conversation_id or conversation_id or str(uuid.uuid4())
     msg = out.message
     msg.version = version
     msg.sender_domain = state.domain
@@ -156,7 +157,7 @@ def queue(state: UftpState, session: Session, out: Outgoing, *,
         party_id=out.recipient.party_id, reference=out.reference,
         ref_message_id=out.ref_message_id, origin_id=origin_id, status="pending",
         detail=out.detail, payload_xml=codec.to_xml(msg),
-        signed_xml=codec.to_xml(envelope), attempts=0, created_at=now)
+        signed_xml=codec.to_xml(envelope), attempts=0, created_at=now, next_attempt_at=now)
     session.add(row)
     return row
 
@@ -340,44 +341,6 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
         return row
     except IntegrityError:
         raise ReceiveError(409, f"replayed MessageID {message.message_id}") from None
-
-
-# ---- delivery ---------------------------------------------------------------------------------
-def deliver_pending(svc: ServiceContext, state: UftpState, limit: int = 200) -> dict[str, int]:
-    """POST queued messages to their recipients' endpoints; counts of sent/failed/pending."""
-    counts = {"sent": 0, "failed": 0, "retry": 0}
-    with state.delivery_lock:
-        with svc.db.read() as session:
-            rows = session.execute(select(
-                UftpMessage.id, UftpMessage.signed_xml, UftpParticipant.endpoint).join(
-                UftpParticipant, (UftpParticipant.domain == UftpMessage.recipient_domain)
-                & (UftpParticipant.role == UftpMessage.recipient_role)).where(
-                UftpMessage.direction == "out", UftpMessage.status == "pending")
-                .order_by(UftpMessage.id).limit(limit)).all()
-        for row_id, signed_xml, endpoint in rows:
-            error = None
-            try:
-                answer = httpx.post(endpoint, content=signed_xml.encode("utf-8"),
-                                    headers={"Content-Type": "text/xml; charset=utf-8"},
-                                    timeout=state.settings.delivery_timeout_s)
-                if answer.status_code != 200:
-                    error = f"HTTP {answer.status_code}: {answer.text[:200]}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            with svc.db.write() as session:
-                row = session.get(UftpMessage, row_id)
-                row.attempts += 1
-                if error is None:
-                    row.status, row.delivered_at = "sent", svc.now()
-                    counts["sent"] += 1
-                else:
-                    row.reason = error
-                    if row.attempts >= state.settings.max_delivery_attempts:
-                        row.status = "failed"
-                        counts["failed"] += 1
-                    else:
-                        counts["retry"] += 1
-    return counts
 
 
 def copy_message(message: PayloadMessage, **changes) -> PayloadMessage:
