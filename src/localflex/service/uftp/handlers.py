@@ -35,7 +35,6 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import ValidationError
 from shapeshifter_uftp.uftp import (
     AcceptedDisputed,
     AgrPortfolioQuery,
@@ -63,8 +62,12 @@ from shapeshifter_uftp.uftp import (
     FlexOrderSettlementStatus,
     FlexRequest,
     FlexRequestResponse,
+    FlexReservationUpdate,
+    FlexReservationUpdateResponse,
     FlexSettlement,
     FlexSettlementResponse,
+    Metering,
+    MeteringResponse,
     RedispatchBy,
     TestMessage,
     TestMessageResponse,
@@ -87,7 +90,9 @@ from localflex.service.uftp.messaging import (
     expand_isps,
     snake_case,
     type_name,
+    validated,
 )
+from localflex.service.uftp.metering import on_metering
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
 from localflex.service.uftp.orders import aggregator_answered
 from localflex.service.uftp.protocol import (
@@ -100,6 +105,7 @@ from localflex.service.uftp.protocol import (
     isp_start,
     power_direction,
 )
+from localflex.service.uftp.reservations import on_flex_reservation_update
 from localflex.store.models import Award, CongestionPoint, Gate, LedgerLine, MeterReading
 from localflex.store.models import Request as RequestRow
 from localflex.store.vocab import GateStatus, RequestStatus
@@ -111,15 +117,6 @@ _W_TOL = 1
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-def _validated(model, **values):
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(".".join(str(x) for x in err["loc"]), err.get("input"),
-                         err["msg"]) from None
-
-
 def _cp(inb: Inbound, address: str) -> CongestionPoint:
     cp_id = cp_of_entity_address(inb.state.domain, address)
     cp = inb.session.get(CongestionPoint, cp_id)
@@ -234,7 +231,7 @@ def on_flex_offer(inb: Inbound) -> Handled:
     for n, power_w in isps:
         gate_id = _gate_id(inb.session, isp_start(period, m.time_zone, minutes, n), minutes)
         kw = abs(power_w) / 1000.0
-        body = _validated(OfferIn, gate_id=gate_id, bus=bus,
+        body = validated(OfferIn, gate_id=gate_id, bus=bus,
                           direction=power_direction(power_w), max_power_kw=kw,
                           min_power_kw=min(kw, min_factor * kw),
                           price_eur_per_mwh=price_eur_per_mwh)
@@ -313,7 +310,7 @@ def on_flex_request(inb: Inbound) -> Handled:
         else:
             raise InputError(f"ISP[{n}].MinPower..MaxPower", [lo, hi],
                              "a Requested range that excludes 0 (both bounds of one sign)")
-        body = _validated(RequestIn, gate_id=_gate_id(inb.session, start, minutes),
+        body = validated(RequestIn, gate_id=_gate_id(inb.session, start, minutes),
                           congestion_point=cp.cp_id, direction=power_direction(power_w),
                           power_kw=abs(power_w) / 1000.0)
         request_ids.append(market_ops.post_request(inb.svc, inb.session, inb.caller,
@@ -367,7 +364,7 @@ def on_flex_order(inb: Inbound) -> Handled:
     ordered = {n: isp.power for n, isp in expand_isps(m.isps) if isp.power != 0}
     if ordered != {o["isp"]: o["power_w"] for o in offered["offers"]}:
         raise InputError("ISP", sorted(ordered.items()), "the ISPs of the FlexOffer, unchanged")
-    awards = [market_ops.place_flex_order(inb.svc, inb.session, inb.caller, _validated(
+    awards = [market_ops.place_flex_order(inb.svc, inb.session, inb.caller, validated(
         FlexOrderIn, offer_id=o["offer_id"], power_kw=factor * abs(o["power_w"]) / 1000.0))
         for o in offered["offers"]]
     cost = sum(a.cost_eur for a in awards)
@@ -563,9 +560,11 @@ HANDLERS: dict[str, dict[type, Handler]] = {
     "AGR": {DPrognosis: on_d_prognosis, FlexOffer: on_flex_offer,
             FlexOfferRevocation: on_flex_offer_revocation, FlexRequestResponse: on_response,
             FlexOrderResponse: on_response, FlexSettlementResponse: on_response,
-            AgrPortfolioQuery: on_agr_portfolio_query, **_CRO, **_ANY},
+            AgrPortfolioQuery: on_agr_portfolio_query, Metering: on_metering,
+            FlexReservationUpdateResponse: on_response, **_CRO, **_ANY},
     "DSO": {FlexRequest: on_flex_request, FlexOrder: on_flex_order,
             FlexSettlement: on_flex_settlement, DPrognosisResponse: on_response,
             FlexOfferResponse: on_response, FlexOfferRevocationResponse: on_response,
+            FlexReservationUpdate: on_flex_reservation_update, MeteringResponse: on_response,
             **_CRO, **_ANY},
 }

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pydantic import ValidationError
 from shapeshifter_uftp.uftp import (
     AcceptedDisputed,
     AcceptedRejected,
@@ -67,6 +68,7 @@ __all__ = [
     "receive",
     "snake_case",
     "type_name",
+    "validated",
 ]
 
 log = logging.getLogger("localflex.uftp")
@@ -195,7 +197,12 @@ def answer(message: PayloadMessage, result: AcceptedRejected, reason: str | None
             f.default_factory is dataclasses.MISSING
         if required and name not in fields and hasattr(message, name):
             fields[name] = getattr(message, name)
-    return answer_type(**fields)
+    try:
+        return answer_type(**fields)
+    except (TypeError, ValueError) as exc:  # e.g. a list the response type needs filled
+        log.warning("no %s can be built (%s): the answer is left out", answer_type.__name__,
+                    exc)
+        return None
 
 
 def rejection(message: PayloadMessage, reason: str) -> PayloadMessage | None:
@@ -209,7 +216,7 @@ def rejection(message: PayloadMessage, reason: str) -> PayloadMessage | None:
     return answer(message, AcceptedRejected.REJECTED, reason, **extra)
 
 
-def acceptance(message: PayloadMessage, **extra) -> PayloadMessage:
+def acceptance(message: PayloadMessage, **extra) -> PayloadMessage | None:
     return answer(message, AcceptedRejected.ACCEPTED, **extra)
 
 
@@ -346,6 +353,16 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
 def copy_message(message: PayloadMessage, **changes) -> PayloadMessage:
     """A copy of ``message`` to relay (headers are refilled by ``queue``)."""
     return dataclasses.replace(message, **changes)
+
+
+def validated(model, **values):
+    """``model(**values)``; a pydantic error becomes the InputError naming its field."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(".".join(str(x) for x in err["loc"]), err.get("input"),
+                         err["msg"]) from None
 
 
 def expand_isps(isps) -> list[tuple[int, object]]:

@@ -7,6 +7,8 @@
   413 too large, 419 unknown participant.
 * ``GET /api/v1/uftp/platform`` — the market's domain, public key, endpoint path and the
   entity address of each congestion point (what DNS would publish; no key needed).
+* ``GET /api/v1/uftp/congestion-points`` — each point's entity address and the buses and
+  registered connections behind it (``congestion_points``).
 * ``POST|GET /api/v1/uftp/participants``, ``POST …/participants/{role}/{domain}/revoke`` —
   the market operator registers participants (API key as for the REST API).
 * ``POST …/participants/{role}/{domain}/test`` — send the participant a TestMessage.
@@ -33,6 +35,7 @@ from localflex.service.api import caller
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext
 from localflex.service.outbox import OutboxSender
+from localflex.service.uftp import congestion_points
 from localflex.service.uftp.handlers import HANDLERS
 from localflex.service.uftp.messaging import ReceiveError, probe_participant, receive
 from localflex.service.uftp.models import UftpMessage
@@ -68,6 +71,7 @@ async def _outbox(app) -> AsyncIterator[None]:
 
 
 router = APIRouter(lifespan=_outbox)
+router.include_router(congestion_points.router)
 
 def service(request: Request) -> ServiceContext:
     return request.app.state.service
