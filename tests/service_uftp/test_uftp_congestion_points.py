@@ -30,7 +30,7 @@ def test_ean_round_trip():
 
 def test_uftp_congestion_points_endpoint(uftp_market):
     m = uftp_market
-    r = m.get("agg1", "/uftp/congestion-points")
+    r = m.get("agg1", "/uftp/congestion-points", with_buses="true")
     assert r.status_code == 200, r.text
     by_id = {c["cp_id"]: c for c in r.json()}
     trafo = by_id["trafo:0"]
@@ -45,7 +45,13 @@ def test_uftp_congestion_points_endpoint(uftp_market):
     assert [c["domain"] for c in by_id["line:5"]["connections"]] == [
         m.participants["agr2"].domain]
     one = m.get("dso1", "/uftp/congestion-points", cp_id="line:5").json()
-    assert [c["cp_id"] for c in one] == ["line:5"]
+    assert [c["cp_id"] for c in one] == ["line:5"] and one[0]["buses"]
+    assert one[0]["n_buses"] == len(one[0]["buses"])
+    brief = m.get("dso1", "/uftp/congestion-points").json()
+    assert all("buses" not in c for c in brief)
+    assert {c["cp_id"]: c["n_buses"] for c in brief} == {
+        c: len(v or []) for c, v in buses_behind(m.svc.grid.code).items()
+        if c in {x["cp_id"] for x in brief}}
     assert m.get("dso1", "/uftp/congestion-points", cp_id="nope").status_code == 404
     assert m.get("dso1", "/uftp/congestion-points").status_code == 200
     assert m.get("operator", "/uftp/congestion-points").status_code == 200

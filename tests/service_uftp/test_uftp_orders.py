@@ -103,3 +103,20 @@ def test_uftp_clearing_awards_go_to_the_aggregator_as_flex_orders(uftp_market):
     assert {x["award_id"] for x in lines} == {award["award_id"]}
     m.post("operator", "/uftp/deliver")  # nothing new is ordered twice
     assert len(agr.inbox.of(FlexOrder)) == 2
+
+
+def test_uftp_order_the_aggregator_cannot_receive_is_reversed(uftp_market):
+    m = uftp_market
+    dso, agr = m.participants["dso1"], m.participants["agr1"]
+    relayed = _ordered_offer(m, agr, dso)
+    agr.service.stop()  # the aggregator's endpoint goes away
+    state = m.app.state.uftp
+    state.settings = state.settings.model_copy(update={"max_delivery_attempts": 1})
+    order = _flex_order(m, relayed, reference="ord-unreachable")
+    dso.client.send_flex_order(order)
+    m.post("operator", "/uftp/deliver")
+    answer = dso.inbox.wait_for(FlexOrderResponse)
+    assert answer.flex_order_message_id == order.message_id
+    assert answer.result == AcceptedRejected.REJECTED
+    assert "could not be reached" in answer.rejection_reason
+    assert m.get("dso1", "/awards").json() == [] and _ledger(m, "agg1") == []

@@ -4,8 +4,10 @@ it; UFTP names the point by an EA1 entity address and a connection by an EAN).
 
 ``GET /api/v1/uftp/congestion-points`` (any party; ``?cp_id=`` for one point) lists for
 every congestion point of the market's grid its entity address, its DSO, the buses behind it
-— each with the connection's EA1 address and EAN that UFTP messages use — and the
-aggregators' registered UFTP connections there. An operator registering an aggregator picks
+(with ``cp_id`` or ``with_buses=true``) — each with the connection's EA1 address and EAN that
+UFTP messages use — and the aggregators' registered UFTP connections there. On
+1-MVLV-rural-all-2-sw (5,481 buses, 5,479 points) the walk takes 0.17 s and the points list
+112,496 buses in all. An operator registering an aggregator picks
 the ``connections`` ({cp_id: bus}) from it instead of guessing bus ids.
 
 "Behind" is topological: the grid (in-service lines without an open line switch, in-service
@@ -106,7 +108,11 @@ def list_congestion_points(
         svc: Annotated[ServiceContext, Depends(service)],
         who: Annotated[Caller, Depends(caller)],
         state: Annotated[UftpState, Depends(uftp_state)],
-        cp_id: Annotated[str | None, Query(max_length=64)] = None) -> list[dict]:
+        cp_id: Annotated[str | None, Query(max_length=64)] = None,
+        with_buses: bool = False) -> list[dict]:
+    """Every congestion point (or ``cp_id``) with its entity address, DSO, number of buses
+    behind it and the registered connections; the buses themselves with ``cp_id`` or
+    ``with_buses=true`` (an MV/LV area lists ~10^5 of them)."""
     cps = svc.grid.cp_rows()
     if cp_id is not None:
         cps = [c for c in cps if c.cp_id == cp_id]
@@ -121,16 +127,19 @@ def list_congestion_points(
     out = []
     for c in cps:
         buses = behind.get(c.cp_id)
-        out.append({
+        row = {
             "cp_id": c.cp_id, "entity_address": entity_address(state.domain, c.cp_id),
             "kind": c.kind, "name": c.name, "dso_id": c.dso_id, "radial": buses is not None,
-            "buses": [{"bus": b, "entity_address": connection_address(state.domain, b),
-                       "ean": connection_ean(b)} for b in buses or []],
+            "n_buses": len(buses or []),
             "connections": [{"aggregator_id": p.party_id, "domain": p.domain,
                              "bus": int(p.connections[c.cp_id]),
                              "entity_address": connection_address(
                                  state.domain, p.connections[c.cp_id]),
                              "ean": connection_ean(p.connections[c.cp_id])}
                             for p in agrs if c.cp_id in (p.connections or {})],
-        })
+        }
+        if with_buses or cp_id is not None:
+            row["buses"] = [{"bus": b, "entity_address": connection_address(state.domain, b),
+                             "ean": connection_ean(b)} for b in buses or []]
+        out.append(row)
     return out

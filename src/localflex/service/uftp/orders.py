@@ -15,6 +15,11 @@ accepts it).
   UFTP participant with a connection at the award's bus; a Rejected answer reverses the
   award the same way. The covered_kw of the DSO's requests is not reduced by such a
   reversal (the clearing's record of the gate stays as cleared).
+* A FlexOrder the outbox gives up delivering (``max_delivery_attempts``) counts as
+  rejected by the aggregator (``undeliverable_orders``): reversed, the DSO told.
+
+An order the aggregator never answers stays pending (its awards stand, the DSO has no
+answer yet): UFTP sets no deadline for a FlexOrderResponse.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ from localflex.store import record
 from localflex.store.models import Activation, Award, Gate, LedgerLine, MeterReading, Offer
 from localflex.store.vocab import AwardSource, OfferStatus
 
-__all__ = ["aggregator_answered", "clearing_orders", "reverse_awards", "send_now"]
+__all__ = ["aggregator_answered", "clearing_orders", "reverse_awards", "send_now",
+           "undeliverable_orders"]
 
 _TOL_KW = 1e-6
 
@@ -156,9 +162,33 @@ def clearing_orders(state: UftpState, session: Session, now: datetime,
     return n
 
 
+def undeliverable_orders(state: UftpState, session: Session, now: datetime) -> int:
+    """FlexOrders the outbox gave up delivering to the aggregator: reversed as a rejection
+    (the DSO of a DSO's order is told); the number reversed."""
+    failed = list(session.scalars(select(UftpMessage).where(
+        UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
+        UftpMessage.status == "failed", UftpMessage.result.is_(None))))
+    answers = []
+    for sent in failed:
+        reason = f"the aggregator could not be reached ({sent.reason or 'no answer'})"[:900]
+        response = FlexOrderResponse(flex_order_message_id=sent.message_id,
+                                     result=AcceptedRejected.REJECTED, rejection_reason=reason)
+        sent.result = str(AcceptedRejected.REJECTED)
+        answers += aggregator_answered(state, session, sent, response, now)
+    for out in answers:
+        queue(state, session, out, conversation_id=None, version="3.1.0", now=now,
+              origin_id=None)
+    return len(failed)
+
+
 def send_now(svc: ServiceContext, state: UftpState) -> dict[str, int]:
-    """One outbox step: FlexOrders for new clearing awards, then every due delivery."""
+    """One outbox step: FlexOrders for new clearing awards, every due delivery, then the
+    reversal of FlexOrders that could not be delivered."""
     with state.delivery_lock:
         with svc.db.write() as session:
             ordered = clearing_orders(state, session, svc.now())
-        return {"orders_queued": ordered, **deliver_due(svc, state.settings)}
+        counts = deliver_due(svc, state.settings)
+        if counts["failed"]:
+            with svc.db.write() as session:
+                counts["orders_reversed"] = undeliverable_orders(state, session, svc.now())
+        return {"orders_queued": ordered, **counts}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import IntegrityError
 
 from localflex.service.context import ServiceContext
 from localflex.service.uftp.models import UftpPlatform
@@ -55,8 +56,33 @@ class UftpState:
 _lock = threading.Lock()
 
 
+def _identity(svc: ServiceContext, settings: UftpSettings) -> tuple[str, str]:
+    """The market's (secret, public) key, created and stored on first use."""
+    with svc.db.write() as session:
+        row = session.get(UftpPlatform, settings.domain)
+        if settings.signing_key is not None:
+            secret = settings.signing_key.get_secret_value()
+            public = public_key_of(secret)
+            if row is None:
+                session.add(UftpPlatform(domain=settings.domain, signing_key="(from settings)",
+                                         public_key=public))
+            else:
+                row.public_key = public
+        elif row is None or row.signing_key == "(from settings)":
+            secret, public = new_keypair()
+            if row is None:
+                session.add(UftpPlatform(domain=settings.domain, signing_key=secret,
+                                         public_key=public))
+            else:
+                row.signing_key, row.public_key = secret, public
+        else:
+            secret, public = row.signing_key, row.public_key
+    return secret, public
+
+
 def load_state(app_state, svc: ServiceContext) -> UftpState:
-    """The UFTP state of an app: the market's identity loaded or created (once)."""
+    """The UFTP state of an app: the market's identity loaded or created (once; a second
+    API worker creating it at the same moment loses the insert and reads the first's)."""
     state = getattr(app_state, "uftp", None)
     if state is not None:
         return state
@@ -65,25 +91,10 @@ def load_state(app_state, svc: ServiceContext) -> UftpState:
         if state is not None:
             return state
         settings = getattr(app_state, "uftp_settings", None) or UftpSettings()
-        with svc.db.write() as session:
-            row = session.get(UftpPlatform, settings.domain)
-            if settings.signing_key is not None:
-                secret = settings.signing_key.get_secret_value()
-                public = public_key_of(secret)
-                if row is None:
-                    session.add(UftpPlatform(domain=settings.domain, signing_key="(from settings)",
-                                             public_key=public))
-                else:
-                    row.public_key = public
-            elif row is None or row.signing_key == "(from settings)":
-                secret, public = new_keypair()
-                if row is None:
-                    session.add(UftpPlatform(domain=settings.domain, signing_key=secret,
-                                             public_key=public))
-                else:
-                    row.signing_key, row.public_key = secret, public
-            else:
-                secret, public = row.signing_key, row.public_key
+        try:
+            secret, public = _identity(svc, settings)
+        except IntegrityError:
+            secret, public = _identity(svc, settings)
         state = UftpState(settings, settings.domain, secret, public)
         app_state.uftp = state
         return state
