@@ -79,8 +79,8 @@ def test_outbox_backoff_doubles_and_is_capped():
 
 
 @pytest.fixture
-def market_url(tmp_path, uftp_grid_loaded) -> str:
-    return f"sqlite:///{tmp_path / 'market.db'}"
+def market_url(uftp_db_url, uftp_grid_loaded) -> str:
+    return uftp_db_url
 
 
 def test_outbox_retries_a_failing_peer_with_backoff_until_it_accepts(market_url):
