@@ -181,6 +181,9 @@ def answer(message: PayloadMessage, result: AcceptedRejected, reason: str | None
     The reference field ``<Request>MessageID`` is set where the response type has one (a
     TestMessageResponse has none: the ConversationID links it); fields the response type
     requires and the request carries (Period, TimeZone of the portfolio queries) are copied.
+    None also if the response type cannot be built without content the market lacks
+    (shapeshifter-uftp's AgrPortfolioQueryResponse needs at least one DSO view): the request
+    is then recorded with its status and not answered.
     """
     answer_type = request_response_map.get(type(message))
     if answer_type is None:
