@@ -96,6 +96,11 @@ def test_uftp_flex_reservation_update_carries_the_reservation(uftp_market):
     assert row["detail"]["reserved"] == [
         {"isp": N1, "gate_id": m.gates[0], "direction": "down", "reserved_kw": 30.0},
         {"isp": N2, "gate_id": m.gates[1], "direction": "down", "reserved_kw": 30.0}]
+    # a ContractID no aggregator at the point holds
+    dso.client.send_flex_reservation_update(_reservation(m, "flech-unknown", 10_000))
+    answer = dso.inbox.wait_for(FlexReservationUpdateResponse,
+                                lambda r: r.result == AcceptedRejected.REJECTED)
+    assert "ContractID" in answer.rejection_reason
     # another DSO cannot reserve at dso1's point
     other = m.participants["dso2"]
     other.client.send_flex_reservation_update(_reservation(m, "flech-c2", 10_000))

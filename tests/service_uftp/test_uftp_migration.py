@@ -1,5 +1,6 @@
 """Revision 0002 on a database whose UFTP tables the package created itself before (no
-outbox column): the tables and rows are kept, the column is added, pending rows are due."""
+outbox column): the tables and rows are kept, the columns are added, pending rows are due,
+participants hold no contracts."""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ def test_migration_0002_keeps_legacy_uftp_tables_and_adds_the_outbox_column(tmp_
     command.upgrade(alembic_config(url), "0001")
     engine = create_engine(url)
     with engine.begin() as conn:
-        for statement in [*_LEGACY, _row("pending", 1), _row("sent", 2)]:
+        participant = ("INSERT INTO uftp_participants VALUES ('agr.test', 'AGR', 'agg1', 'k', "
+                       "'http://127.0.0.1:9/', '{}', '2030-06-21 12:00:00', NULL)")
+        for statement in [*_LEGACY, _row("pending", 1), _row("sent", 2), participant]:
             conn.execute(text(statement))
     upgrade_head(url)
     assert "next_attempt_at" in {c["name"] for c in inspect(engine).get_columns("uftp_messages")}
@@ -49,7 +52,8 @@ def test_migration_0002_keeps_legacy_uftp_tables_and_adds_the_outbox_column(tmp_
         rows = conn.execute(text("SELECT message_id, status, next_attempt_at FROM uftp_messages "
                                  "ORDER BY id")).all()
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        contracts = conn.execute(text("SELECT contracts FROM uftp_participants")).scalars().all()
     engine.dispose()
-    assert version == "0002"
+    assert version == "0002" and contracts == ["[]"]
     assert [(r[0], r[1], r[2] is not None) for r in rows] == [
         ("m1", "pending", True), ("m2", "sent", False)]

@@ -277,7 +277,8 @@ class UftpMarket:
                    recipient_signing_key=self.platform["public_key"])
 
     def add_participant(self, name: str, role: str, party_id: str,
-                        connections: dict[str, int] | None = None) -> Participant:
+                        connections: dict[str, int] | None = None,
+                        contracts: list[str] | None = None) -> Participant:
         domain = f"{name}.localflex.test"
         secret, public = new_keypair()
         service_cls = RecordingDso if role == "DSO" else RecordingAgr
@@ -290,7 +291,7 @@ class UftpMarket:
         service.run_in_thread()
         body = {"domain": domain, "role": role, "party_id": party_id, "public_key": public,
                 "endpoint": f"http://127.0.0.1:{port}/shapeshifter/api/v3/message",
-                "connections": connections or {}}
+                "connections": connections or {}, "contracts": contracts or []}
         r = self.post("operator", "/uftp/participants", body)
         assert r.status_code == 201, r.text
         part = Participant(domain, role, party_id, secret, public, service,
@@ -332,7 +333,8 @@ def start_uftp_market(url: str) -> Iterator[UftpMarket]:
             market.gates = [g["gate_id"] for g in r.json()]
             market.add_participant("dso1", "DSO", "dso1")
             market.add_participant("dso2", "DSO", "dso2")
-            market.add_participant("agr1", "AGR", "agg1", {"trafo:0": market.buses[3]})
+            market.add_participant("agr1", "AGR", "agg1", {"trafo:0": market.buses[3]},
+                                   ["flech-c1"])
             market.add_participant("agr2", "AGR", "agg2", {"line:5": market.buses[5]})
             yield market
         finally:

@@ -45,6 +45,7 @@ class UftpParticipant(Base):
     public_key: Mapped[str] = mapped_column(String(64))
     endpoint: Mapped[str] = mapped_column(String(500))
     connections: Mapped[dict] = mapped_column(JSON, default=dict)  # AGR: {cp_id: bus}
+    contracts: Mapped[list] = mapped_column(JSON, default=list)  # AGR: ContractIDs held
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 

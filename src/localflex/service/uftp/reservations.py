@@ -6,8 +6,10 @@ A FlexReservationUpdate from a DSO names a congestion point it operates, a Contr
 per ISP of a day, the power reserved (W, UFTP sign: + = more consumption). The market checks
 the point and the ISPs (each must have a gate), keeps the reservation with the message
 (``detail``: ``reserved_kw`` and direction per ISP, the form of FLECH's contract windows)
-and relays it to every aggregator with a connection at the point, whose
-FlexReservationUpdateResponse is stored on the relayed message. A new update for the same
+and relays it only to the aggregator holding the ContractID (registered with the
+participant, ``contracts``) with a connection at the point — a reservation is bilateral,
+other aggregators never see it; its FlexReservationUpdateResponse is stored on the relayed
+message. An unknown ContractID is Rejected. A new update for the same
 ContractID and day supersedes the previous one.
 
 Limit: the service clears gates with the single-buyer design; a reservation is recorded and
@@ -20,7 +22,7 @@ from __future__ import annotations
 from shapeshifter_uftp.uftp import FlexReservationUpdate
 from sqlalchemy import select
 
-from localflex.domain import Role
+from localflex.domain import InputError, Role
 from localflex.service import market_ops
 from localflex.service.errors import Forbidden, NotFound
 from localflex.service.uftp.messaging import (
@@ -63,12 +65,15 @@ def on_flex_reservation_update(inb: Inbound) -> Handled:
             reserved.append({"isp": n, "gate_id": gate.gate_id,
                              "direction": power_direction(isp.power).value,
                              "reserved_kw": abs(isp.power) / 1000.0})
+    holders = [agr for agr in inb.session.scalars(select(UftpParticipant).where(
+        UftpParticipant.role == "AGR", UftpParticipant.revoked_at.is_(None))
+        .order_by(UftpParticipant.domain))
+        if cp_id in (agr.connections or {}) and m.contract_id in (agr.contracts or [])]
+    if not holders:
+        raise InputError("ContractID", m.contract_id, f"the ContractID of an aggregator "
+                         f"connected at {cp_id} (registered with the aggregator)")
     forwards = [Outgoing(copy_message(m), agr, reference=f"{m.contract_id}|{period}",
-                         ref_message_id=m.message_id)
-                for agr in inb.session.scalars(select(UftpParticipant).where(
-                    UftpParticipant.role == "AGR", UftpParticipant.revoked_at.is_(None))
-                    .order_by(UftpParticipant.domain))
-                if cp_id in (agr.connections or {})]
+                         ref_message_id=m.message_id) for agr in holders]
     detail = {"cp_id": cp_id, "period": period.isoformat(), "contract_id": m.contract_id,
               "reservation_reference": m.reference, "reserved": reserved,
               "relayed_to": [f.recipient.domain for f in forwards]}

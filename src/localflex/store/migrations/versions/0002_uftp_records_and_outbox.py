@@ -6,8 +6,9 @@ Create Date: 2026-12-07 03:50:00
 
 Before this revision the UFTP package created its three tables itself (``CREATE TABLE IF
 NOT EXISTS``); on such a database the tables are kept and only the outbox column
-``uftp_messages.next_attempt_at`` (when the next delivery attempt is due) is added, with
-every still-pending message due at once.
+``uftp_messages.next_attempt_at`` (when the next delivery attempt is due; every
+still-pending message due at once) and ``uftp_participants.contracts`` (the ContractIDs an
+aggregator holds, empty) are added.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _create_participants() -> None:
         sa.Column("public_key", sa.String(length=64), nullable=False),
         sa.Column("endpoint", sa.String(length=500), nullable=False),
         sa.Column("connections", sa.JSON(), nullable=False),
+        sa.Column("contracts", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("domain", "role"),
@@ -92,6 +94,10 @@ def upgrade() -> None:
         _create_platform()
     if "uftp_participants" not in existing:
         _create_participants()
+    else:
+        with op.batch_alter_table("uftp_participants") as batch_op:
+            batch_op.add_column(sa.Column("contracts", sa.JSON(), nullable=False,
+                                          server_default="[]"))
     if "uftp_messages" not in existing:
         _create_messages()
     else:
@@ -106,3 +112,5 @@ def downgrade() -> None:
     op.drop_index("ix_uftp_messages_next_attempt_at", table_name="uftp_messages")
     with op.batch_alter_table("uftp_messages") as batch_op:
         batch_op.drop_column("next_attempt_at")
+    with op.batch_alter_table("uftp_participants") as batch_op:
+        batch_op.drop_column("contracts")
