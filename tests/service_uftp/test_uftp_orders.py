@@ -5,11 +5,12 @@ the gate clearing reach the aggregator as FlexOrders and are reversed the same w
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from shapeshifter_uftp import FlexOffer, FlexOrder, FlexOrderResponse
 from shapeshifter_uftp.uftp import AcceptedRejected
 from test_uftp_exchange import _flex_offer, _flex_order
-from uftp_harness import FIRST_ISP
+from uftp_harness import DAY, FIRST_ISP
 
 
 def _ledger(m, party: str) -> list[dict]:
@@ -119,4 +120,29 @@ def test_uftp_order_the_aggregator_cannot_receive_is_reversed(uftp_market):
     assert answer.flex_order_message_id == order.message_id
     assert answer.result == AcceptedRejected.REJECTED
     assert "could not be reached" in answer.rejection_reason
+    assert m.get("dso1", "/awards").json() == [] and _ledger(m, "agg1") == []
+
+
+def test_uftp_order_unanswered_at_delivery_is_reversed(uftp_market):
+    m = uftp_market
+    dso, agr = m.participants["dso1"], m.participants["agr1"]
+    relayed = _ordered_offer(m, agr, dso)
+    agr.service.answer_orders = False
+    order = _flex_order(m, relayed, reference="ord-silent")
+    dso.client.send_flex_order(order)
+    agr.inbox.wait_for(FlexOrder)
+    m.post("operator", "/uftp/deliver")
+    assert len(m.get("dso1", "/awards").json()) == 2  # pending: the awards hold the volume
+    assert not dso.inbox.of(FlexOrderResponse)
+    clock = m.svc.clock
+    m.svc.clock = lambda: DAY + timedelta(hours=12, minutes=1)  # the first ISP has started
+    try:
+        r = m.post("operator", "/uftp/deliver")  # (or the background sender does it)
+        assert r.status_code == 200, r.text
+        dso.inbox.wait_for(FlexOrderResponse)
+    finally:
+        m.svc.clock = clock
+    answer = dso.inbox.wait_for(FlexOrderResponse)
+    assert answer.result == AcceptedRejected.REJECTED
+    assert "before the ISP started" in answer.rejection_reason
     assert m.get("dso1", "/awards").json() == [] and _ledger(m, "agg1") == []

@@ -187,9 +187,12 @@ class RecordingAgr(PlainRoute, ShapeshifterAgrService):
             _accept(message, FlexRequestResponse))
 
     order_rejection: str | None = None  # set: every FlexOrder is answered Rejected
+    answer_orders: bool = True  # False: FlexOrders are never answered
 
     def process_flex_order(self, message):
         self._got(message)
+        if not self.answer_orders:
+            return
         if self.order_rejection is None:
             answer = _accept(message, FlexOrderResponse)
         else:

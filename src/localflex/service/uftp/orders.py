@@ -18,8 +18,9 @@ accepts it).
 * A FlexOrder the outbox gives up delivering (``max_delivery_attempts``) counts as
   rejected by the aggregator (``undeliverable_orders``): reversed, the DSO told.
 
-An order the aggregator never answers stays pending (its awards stand, the DSO has no
-answer yet): UFTP sets no deadline for a FlexOrderResponse.
+* A DSO's order the aggregator has not answered when its first ISP starts is reversed
+  the same way (``unanswered_orders``): an unconfirmed order cannot be delivered. UFTP sets
+  no deadline for a FlexOrderResponse; the start of delivery is the market's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from shapeshifter_uftp.uftp import AcceptedRejected, FlexOrder, FlexOrderISP, FlexOrderResponse
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from xsdata.models.datatype import XmlDate, XmlDuration
 
@@ -43,7 +44,7 @@ from localflex.store.models import Activation, Award, Gate, LedgerLine, MeterRea
 from localflex.store.vocab import AwardSource, OfferStatus
 
 __all__ = ["aggregator_answered", "clearing_orders", "reverse_awards", "send_now",
-           "undeliverable_orders"]
+           "unanswered_orders", "undeliverable_orders"]
 
 _TOL_KW = 1e-6
 
@@ -91,6 +92,7 @@ def aggregator_answered(state: UftpState, session: Session, sent: UftpMessage,
     if origin.detail.get("aggregator_result"):
         return []  # answered before: the DSO has its answer
     origin.detail = {**origin.detail, "aggregator_result": str(response.result)}
+    origin.result = str(response.result)  # an answered order (``unanswered_orders``)
     if not accepted:
         reverse_awards(session, origin.detail.get("award_ids", []), party_id=sent.party_id,
                        reason=f"aggregator {sent.recipient_domain}: {reason}")
@@ -162,33 +164,61 @@ def clearing_orders(state: UftpState, session: Session, now: datetime,
     return n
 
 
+def _rejected_for_aggregator(state: UftpState, session: Session, sent: UftpMessage,
+                             reason: str, now: datetime) -> None:
+    """Treat the FlexOrder ``sent`` as Rejected by its aggregator for ``reason``."""
+    response = FlexOrderResponse(flex_order_message_id=sent.message_id,
+                                 result=AcceptedRejected.REJECTED, rejection_reason=reason[:900])
+    sent.result = str(AcceptedRejected.REJECTED)
+    for out in aggregator_answered(state, session, sent, response, now):
+        queue(state, session, out, conversation_id=None, version="3.1.0", now=now,
+              origin_id=None)
+
+
 def undeliverable_orders(state: UftpState, session: Session, now: datetime) -> int:
     """FlexOrders the outbox gave up delivering to the aggregator: reversed as a rejection
     (the DSO of a DSO's order is told); the number reversed."""
     failed = list(session.scalars(select(UftpMessage).where(
         UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
         UftpMessage.status == "failed", UftpMessage.result.is_(None))))
-    answers = []
     for sent in failed:
-        reason = f"the aggregator could not be reached ({sent.reason or 'no answer'})"[:900]
-        response = FlexOrderResponse(flex_order_message_id=sent.message_id,
-                                     result=AcceptedRejected.REJECTED, rejection_reason=reason)
-        sent.result = str(AcceptedRejected.REJECTED)
-        answers += aggregator_answered(state, session, sent, response, now)
-    for out in answers:
-        queue(state, session, out, conversation_id=None, version="3.1.0", now=now,
-              origin_id=None)
+        _rejected_for_aggregator(state, session, sent, "the aggregator could not be reached "
+                                 f"({sent.reason or 'no answer'})", now)
     return len(failed)
 
 
+def unanswered_orders(state: UftpState, session: Session, now: datetime) -> int:
+    """DSO FlexOrders the aggregator has not answered when their first ISP starts: an
+    unconfirmed order cannot be delivered, so it is reversed and the DSO told; the number."""
+    pending = list(session.scalars(select(UftpMessage).where(
+        UftpMessage.direction == "in", UftpMessage.message_type == "FlexOrder",
+        UftpMessage.status == "accepted", UftpMessage.result.is_(None))))
+    n = 0
+    for origin in pending:
+        first = session.scalar(select(func.min(Gate.isp_start)).join(
+            Award, Award.gate_id == Gate.gate_id).where(
+            Award.award_id.in_(origin.detail.get("award_ids", []))))
+        sent = session.scalar(select(UftpMessage).where(
+            UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
+            UftpMessage.origin_id == origin.id))
+        if first is None or first > now or sent is None:
+            continue
+        _rejected_for_aggregator(state, session, sent, "no FlexOrderResponse from the "
+                                 "aggregator before the ISP started", now)
+        n += 1
+    return n
+
+
 def send_now(svc: ServiceContext, state: UftpState) -> dict[str, int]:
-    """One outbox step: FlexOrders for new clearing awards, every due delivery, then the
-    reversal of FlexOrders that could not be delivered."""
+    """One outbox step: FlexOrders for new clearing awards, the reversal of DSO orders still
+    unanswered at delivery, every due delivery, then the reversal of FlexOrders that could
+    not be delivered."""
     with state.delivery_lock:
         with svc.db.write() as session:
             ordered = clearing_orders(state, session, svc.now())
+            expired = unanswered_orders(state, session, svc.now())
         counts = deliver_due(svc, state.settings)
         if counts["failed"]:
             with svc.db.write() as session:
                 counts["orders_reversed"] = undeliverable_orders(state, session, svc.now())
-        return {"orders_queued": ordered, **counts}
+        return {"orders_queued": ordered, "orders_expired": expired, **counts}
