@@ -146,3 +146,19 @@ def test_uftp_order_unanswered_at_delivery_is_reversed(uftp_market):
     assert answer.result == AcceptedRejected.REJECTED
     assert "before the ISP started" in answer.rejection_reason
     assert m.get("dso1", "/awards").json() == [] and _ledger(m, "agg1") == []
+
+
+def test_uftp_clearing_award_on_a_uftp_offer_names_that_offer(uftp_market):
+    m = uftp_market
+    dso, agr = m.participants["dso1"], m.participants["agr1"]
+    offer = _flex_offer(m, None)
+    agr.client.send_flex_offer(offer)
+    dso.inbox.wait_for(FlexOffer)
+    r = m.post("dso1", "/requests", {"gate_id": m.gates[0], "congestion_point": "trafo:0",
+                                     "direction": "down", "power_kw": 20.0})
+    assert r.status_code == 201, r.text
+    r = m.post("operator", f"/gates/{m.gates[0]}/clear")
+    (award,) = r.json()["awards"]
+    m.post("operator", "/uftp/deliver")
+    order = agr.inbox.wait_for(FlexOrder, lambda o: o.order_reference == award["award_id"])
+    assert order.flex_offer_message_id == offer.message_id and not order.unsolicited

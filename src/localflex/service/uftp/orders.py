@@ -107,12 +107,15 @@ def aggregator_answered(state: UftpState, session: Session, sent: UftpMessage,
                      conversation_id=origin.conversation_id)]
 
 
-def _offer_message_ids(session: Session, offer_ids: set[str]) -> dict[str, str]:
-    """offer_id → MessageID of the aggregator's FlexOffer that created it (if any)."""
+def _offer_message_ids(session: Session, offer_ids: set[str],
+                       since: datetime) -> dict[str, str]:
+    """offer_id → MessageID of the aggregator's FlexOffer that created it (if any); an offer
+    is posted while its gate is open, so only FlexOffers from ``since`` (the earliest
+    opening of the gates concerned) are read."""
     out = {}
     rows = session.scalars(select(UftpMessage).where(
         UftpMessage.direction == "in", UftpMessage.message_type == "FlexOffer",
-        UftpMessage.status == "accepted"))
+        UftpMessage.status == "accepted", UftpMessage.created_at >= since))
     for row in rows:
         for o in row.detail.get("offers", []):
             if o.get("offer_id") in offer_ids:
@@ -122,8 +125,9 @@ def _offer_message_ids(session: Session, offer_ids: set[str]) -> dict[str, str]:
 
 def clearing_orders(state: UftpState, session: Session, now: datetime,
                     limit: int = 500) -> int:
-    """Queue a FlexOrder for each clearing award whose aggregator speaks UFTP and has not
-    been sent one yet; the number queued."""
+    """Queue a FlexOrder for each clearing award of an ISP still to come whose aggregator
+    speaks UFTP and has not been sent one yet; the number queued. (Past ISPs are not
+    ordered: after a long outage such awards stand without a FlexOrder.)"""
     sent_refs = select(UftpMessage.reference).where(
         UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
         UftpMessage.reference.is_not(None))
@@ -131,11 +135,13 @@ def clearing_orders(state: UftpState, session: Session, now: datetime,
         Gate, Gate.gate_id == Award.gate_id).join(
         UftpParticipant, (UftpParticipant.party_id == Award.aggregator_id)
         & (UftpParticipant.role == "AGR") & UftpParticipant.revoked_at.is_(None)).where(
-        Award.source == AwardSource.CLEARING.value, Award.award_id.not_in(sent_refs))
+        Award.source == AwardSource.CLEARING.value, Gate.isp_start > now,
+        Award.award_id.not_in(sent_refs))
         .order_by(Award.award_id).limit(limit)).all()
     if not rows:
         return 0
-    offer_msgs = _offer_message_ids(session, {a.offer_id for a, _, _ in rows})
+    offer_msgs = _offer_message_ids(session, {a.offer_id for a, _, _ in rows},
+                                    min(g.opens_at for _, g, _ in rows))
     n = 0
     done: set[str] = set()
     for award, gate, agr in rows:
