@@ -123,11 +123,10 @@ def _offer_message_ids(session: Session, offer_ids: set[str],
     return out
 
 
-def clearing_orders(state: UftpState, session: Session, now: datetime,
-                    limit: int = 500) -> int:
-    """Queue a FlexOrder for each clearing award of an ISP still to come whose aggregator
-    speaks UFTP and has not been sent one yet; the number queued. (Past ISPs are not
-    ordered: after a long outage such awards stand without a FlexOrder.)"""
+def _clearing_candidates(session: Session, now: datetime) -> list:
+    """(award, gate, participant) of clearing awards of ISPs still to come, at a bus where
+    the aggregator has a UFTP connection, not sent as a FlexOrder yet (bounded by the gates
+    still to come)."""
     sent_refs = select(UftpMessage.reference).where(
         UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
         UftpMessage.reference.is_not(None))
@@ -136,8 +135,16 @@ def clearing_orders(state: UftpState, session: Session, now: datetime,
         UftpParticipant, (UftpParticipant.party_id == Award.aggregator_id)
         & (UftpParticipant.role == "AGR") & UftpParticipant.revoked_at.is_(None)).where(
         Award.source == AwardSource.CLEARING.value, Gate.isp_start > now,
-        Award.award_id.not_in(sent_refs))
-        .order_by(Award.award_id).limit(limit)).all()
+        Award.award_id.not_in(sent_refs)).order_by(Award.award_id)).all()
+    # an offer placed outside the aggregator's UFTP connections gets no FlexOrder
+    return [r for r in rows if r[0].bus in (r[2].connections or {}).values()]
+
+
+def clearing_orders(state: UftpState, session: Session, now: datetime) -> int:
+    """Queue a FlexOrder for each clearing award of an ISP still to come whose aggregator
+    speaks UFTP and has not been sent one yet; the number queued. (Past ISPs are not
+    ordered: after a long outage such awards stand without a FlexOrder.)"""
+    rows = _clearing_candidates(session, now)
     if not rows:
         return 0
     offer_msgs = _offer_message_ids(session, {a.offer_id for a, _, _ in rows},
@@ -146,8 +153,8 @@ def clearing_orders(state: UftpState, session: Session, now: datetime,
     done: set[str] = set()
     for award, gate, agr in rows:
         at_bus = sorted(cp for cp, bus in (agr.connections or {}).items() if bus == award.bus)
-        if not at_bus or award.award_id in done:
-            continue  # an offer placed outside the aggregator's UFTP connections
+        if award.award_id in done:
+            continue  # the aggregator's party has several AGR participants
         done.add(award.award_id)
         tz = state.settings.time_zone
         period, isp = isp_number(gate.isp_start, tz, gate.isp_minutes)
@@ -193,13 +200,13 @@ def undeliverable_orders(state: UftpState, session: Session, now: datetime) -> i
     return len(failed)
 
 
-def unanswered_orders(state: UftpState, session: Session, now: datetime) -> int:
-    """DSO FlexOrders the aggregator has not answered when their first ISP starts: an
-    unconfirmed order cannot be delivered, so it is reversed and the DSO told; the number."""
+def _unanswered(session: Session, now: datetime) -> list[UftpMessage]:
+    """The market's FlexOrders relaying DSO orders still unanswered by the aggregator when
+    the order's first ISP has started."""
     pending = list(session.scalars(select(UftpMessage).where(
         UftpMessage.direction == "in", UftpMessage.message_type == "FlexOrder",
         UftpMessage.status == "accepted", UftpMessage.result.is_(None))))
-    n = 0
+    out = []
     for origin in pending:
         first = session.scalar(select(func.min(Gate.isp_start)).join(
             Award, Award.gate_id == Gate.gate_id).where(
@@ -207,12 +214,19 @@ def unanswered_orders(state: UftpState, session: Session, now: datetime) -> int:
         sent = session.scalar(select(UftpMessage).where(
             UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
             UftpMessage.origin_id == origin.id))
-        if first is None or first > now or sent is None:
-            continue
+        if first is not None and first <= now and sent is not None:
+            out.append(sent)
+    return out
+
+
+def unanswered_orders(state: UftpState, session: Session, now: datetime) -> int:
+    """DSO FlexOrders the aggregator has not answered when their first ISP starts: an
+    unconfirmed order cannot be delivered, so it is reversed and the DSO told; the number."""
+    expired = _unanswered(session, now)
+    for sent in expired:
         _rejected_for_aggregator(state, session, sent, "no FlexOrderResponse from the "
                                  "aggregator before the ISP started", now)
-        n += 1
-    return n
+    return len(expired)
 
 
 def send_now(svc: ServiceContext, state: UftpState) -> dict[str, int]:
@@ -220,9 +234,13 @@ def send_now(svc: ServiceContext, state: UftpState) -> dict[str, int]:
     unanswered at delivery, every due delivery, then the reversal of FlexOrders that could
     not be delivered."""
     with state.delivery_lock:
-        with svc.db.write() as session:
-            ordered = clearing_orders(state, session, svc.now())
-            expired = unanswered_orders(state, session, svc.now())
+        ordered = expired = 0
+        with svc.db.read() as session:  # a write transaction only when there is work
+            work = _clearing_candidates(session, svc.now()) or _unanswered(session, svc.now())
+        if work:
+            with svc.db.write() as session:
+                ordered = clearing_orders(state, session, svc.now())
+                expired = unanswered_orders(state, session, svc.now())
         counts = deliver_due(svc, state.settings)
         if counts["failed"]:
             with svc.db.write() as session:
