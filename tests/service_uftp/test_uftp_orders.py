@@ -104,6 +104,12 @@ def test_uftp_clearing_awards_go_to_the_aggregator_as_flex_orders(uftp_market):
     assert {x["award_id"] for x in lines} == {award["award_id"]}
     m.post("operator", "/uftp/deliver")  # nothing new is ordered twice
     assert len(agr.inbox.of(FlexOrder)) == 2
+    # the DSO's request of the second gate is no longer covered; the first one still is
+    requests = {r["gate_id"]: r for r in m.get("dso1", "/requests").json()}
+    assert (requests[m.gates[0]]["status"], requests[m.gates[0]]["covered_kw"]) == (
+        "covered", 20.0)
+    assert (requests[m.gates[1]]["status"], requests[m.gates[1]]["covered_kw"]) == (
+        "partly_covered", 0.0)
 
 
 def test_uftp_order_the_aggregator_cannot_receive_is_reversed(uftp_market):

@@ -25,8 +25,7 @@ outgoing message goes through the persistent outbox (``localflex.service.outbox`
 ``handlers`` for the message table and ``messaging`` for the security checks.
 
 What is not done: OfferOptions are limited to one per FlexOffer; a FlexReservationUpdate
-does not yet cap later clearings as FLECH's activation phase would; a clearing award the
-aggregator rejects does not reduce the covered_kw recorded on the DSO's requests.
+does not yet cap later clearings as FLECH's activation phase would.
 
 Public surface: ``router`` (mounted by ``localflex.service.app.create_app``),
 ``UftpSettings``, the participant registration and the store models.

@@ -547,7 +547,8 @@ def on_response(inb: Inbound) -> Handled:
     sent.result, sent.detail = str(m.result), {**sent.detail, "response": detail}
     forwards = []
     if isinstance(m, FlexOrderResponse):
-        forwards = aggregator_answered(inb.state, inb.session, sent, m, inb.svc.now())
+        forwards = aggregator_answered(inb.svc, inb.state, inb.session, sent, m,
+                                       inb.svc.now())
     return Handled(status="received", forwards=forwards, ref_message_id=sent.message_id,
                    detail=detail)
 

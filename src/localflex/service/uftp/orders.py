@@ -13,8 +13,8 @@ accepts it).
 * Awards of the gate clearing (``source='clearing'``) go to their aggregator as FlexOrders
   (``clearing_orders``; one per award, OrderReference = the award id) if the aggregator is a
   UFTP participant with a connection at the award's bus; a Rejected answer reverses the
-  award the same way. The covered_kw of the DSO's requests is not reduced by such a
-  reversal (the clearing's record of the gate stays as cleared).
+  award the same way and the DSO's requests of the gate get the coverage the remaining
+  awards give (``coverage.recompute_coverage``).
 * A FlexOrder the outbox gives up delivering (``max_delivery_attempts``) counts as
   rejected by the aggregator (``undeliverable_orders``): reversed, the DSO told.
 
@@ -35,6 +35,7 @@ from xsdata.models.datatype import XmlDate, XmlDuration
 
 from localflex.service.context import ServiceContext
 from localflex.service.outbox import deliver_due
+from localflex.service.uftp.coverage import recompute_coverage
 from localflex.service.uftp.messaging import Outgoing, queue
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
 from localflex.service.uftp.platform import UftpState
@@ -77,8 +78,9 @@ def reverse_awards(session: Session, award_ids: list[str], *, party_id: str | No
     return refunded
 
 
-def aggregator_answered(state: UftpState, session: Session, sent: UftpMessage,
-                        response: FlexOrderResponse, now: datetime) -> list[Outgoing]:
+def aggregator_answered(svc: ServiceContext, state: UftpState, session: Session,
+                        sent: UftpMessage, response: FlexOrderResponse,
+                        now: datetime) -> list[Outgoing]:
     """Apply an aggregator's FlexOrderResponse to the FlexOrder ``sent`` by the market:
     the DSO's answer to relay (a DSO's order) and, if Rejected, the awards reversed."""
     accepted = response.result == AcceptedRejected.ACCEPTED
@@ -86,8 +88,13 @@ def aggregator_answered(state: UftpState, session: Session, sent: UftpMessage,
     origin = session.get(UftpMessage, sent.origin_id) if sent.origin_id else None
     if origin is None:  # an award of the gate clearing
         if not accepted:
-            reverse_awards(session, sent.detail.get("award_ids", []), party_id=sent.party_id,
-                           reason=f"aggregator {sent.recipient_domain}: {reason}")
+            ids = sent.detail.get("award_ids", [])
+            scope = {(a.gate_id, a.buyer_id) for a in session.scalars(
+                select(Award).where(Award.award_id.in_(ids)))}
+            why = f"aggregator {sent.recipient_domain} rejected award {', '.join(ids)}: {reason}"
+            reverse_awards(session, ids, party_id=sent.party_id, reason=why)
+            for gate_id, dso_id in sorted(scope):
+                recompute_coverage(svc, session, gate_id, dso_id, why[:500])
         return []
     if origin.detail.get("aggregator_result"):
         return []  # answered before: the DSO has its answer
@@ -177,25 +184,26 @@ def clearing_orders(state: UftpState, session: Session, now: datetime) -> int:
     return n
 
 
-def _rejected_for_aggregator(state: UftpState, session: Session, sent: UftpMessage,
-                             reason: str, now: datetime) -> None:
+def _rejected_for_aggregator(svc: ServiceContext, state: UftpState, session: Session,
+                             sent: UftpMessage, reason: str, now: datetime) -> None:
     """Treat the FlexOrder ``sent`` as Rejected by its aggregator for ``reason``."""
     response = FlexOrderResponse(flex_order_message_id=sent.message_id,
                                  result=AcceptedRejected.REJECTED, rejection_reason=reason[:900])
     sent.result = str(AcceptedRejected.REJECTED)
-    for out in aggregator_answered(state, session, sent, response, now):
+    for out in aggregator_answered(svc, state, session, sent, response, now):
         queue(state, session, out, conversation_id=None, version="3.1.0", now=now,
               origin_id=None)
 
 
-def undeliverable_orders(state: UftpState, session: Session, now: datetime) -> int:
+def undeliverable_orders(svc: ServiceContext, state: UftpState, session: Session,
+                         now: datetime) -> int:
     """FlexOrders the outbox gave up delivering to the aggregator: reversed as a rejection
     (the DSO of a DSO's order is told); the number reversed."""
     failed = list(session.scalars(select(UftpMessage).where(
         UftpMessage.direction == "out", UftpMessage.message_type == "FlexOrder",
         UftpMessage.status == "failed", UftpMessage.result.is_(None))))
     for sent in failed:
-        _rejected_for_aggregator(state, session, sent, "the aggregator could not be reached "
+        _rejected_for_aggregator(svc, state, session, sent, "the aggregator could not be reached "
                                  f"({sent.reason or 'no answer'})", now)
     return len(failed)
 
@@ -219,12 +227,13 @@ def _unanswered(session: Session, now: datetime) -> list[UftpMessage]:
     return out
 
 
-def unanswered_orders(state: UftpState, session: Session, now: datetime) -> int:
+def unanswered_orders(svc: ServiceContext, state: UftpState, session: Session,
+                      now: datetime) -> int:
     """DSO FlexOrders the aggregator has not answered when their first ISP starts: an
     unconfirmed order cannot be delivered, so it is reversed and the DSO told; the number."""
     expired = _unanswered(session, now)
     for sent in expired:
-        _rejected_for_aggregator(state, session, sent, "no FlexOrderResponse from the "
+        _rejected_for_aggregator(svc, state, session, sent, "no FlexOrderResponse from the "
                                  "aggregator before the ISP started", now)
     return len(expired)
 
@@ -240,9 +249,10 @@ def send_now(svc: ServiceContext, state: UftpState) -> dict[str, int]:
         if work:
             with svc.db.write() as session:
                 ordered = clearing_orders(state, session, svc.now())
-                expired = unanswered_orders(state, session, svc.now())
+                expired = unanswered_orders(svc, state, session, svc.now())
         counts = deliver_due(svc, state.settings)
         if counts["failed"]:
             with svc.db.write() as session:
-                counts["orders_reversed"] = undeliverable_orders(state, session, svc.now())
+                counts["orders_reversed"] = undeliverable_orders(svc, state, session,
+                                                                 svc.now())
         return {"orders_queued": ordered, "orders_expired": expired, **counts}
