@@ -74,6 +74,21 @@ def test_uftp_metering_feeds_the_settlement(uftp_market):
     (row,) = [x for x in m.messages(direction="in") if x["message_id"] == metering.message_id]
     assert row["detail"]["isps_without_awards"] == [N2 + 1]
 
+    # a corrected revision replaces the readings; a stale revision is refused
+    corrected = _metering(ean, {N1: -40.0, N2: -50.0}, revision=2)
+    agr.client.send_metering(corrected)
+    answer = agr.inbox.wait_for(MeteringResponse,
+                                lambda r: r.metering_message_id == corrected.message_id)
+    assert answer.result == AcceptedRejected.ACCEPTED, answer.rejection_reason
+    readings = m.get("agg1", "/meter-data").json()
+    assert sorted(r["delivered_kw"] for r in readings) == [10.0, 20.0]
+    assert m.get("agg1", "/settlement").json()["delivered_kwh"] == 7.5
+    stale = _metering(ean, {N1: -60.0}, revision=2)
+    agr.client.send_metering(stale)
+    answer = agr.inbox.wait_for(MeteringResponse,
+                                lambda r: r.metering_message_id == stale.message_id)
+    assert answer.result == AcceptedRejected.REJECTED and "Revision" in answer.rejection_reason
+
 
 def _reservation(m, contract: str, power_w: int) -> FlexReservationUpdate:
     return FlexReservationUpdate(

@@ -88,6 +88,7 @@ from localflex.service.uftp.messaging import (
     acceptance,
     copy_message,
     expand_isps,
+    previous_revisions,
     snake_case,
     type_name,
     validated,
@@ -160,18 +161,6 @@ def _not_expired(inb: Inbound, value: str) -> None:
         raise InputError("ExpirationDateTime", value, "a time in the future")
 
 
-def _previous(inb: Inbound, message_type: str, reference: str, revision: int):
-    rows = list(inb.session.scalars(select(UftpMessage).where(
-        UftpMessage.direction == "in", UftpMessage.sender_domain == inb.participant.domain,
-        UftpMessage.message_type == message_type, UftpMessage.status == "accepted",
-        UftpMessage.reference == reference)))
-    latest = max((r.detail.get("revision", 0) for r in rows), default=None)
-    if latest is not None and revision <= latest:
-        raise InputError("Revision", revision, f"a revision above {latest} for {reference} "
-                         "(Subordinate Sequence Number)")
-    return rows
-
-
 def _sent(session: Session, message_type: str, message_id: str | None) -> UftpMessage | None:
     if not message_id:
         return None
@@ -194,7 +183,7 @@ def on_d_prognosis(inb: Inbound) -> Handled:
     for n, _ in isps:
         isp_start(period, m.time_zone, minutes, n)
     ref = f"{cp.cp_id}|{period.isoformat()}"
-    _previous(inb, "DPrognosis", ref, m.revision)
+    previous_revisions(inb, "DPrognosis", ref, m.revision)
     forwards = [Outgoing(copy_message(m), p, reference=ref, ref_message_id=m.message_id)
                 for p in (_participants(inb.session, "DSO", cp.dso_id) if cp.dso_id else [])]
     detail = {"cp_id": cp.cp_id, "period": period.isoformat(), "revision": m.revision,
@@ -296,7 +285,7 @@ def on_flex_request(inb: Inbound) -> Handled:
     period, minutes = _period(m)
     _not_expired(inb, m.expiration_date_time)
     ref = f"{cp.cp_id}|{period.isoformat()}"
-    previous = _previous(inb, "FlexRequest", ref, m.revision)
+    previous = previous_revisions(inb, "FlexRequest", ref, m.revision)
     request_ids = []
     for n, isp in expand_isps(m.isps):
         start = isp_start(period, m.time_zone, minutes, n)

@@ -63,6 +63,7 @@ __all__ = [
     "Outgoing",
     "ReceiveError",
     "answer",
+    "previous_revisions",
     "probe_participant",
     "queue",
     "receive",
@@ -356,6 +357,21 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
 def copy_message(message: PayloadMessage, **changes) -> PayloadMessage:
     """A copy of ``message`` to relay (headers are refilled by ``queue``)."""
     return dataclasses.replace(message, **changes)
+
+
+def previous_revisions(inb: Inbound, message_type: str, reference: str,
+                       revision: int) -> list[UftpMessage]:
+    """The sender's accepted ``message_type`` messages for ``reference``; InputError unless
+    ``revision`` is above all of theirs (UFTP: a new revision replaces the previous)."""
+    rows = list(inb.session.scalars(select(UftpMessage).where(
+        UftpMessage.direction == "in", UftpMessage.sender_domain == inb.participant.domain,
+        UftpMessage.message_type == message_type, UftpMessage.status == "accepted",
+        UftpMessage.reference == reference)))
+    latest = max((r.detail.get("revision", 0) for r in rows), default=None)
+    if latest is not None and revision <= latest:
+        raise InputError("Revision", revision, f"a revision above {latest} for {reference} "
+                         "(Subordinate Sequence Number)")
+    return rows
 
 
 def validated(model, **values):

@@ -14,7 +14,10 @@ meter reading per award through the REST API's own operation (``post_meter_readi
   both are shared among the ISP's awards at the bus in proportion to their awarded power,
   so the delivered power of the connection is split the same way;
 * an awarded ISP without a D-Prognosis refuses the message (Rejected: no baseline);
-  ISPs without awards are ignored (listed in the record).
+  ISPs without awards are ignored (listed in the record);
+* a Metering with a higher Revision for the same EAN and day replaces the readings the
+  earlier revisions wrote (a lower or equal one is Rejected); readings posted through the
+  REST API are left as they are.
 
 The delivered power then enters the aggregator's statement (``GET /settlement``) and the
 FlexSettlement the market sends it. The message is relayed to the congestion point's DSO.
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from shapeshifter_uftp.uftp import Metering, MeteringProfileEnum, MeteringUnit
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from localflex.domain import InputError
 from localflex.service import market_ops
@@ -36,6 +39,7 @@ from localflex.service.uftp.messaging import (
     Outgoing,
     acceptance,
     copy_message,
+    previous_revisions,
     validated,
 )
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
@@ -87,6 +91,11 @@ def on_metering(inb: Inbound) -> Handled:
     period, minutes = m.period.to_date(), isp_minutes_of(m.isp_duration)
     power_kw = _power_kw(m, minutes)
     baseline_w = _baseline_w(inb, cp_id, period.isoformat())
+    reference = f"{m.ean}|{period.isoformat()}"
+    replaced = [r["award_id"] for p in previous_revisions(inb, "Metering", reference, m.revision)
+                for r in p.detail.get("readings", [])]
+    if replaced:  # a new revision replaces the readings the earlier ones wrote
+        inb.session.execute(delete(MeterReading).where(MeterReading.award_id.in_(replaced)))
     written, unawarded = [], []
     for n in sorted(power_kw):
         start = isp_start(period, m.time_zone, minutes, n)
@@ -121,5 +130,5 @@ def on_metering(inb: Inbound) -> Handled:
     detail = {"cp_id": cp_id, "bus": bus, "period": period.isoformat(), "revision": m.revision,
               "readings": written, "isps_without_awards": unawarded,
               "delivered_kw": {str(k): v for k, v in sorted(by_isp.items())}}
-    return Handled(response=acceptance(m), forwards=forwards,
-                   reference=f"{m.ean}|{period.isoformat()}", detail=detail)
+    return Handled(response=acceptance(m), forwards=forwards, reference=reference,
+                   detail=detail)
