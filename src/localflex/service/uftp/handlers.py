@@ -21,11 +21,21 @@ FlexOffer              AGR     one ``post_offer`` per ISP of its (single) OfferO
 FlexOfferRevocation    AGR     ``withdraw_offer`` of each (refused once ordered); relayed
 FlexOrder              DSO     ``place_flex_order`` per ISP (power × ActivationFactor) on an
                                offer the market relayed to this DSO; Price must equal the
-                               pay-as-bid cost; relayed to the aggregator
+                               pay-as-bid cost; relayed to the aggregator, whose
+                               FlexOrderResponse the DSO then receives (``orders``: a
+                               Rejected one reverses the awards and their ledger lines)
 FlexSettlement         DSO     each FlexOrderSettlement checked against the market's awards
                                and ledger (Accepted / Disputed); the market then sends each
                                aggregator its FlexSettlement built from the market's records
-*Response              both    stored on the message it answers
+Metering               AGR     meter readings of the connection's awards (``metering``);
+                               relayed to the point's DSO
+FlexReservationUpdate  DSO     a FLECH reservation, relayed to the ContractID's aggregator
+                               (``reservations``)
+TestMessage            both    answered Accepted (the connectivity probe)
+AgrPortfolioQuery      AGR     answered with the aggregator's registered connections
+other CRO messages     both    refused (Rejected): the market is no CRO
+*Response              both    stored on the message it answers; a FlexOrderResponse is
+                               passed to the DSO (``orders.aggregator_answered``)
 =====================  ======  ==========================================================
 """
 
