@@ -17,9 +17,10 @@ messages it causes (the answer to the sender, relays to other participants), all
 the market's key and queued (``status='pending'``). A functional refusal (closed gate, a
 congestion point of another DSO, an unknown reference) rolls the operation back and records
 the message as rejected with a Rejected answer, as UFTP prescribes; the HTTP answer is 200
-once the record is committed. Queued messages go to the outbox (``localflex.service.outbox``):
-they are sent right after the request (``orders.send_now``) and by the outbox's background sender,
-retried with exponential backoff until delivered, across restarts.
+once the record is committed. Queued messages are the outbox
+(``localflex.service.outbox``): sent right after the request (``orders.send_now``) and by
+the outbox's background sender, retried with exponential backoff until delivered, across
+restarts.
 """
 
 from __future__ import annotations
