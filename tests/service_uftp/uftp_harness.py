@@ -168,6 +168,11 @@ class RecordingDso(PlainRoute, ShapeshifterDsoService):
     process_dso_portfolio_query_response = _got
     process_dso_portfolio_update_response = _got
     process_metering = _got
+    process_test_message_response = _got
+
+    def process_test_message(self, message, sender_role):
+        self._got(message)
+        super().process_test_message(message, sender_role)
 
 
 class RecordingAgr(PlainRoute, ShapeshifterAgrService):
@@ -181,10 +186,21 @@ class RecordingAgr(PlainRoute, ShapeshifterAgrService):
         self.dso_client(message.sender_domain).send_flex_request_response(
             _accept(message, FlexRequestResponse))
 
+    order_rejection: str | None = None  # set: every FlexOrder is answered Rejected
+    answer_orders: bool = True  # False: FlexOrders are never answered
+
     def process_flex_order(self, message):
         self._got(message)
-        self.dso_client(message.sender_domain).send_flex_order_response(
-            _accept(message, FlexOrderResponse))
+        if not self.answer_orders:
+            return
+        if self.order_rejection is None:
+            answer = _accept(message, FlexOrderResponse)
+        else:
+            answer = FlexOrderResponse(conversation_id=message.conversation_id,
+                                       result=AcceptedRejected.REJECTED,
+                                       rejection_reason=self.order_rejection,
+                                       flex_order_message_id=message.message_id)
+        self.dso_client(message.sender_domain).send_flex_order_response(answer)
 
     def process_flex_settlement(self, message):
         self._got(message)
@@ -201,6 +217,11 @@ class RecordingAgr(PlainRoute, ShapeshifterAgrService):
     process_metering_response = _got
     process_agr_portfolio_query_response = _got
     process_agr_portfolio_update_response = _got
+    process_test_message_response = _got
+
+    def process_test_message(self, message, sender_role):
+        self._got(message)
+        super().process_test_message(message, sender_role)
 
 
 @dataclass
@@ -259,7 +280,8 @@ class UftpMarket:
                    recipient_signing_key=self.platform["public_key"])
 
     def add_participant(self, name: str, role: str, party_id: str,
-                        connections: dict[str, int] | None = None) -> Participant:
+                        connections: dict[str, int] | None = None,
+                        contracts: list[str] | None = None) -> Participant:
         domain = f"{name}.localflex.test"
         secret, public = new_keypair()
         service_cls = RecordingDso if role == "DSO" else RecordingAgr
@@ -272,7 +294,7 @@ class UftpMarket:
         service.run_in_thread()
         body = {"domain": domain, "role": role, "party_id": party_id, "public_key": public,
                 "endpoint": f"http://127.0.0.1:{port}/shapeshifter/api/v3/message",
-                "connections": connections or {}}
+                "connections": connections or {}, "contracts": contracts or []}
         r = self.post("operator", "/uftp/participants", body)
         assert r.status_code == 201, r.text
         part = Participant(domain, role, party_id, secret, public, service,
@@ -314,7 +336,8 @@ def start_uftp_market(url: str) -> Iterator[UftpMarket]:
             market.gates = [g["gate_id"] for g in r.json()]
             market.add_participant("dso1", "DSO", "dso1")
             market.add_participant("dso2", "DSO", "dso2")
-            market.add_participant("agr1", "AGR", "agg1", {"trafo:0": market.buses[3]})
+            market.add_participant("agr1", "AGR", "agg1", {"trafo:0": market.buses[3]},
+                                   ["flech-c1"])
             market.add_participant("agr2", "AGR", "agg2", {"line:5": market.buses[5]})
             yield market
         finally:

@@ -6,7 +6,7 @@ SQLite by default (``sqlite:///localflex.db``, WAL), PostgreSQL in production
 appends to the audit log; ``credentials`` makes and checks hashed API keys.
 """
 
-from localflex.store import models
+from localflex.store import models, uftp_records
 from localflex.store.audit import AppendOnlyError, record
 from localflex.store.credentials import NewKey, new_api_key, split_api_key, verify_secret
 from localflex.store.database import Database
@@ -20,6 +20,7 @@ __all__ = [
     "new_api_key",
     "record",
     "split_api_key",
+    "uftp_records",
     "upgrade_head",
     "verify_secret",
 ]

@@ -12,16 +12,20 @@ market sits between them as the DSO's market platform under one UFTP domain
 
 It is not a blind relay: each message is first applied to the market through the same
 operations as the REST API (a FlexRequest becomes DSO requests at its congestion point, a
-FlexOffer becomes offers, a FlexOrder becomes awards with ledger payments, a FlexSettlement is
-checked against the market's awards and ledger), in the same store, and only then relayed,
-re-signed by the market, to the other side with the market's own MessageIDs (the
-ConversationID is kept end to end). Offers also take part in the gate clearing like REST
-offers. See ``handlers`` for the message table and ``messaging`` for the security checks.
+FlexOffer becomes offers, a FlexOrder becomes awards with ledger payments — agreed only once
+the aggregator's FlexOrderResponse accepts it, reversed if it rejects — a FlexSettlement is
+checked against the market's awards and ledger, Metering becomes meter readings against the
+D-Prognosis baseline, a FlexReservationUpdate is kept as a FLECH reservation), in the same
+store, and only then relayed, re-signed by the market, to the other side with the market's
+own MessageIDs (the ConversationID is kept end to end). Offers also take part in the gate
+clearing like REST offers, and the clearing's awards go to the aggregators as FlexOrders.
+TestMessage is answered; the CRO portfolio messages are refused with their own response
+types (AgrPortfolioQuery is answered with the aggregator's registered connections). Every
+outgoing message goes through the persistent outbox (``localflex.service.outbox``). See
+``handlers`` for the message table and ``messaging`` for the security checks.
 
-What is not done: FlexReservationUpdate, Metering, the CRO portfolio messages and
-TestMessage are refused as not supported; awards of the gate clearing are not pushed to
-aggregators as FlexOrders; OfferOptions are limited to one per FlexOffer; delivery of queued
-messages runs in the serving process after each received message (no separate worker).
+What is not done: OfferOptions are limited to one per FlexOffer; a FlexReservationUpdate
+does not yet cap later clearings as FLECH's activation phase would.
 
 Public surface: ``router`` (mounted by ``localflex.service.app.create_app``),
 ``UftpSettings``, the participant registration and the store models.

@@ -21,11 +21,21 @@ FlexOffer              AGR     one ``post_offer`` per ISP of its (single) OfferO
 FlexOfferRevocation    AGR     ``withdraw_offer`` of each (refused once ordered); relayed
 FlexOrder              DSO     ``place_flex_order`` per ISP (power × ActivationFactor) on an
                                offer the market relayed to this DSO; Price must equal the
-                               pay-as-bid cost; relayed to the aggregator
+                               pay-as-bid cost; relayed to the aggregator, whose
+                               FlexOrderResponse the DSO then receives (``orders``: a
+                               Rejected one reverses the awards and their ledger lines)
 FlexSettlement         DSO     each FlexOrderSettlement checked against the market's awards
                                and ledger (Accepted / Disputed); the market then sends each
                                aggregator its FlexSettlement built from the market's records
-*Response              both    stored on the message it answers
+Metering               AGR     meter readings of the connection's awards (``metering``);
+                               relayed to the point's DSO
+FlexReservationUpdate  DSO     a FLECH reservation, relayed to the ContractID's aggregator
+                               (``reservations``)
+TestMessage            both    answered Accepted (the connectivity probe)
+AgrPortfolioQuery      AGR     answered with the aggregator's registered connections
+other CRO messages     both    refused (Rejected): the market is no CRO
+*Response              both    stored on the message it answers; a FlexOrderResponse is
+                               passed to the DSO (``orders.aggregator_answered``)
 =====================  ======  ==========================================================
 """
 
@@ -35,15 +45,22 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import ValidationError
 from shapeshifter_uftp.uftp import (
     AcceptedDisputed,
+    AgrPortfolioQuery,
+    AgrPortfolioQueryResponseCongestionPoint,
+    AgrPortfolioQueryResponseConnection,
+    AgrPortfolioQueryResponseDSOPortfolio,
+    AgrPortfolioQueryResponseDSOView,
+    AgrPortfolioUpdate,
     AvailableRequested,
     ContractSettlement,
     ContractSettlementISP,
     ContractSettlementPeriod,
     DPrognosis,
     DPrognosisResponse,
+    DsoPortfolioQuery,
+    DsoPortfolioUpdate,
     FlexOffer,
     FlexOfferResponse,
     FlexOfferRevocation,
@@ -55,8 +72,15 @@ from shapeshifter_uftp.uftp import (
     FlexOrderSettlementStatus,
     FlexRequest,
     FlexRequestResponse,
+    FlexReservationUpdate,
+    FlexReservationUpdateResponse,
     FlexSettlement,
     FlexSettlementResponse,
+    Metering,
+    MeteringResponse,
+    RedispatchBy,
+    TestMessage,
+    TestMessageResponse,
 )
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -74,10 +98,16 @@ from localflex.service.uftp.messaging import (
     acceptance,
     copy_message,
     expand_isps,
+    previous_revisions,
     snake_case,
+    type_name,
+    validated,
 )
+from localflex.service.uftp.metering import on_metering
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
+from localflex.service.uftp.orders import aggregator_answered
 from localflex.service.uftp.protocol import (
+    connection_address,
     cp_of_entity_address,
     entity_address,
     flex_power_w,
@@ -86,6 +116,7 @@ from localflex.service.uftp.protocol import (
     isp_start,
     power_direction,
 )
+from localflex.service.uftp.reservations import on_flex_reservation_update
 from localflex.store.models import Award, CongestionPoint, Gate, LedgerLine, MeterReading
 from localflex.store.models import Request as RequestRow
 from localflex.store.vocab import GateStatus, RequestStatus
@@ -97,15 +128,6 @@ _W_TOL = 1
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-def _validated(model, **values):
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(".".join(str(x) for x in err["loc"]), err.get("input"),
-                         err["msg"]) from None
-
-
 def _cp(inb: Inbound, address: str) -> CongestionPoint:
     cp_id = cp_of_entity_address(inb.state.domain, address)
     cp = inb.session.get(CongestionPoint, cp_id)
@@ -149,18 +171,6 @@ def _not_expired(inb: Inbound, value: str) -> None:
         raise InputError("ExpirationDateTime", value, "a time in the future")
 
 
-def _previous(inb: Inbound, message_type: str, reference: str, revision: int):
-    rows = list(inb.session.scalars(select(UftpMessage).where(
-        UftpMessage.direction == "in", UftpMessage.sender_domain == inb.participant.domain,
-        UftpMessage.message_type == message_type, UftpMessage.status == "accepted",
-        UftpMessage.reference == reference)))
-    latest = max((r.detail.get("revision", 0) for r in rows), default=None)
-    if latest is not None and revision <= latest:
-        raise InputError("Revision", revision, f"a revision above {latest} for {reference} "
-                         "(Subordinate Sequence Number)")
-    return rows
-
-
 def _sent(session: Session, message_type: str, message_id: str | None) -> UftpMessage | None:
     if not message_id:
         return None
@@ -183,7 +193,7 @@ def on_d_prognosis(inb: Inbound) -> Handled:
     for n, _ in isps:
         isp_start(period, m.time_zone, minutes, n)
     ref = f"{cp.cp_id}|{period.isoformat()}"
-    _previous(inb, "DPrognosis", ref, m.revision)
+    previous_revisions(inb, "DPrognosis", ref, m.revision)
     forwards = [Outgoing(copy_message(m), p, reference=ref, ref_message_id=m.message_id)
                 for p in (_participants(inb.session, "DSO", cp.dso_id) if cp.dso_id else [])]
     detail = {"cp_id": cp.cp_id, "period": period.isoformat(), "revision": m.revision,
@@ -220,7 +230,7 @@ def on_flex_offer(inb: Inbound) -> Handled:
     for n, power_w in isps:
         gate_id = _gate_id(inb.session, isp_start(period, m.time_zone, minutes, n), minutes)
         kw = abs(power_w) / 1000.0
-        body = _validated(OfferIn, gate_id=gate_id, bus=bus,
+        body = validated(OfferIn, gate_id=gate_id, bus=bus,
                           direction=power_direction(power_w), max_power_kw=kw,
                           min_power_kw=min(kw, min_factor * kw),
                           price_eur_per_mwh=price_eur_per_mwh)
@@ -285,7 +295,7 @@ def on_flex_request(inb: Inbound) -> Handled:
     period, minutes = _period(m)
     _not_expired(inb, m.expiration_date_time)
     ref = f"{cp.cp_id}|{period.isoformat()}"
-    previous = _previous(inb, "FlexRequest", ref, m.revision)
+    previous = previous_revisions(inb, "FlexRequest", ref, m.revision)
     request_ids = []
     for n, isp in expand_isps(m.isps):
         start = isp_start(period, m.time_zone, minutes, n)
@@ -299,7 +309,7 @@ def on_flex_request(inb: Inbound) -> Handled:
         else:
             raise InputError(f"ISP[{n}].MinPower..MaxPower", [lo, hi],
                              "a Requested range that excludes 0 (both bounds of one sign)")
-        body = _validated(RequestIn, gate_id=_gate_id(inb.session, start, minutes),
+        body = validated(RequestIn, gate_id=_gate_id(inb.session, start, minutes),
                           congestion_point=cp.cp_id, direction=power_direction(power_w),
                           power_kw=abs(power_w) / 1000.0)
         request_ids.append(market_ops.post_request(inb.svc, inb.session, inb.caller,
@@ -353,7 +363,7 @@ def on_flex_order(inb: Inbound) -> Handled:
     ordered = {n: isp.power for n, isp in expand_isps(m.isps) if isp.power != 0}
     if ordered != {o["isp"]: o["power_w"] for o in offered["offers"]}:
         raise InputError("ISP", sorted(ordered.items()), "the ISPs of the FlexOffer, unchanged")
-    awards = [market_ops.place_flex_order(inb.svc, inb.session, inb.caller, _validated(
+    awards = [market_ops.place_flex_order(inb.svc, inb.session, inb.caller, validated(
         FlexOrderIn, offer_id=o["offer_id"], power_kw=factor * abs(o["power_w"]) / 1000.0))
         for o in offered["offers"]]
     cost = sum(a.cost_eur for a in awards)
@@ -361,17 +371,19 @@ def on_flex_order(inb: Inbound) -> Handled:
         raise InputError("Price", str(m.price), f"{cost:.4f} EUR: the offer's price × "
                          "ActivationFactor (pay-as-bid)")
     agr = inb.session.get(UftpParticipant, (offer_msg.sender_domain, "AGR"))
-    forwards = []
-    if agr is not None and agr.revoked_at is None:
-        forwards.append(Outgoing(copy_message(m, flex_offer_message_id=offer_msg.message_id),
-                                 agr, reference=m.order_reference,
-                                 ref_message_id=offer_msg.message_id))
+    if agr is None or agr.revoked_at is not None:
+        raise InputError("FlexOfferMessageID", m.flex_offer_message_id,
+                         "an offer of an aggregator still registered for UFTP (it must "
+                         "accept the order)")
+    forwards = [Outgoing(copy_message(m, flex_offer_message_id=offer_msg.message_id), agr,
+                         reference=m.order_reference, ref_message_id=offer_msg.message_id)]
     detail = {"award_ids": [a.award_id for a in awards], "cost_eur": cost,
               "offer_message_id": offer_msg.message_id,
               "aggregator_domain": offer_msg.sender_domain, "cp_id": offered["cp_id"],
               "period": offered["period"], "time_zone": offered["time_zone"],
               "isp_minutes": offered["isp_minutes"]}
-    return Handled(response=acceptance(m), forwards=forwards, reference=m.order_reference,
+    # the DSO's FlexOrderResponse waits for the aggregator's (orders.aggregator_answered)
+    return Handled(forwards=forwards, reference=m.order_reference,
                    ref_message_id=m.flex_offer_message_id, detail=detail)
 
 
@@ -467,28 +479,92 @@ def on_flex_settlement(inb: Inbound) -> Handled:
                    forwards=forwards, detail=detail)
 
 
+# ---- any role ---------------------------------------------------------------------------------
+def on_test_message(inb: Inbound) -> Handled:
+    """TestMessage: the connectivity probe; answered Accepted, nothing else happens."""
+    return Handled(response=acceptance(inb.message))
+
+
+def on_agr_portfolio_query(inb: Inbound) -> Handled:
+    """AgrPortfolioQuery: answered with what the market registered for the aggregator (its
+    connection behind each congestion point, by DSO); the market is no CRO, but it knows
+    this portfolio and the response type needs at least one DSO view."""
+    m: AgrPortfolioQuery = inb.message
+    by_dso: dict[str, list] = defaultdict(list)
+    for cp_id, bus in sorted((inb.participant.connections or {}).items()):
+        cp = inb.session.get(CongestionPoint, cp_id)
+        dsos = _participants(inb.session, "DSO", cp.dso_id) if cp and cp.dso_id else []
+        for dso in dsos:
+            by_dso[dso.domain].append(AgrPortfolioQueryResponseCongestionPoint(
+                entity_address=entity_address(inb.state.domain, cp_id),
+                mutex_offers_supported=False, day_ahead_redispatch_by=RedispatchBy.DSO,
+                connections=[AgrPortfolioQueryResponseConnection(
+                    entity_address=connection_address(inb.state.domain, bus))]))
+    if not by_dso:
+        raise InputError("connections", inb.participant.connections,
+                         "a connection at a congestion point of a DSO that uses UFTP (the "
+                         "market operator registers them); the market is no CRO")
+    view = AgrPortfolioQueryResponseDSOView(dso_portfolios=[
+        AgrPortfolioQueryResponseDSOPortfolio(dso_domain=d, congestion_points=cps)
+        for d, cps in sorted(by_dso.items())])
+    return Handled(response=acceptance(m, dso_views=[view], time_zone=m.time_zone))
+
+
+def on_cro_message(inb: Inbound) -> Handled:
+    """A Common Reference Operator message: the market is no CRO, refused (Rejected answer)."""
+    raise InputError("RecipientDomain", inb.state.domain,
+                     f"the domain of your CRO: {type_name(inb.message)} is a CRO message and "
+                     "this market is not a Common Reference Operator")
+
+
 # ---- answers to the market's messages ---------------------------------------------------------
-def on_response(inb: Inbound) -> Handled:
+def _answered(inb: Inbound, asked: str) -> UftpMessage:
     m = inb.message
-    asked = type(m).__name__.removesuffix("Response")
-    ref = getattr(m, f"{snake_case(asked)}_message_id")
-    sent = _sent(inb.session, asked, ref)
+    ref_field = f"{snake_case(asked)}_message_id"
+    if hasattr(m, ref_field):
+        ref = getattr(m, ref_field)
+        sent = _sent(inb.session, asked, ref)
+    else:  # TestMessageResponse: linked by its ConversationID
+        ref = m.conversation_id
+        sent = inb.session.scalar(select(UftpMessage).where(
+            UftpMessage.direction == "out", UftpMessage.message_type == asked,
+            UftpMessage.conversation_id == ref))
     if sent is None or sent.recipient_domain != inb.participant.domain:
         raise InputError(f"{asked}MessageID", ref,
                          f"a {asked} the market sent you (Unknown Reference)")
+    return sent
+
+
+def on_response(inb: Inbound) -> Handled:
+    m = inb.message
+    asked = type_name(m).removesuffix("Response")
+    sent = _answered(inb, asked)
     detail = {"result": str(m.result), "reason": m.rejection_reason}
     if isinstance(m, FlexSettlementResponse):
         detail["orders"] = {s.order_reference or "": str(s.disposition)
                             for s in m.flex_order_settlement_statuses}
     sent.result, sent.detail = str(m.result), {**sent.detail, "response": detail}
-    return Handled(status="received", ref_message_id=ref, detail=detail)
+    forwards = []
+    if isinstance(m, FlexOrderResponse):
+        forwards = aggregator_answered(inb.svc, inb.state, inb.session, sent, m,
+                                       inb.svc.now())
+    return Handled(status="received", forwards=forwards, ref_message_id=sent.message_id,
+                   detail=detail)
 
+
+_CRO = {DsoPortfolioUpdate: on_cro_message, DsoPortfolioQuery: on_cro_message,
+        AgrPortfolioUpdate: on_cro_message}
+_ANY = {TestMessage: on_test_message, TestMessageResponse: on_response}
 
 HANDLERS: dict[str, dict[type, Handler]] = {
     "AGR": {DPrognosis: on_d_prognosis, FlexOffer: on_flex_offer,
             FlexOfferRevocation: on_flex_offer_revocation, FlexRequestResponse: on_response,
-            FlexOrderResponse: on_response, FlexSettlementResponse: on_response},
+            FlexOrderResponse: on_response, FlexSettlementResponse: on_response,
+            AgrPortfolioQuery: on_agr_portfolio_query, Metering: on_metering,
+            FlexReservationUpdateResponse: on_response, **_CRO, **_ANY},
     "DSO": {FlexRequest: on_flex_request, FlexOrder: on_flex_order,
             FlexSettlement: on_flex_settlement, DPrognosisResponse: on_response,
-            FlexOfferResponse: on_response, FlexOfferRevocationResponse: on_response},
+            FlexOfferResponse: on_response, FlexOfferRevocationResponse: on_response,
+            FlexReservationUpdate: on_flex_reservation_update, MeteringResponse: on_response,
+            **_CRO, **_ANY},
 }

@@ -17,9 +17,10 @@ messages it causes (the answer to the sender, relays to other participants), all
 the market's key and queued (``status='pending'``). A functional refusal (closed gate, a
 congestion point of another DSO, an unknown reference) rolls the operation back and records
 the message as rejected with a Rejected answer, as UFTP prescribes; the HTTP answer is 200
-once the record is committed. Queued messages are delivered after the request
-(``deliver_pending``; a failed delivery is retried on the next call, ``max_delivery_attempts``
-times). Delivery is single-process: one lock per app serialises it.
+once the record is committed. Queued messages are the outbox
+(``localflex.service.outbox``): sent right after the request (``orders.send_now``) and by
+the outbox's background sender, retried with exponential backoff until delivered, across
+restarts.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
+from pydantic import ValidationError
 from shapeshifter_uftp.uftp import (
     AcceptedDisputed,
     AcceptedRejected,
@@ -40,6 +41,7 @@ from shapeshifter_uftp.uftp import (
     FlexSettlementResponse,
     PayloadMessage,
     SignedMessage,
+    TestMessage,
     request_response_map,
 )
 from sqlalchemy import select
@@ -49,7 +51,7 @@ from sqlalchemy.orm import Session
 from localflex.domain import InputError, LocalflexError, Role
 from localflex.service.auth import Caller
 from localflex.service.context import ServiceContext
-from localflex.service.errors import Forbidden
+from localflex.service.errors import Forbidden, NotFound
 from localflex.service.uftp import codec
 from localflex.service.uftp.models import UftpMessage, UftpParticipant
 from localflex.service.uftp.platform import UftpState
@@ -61,10 +63,14 @@ __all__ = [
     "Inbound",
     "Outgoing",
     "ReceiveError",
-    "deliver_pending",
+    "answer",
+    "previous_revisions",
+    "probe_participant",
     "queue",
     "receive",
     "snake_case",
+    "type_name",
+    "validated",
 ]
 
 log = logging.getLogger("localflex.uftp")
@@ -88,6 +94,7 @@ class Outgoing:
     reference: str | None = None
     ref_message_id: str | None = None
     detail: dict = field(default_factory=dict)
+    conversation_id: str | None = None  # default: the conversation of the message handled
 
 
 @dataclass
@@ -118,7 +125,7 @@ def snake_case(name: str) -> str:
     return re.sub(r"(.)([A-Z][a-z])", r"\1_\2", name).lower()
 
 
-def _type_name(message: PayloadMessage) -> str:
+def type_name(message: PayloadMessage) -> str:
     return type(message).__name__
 
 
@@ -132,9 +139,11 @@ def _parse_time(value: str | None) -> datetime | None:
 
 # ---- outgoing ---------------------------------------------------------------------------------
 def queue(state: UftpState, session: Session, out: Outgoing, *,
-          conversation_id: str, version: str, now: datetime,
+          conversation_id: str | None, version: str, now: datetime,
           origin_id: int | None) -> UftpMessage:
-    """Fill the headers of ``out.message``, sign it with the market's key and queue it."""
+    """Fill the headers of ``out.message``, sign it with the market's key and queue it in
+    the outbox (``status='pending'``, due now)."""
+    conversation_id = out.conversation_id or conversation_id or str(uuid.uuid4())
     msg = out.message
     msg.version = version
     msg.sender_domain = state.domain
@@ -146,36 +155,74 @@ def queue(state: UftpState, session: Session, out: Outgoing, *,
     sealed = codec.seal(msg, state.signing_key)
     envelope = SignedMessage(sender_domain=state.domain, sender_role=sender_role, body=sealed)
     row = UftpMessage(
-        direction="out", message_type=_type_name(msg), message_id=msg.message_id,
+        direction="out", message_type=type_name(msg), message_id=msg.message_id,
         conversation_id=conversation_id, sender_domain=state.domain, sender_role=sender_role,
         recipient_domain=out.recipient.domain, recipient_role=out.recipient.role,
         party_id=out.recipient.party_id, reference=out.reference,
         ref_message_id=out.ref_message_id, origin_id=origin_id, status="pending",
         detail=out.detail, payload_xml=codec.to_xml(msg),
-        signed_xml=codec.to_xml(envelope), attempts=0, created_at=now)
+        signed_xml=codec.to_xml(envelope), attempts=0, created_at=now, next_attempt_at=now)
     session.add(row)
     return row
 
 
-def rejection(message: PayloadMessage, reason: str) -> PayloadMessage | None:
-    """The Rejected answer to a request message (None for a response: it gets none)."""
+def probe_participant(state: UftpState, session: Session, role: str, domain: str,
+                      now: datetime) -> UftpMessage:
+    """Queue a TestMessage to the registered, unrevoked participant ``(domain, role)``."""
+    part = session.get(UftpParticipant, (domain, role))
+    if part is None or part.revoked_at is not None:
+        raise NotFound("domain", domain, f"a registered, unrevoked {role} participant")
+    return queue(state, session, Outgoing(TestMessage(), part), conversation_id=str(uuid.uuid4()),
+                 version="3.1.0", now=now, origin_id=None)
+
+
+def answer(message: PayloadMessage, result: AcceptedRejected, reason: str | None = None,
+           **extra) -> PayloadMessage | None:
+    """The UFTP response to a request ``message`` (None for a response: it gets none).
+
+    The reference field ``<Request>MessageID`` is set where the response type has one (a
+    TestMessageResponse has none: the ConversationID links it); fields the response type
+    requires and the request carries (Period, TimeZone of the portfolio queries) are copied.
+    None also if the response type cannot be built without content the market lacks
+    (shapeshifter-uftp's AgrPortfolioQueryResponse needs at least one DSO view): the request
+    is then recorded with its status and not answered.
+    """
     answer_type = request_response_map.get(type(message))
     if answer_type is None:
         return None
-    fields = {f"{snake_case(_type_name(message))}_message_id": message.message_id,
-              "result": AcceptedRejected.REJECTED, "rejection_reason": reason[:1000]}
-    if answer_type is FlexSettlementResponse:
+    names = {f.name: f for f in dataclasses.fields(answer_type)}
+    fields = {"result": result, **extra}
+    if reason is not None:
+        fields["rejection_reason"] = reason[:1000]
+    ref = f"{snake_case(type_name(message))}_message_id"
+    if ref in names:
+        fields[ref] = message.message_id
+    for name, f in names.items():
+        required = f.default is dataclasses.MISSING and \
+            f.default_factory is dataclasses.MISSING
+        if required and name not in fields and hasattr(message, name):
+            fields[name] = getattr(message, name)
+    try:
+        return answer_type(**fields)
+    except (TypeError, ValueError) as exc:  # e.g. a list the response type needs filled
+        log.warning("no %s can be built (%s): the answer is left out", answer_type.__name__,
+                    exc)
+        return None
+
+
+def rejection(message: PayloadMessage, reason: str) -> PayloadMessage | None:
+    """The Rejected answer to a request message (None for a response: it gets none)."""
+    extra = {}
+    if request_response_map.get(type(message)) is FlexSettlementResponse:
         refs = [s.order_reference for s in getattr(message, "flex_order_settlements", [])]
-        fields["flex_order_settlement_statuses"] = [
+        extra["flex_order_settlement_statuses"] = [
             FlexOrderSettlementStatus(order_reference=r, disposition=AcceptedDisputed.DISPUTED,
                                       dispute_reason=reason[:1000]) for r in refs or [None]]
-    return answer_type(**fields)
+    return answer(message, AcceptedRejected.REJECTED, reason, **extra)
 
 
-def acceptance(message: PayloadMessage, **extra) -> PayloadMessage:
-    answer_type = request_response_map[type(message)]
-    return answer_type(**{f"{snake_case(_type_name(message))}_message_id": message.message_id,
-                          "result": AcceptedRejected.ACCEPTED, **extra})
+def acceptance(message: PayloadMessage, **extra) -> PayloadMessage | None:
+    return answer(message, AcceptedRejected.ACCEPTED, **extra)
 
 
 def reason_of(exc: LocalflexError) -> str:
@@ -247,7 +294,7 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
 
     def new_row(now: datetime) -> UftpMessage:
         return UftpMessage(
-            direction="in", message_type=_type_name(message), message_id=message.message_id,
+            direction="in", message_type=type_name(message), message_id=message.message_id,
             conversation_id=message.conversation_id, sender_domain=part.domain,
             sender_role=part.role, recipient_domain=state.domain,
             recipient_role=OTHER_ROLE[part.role], party_id=part.party_id, status="accepted",
@@ -272,7 +319,7 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
             session.add(row)
             session.flush()  # the unique (sender, MessageID) guard fires here on a replay
             if handler is None:
-                raise InputError("message", _type_name(message),
+                raise InputError("message", type_name(message),
                                  f"a message the market accepts from a {part.role}")
             handled = handler(Inbound(svc, state, session, part, caller, message, row))
             row.status, row.detail = handled.status, handled.detail
@@ -289,8 +336,8 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
     except (LocalflexError, ValueError, TypeError) as exc:
         reason = reason_of(exc) if isinstance(exc, LocalflexError) else f"Invalid Message: {exc}"
         if handler is None:
-            reason = f"Invalid Message: {_type_name(message)} is not accepted from a {part.role}"
-        log.info("UFTP %s %s from %s rejected: %s", _type_name(message), message.message_id,
+            reason = f"Invalid Message: {type_name(message)} is not accepted from a {part.role}"
+        log.info("UFTP %s %s from %s rejected: %s", type_name(message), message.message_id,
                  part.domain, reason)
     try:
         with svc.db.write() as session:
@@ -308,47 +355,34 @@ def receive(svc: ServiceContext, state: UftpState, raw: bytes,
         raise ReceiveError(409, f"replayed MessageID {message.message_id}") from None
 
 
-# ---- delivery ---------------------------------------------------------------------------------
-def deliver_pending(svc: ServiceContext, state: UftpState, limit: int = 200) -> dict[str, int]:
-    """POST queued messages to their recipients' endpoints; counts of sent/failed/pending."""
-    counts = {"sent": 0, "failed": 0, "retry": 0}
-    with state.delivery_lock:
-        with svc.db.read() as session:
-            rows = session.execute(select(
-                UftpMessage.id, UftpMessage.signed_xml, UftpParticipant.endpoint).join(
-                UftpParticipant, (UftpParticipant.domain == UftpMessage.recipient_domain)
-                & (UftpParticipant.role == UftpMessage.recipient_role)).where(
-                UftpMessage.direction == "out", UftpMessage.status == "pending")
-                .order_by(UftpMessage.id).limit(limit)).all()
-        for row_id, signed_xml, endpoint in rows:
-            error = None
-            try:
-                answer = httpx.post(endpoint, content=signed_xml.encode("utf-8"),
-                                    headers={"Content-Type": "text/xml; charset=utf-8"},
-                                    timeout=state.settings.delivery_timeout_s)
-                if answer.status_code != 200:
-                    error = f"HTTP {answer.status_code}: {answer.text[:200]}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            with svc.db.write() as session:
-                row = session.get(UftpMessage, row_id)
-                row.attempts += 1
-                if error is None:
-                    row.status, row.delivered_at = "sent", svc.now()
-                    counts["sent"] += 1
-                else:
-                    row.reason = error
-                    if row.attempts >= state.settings.max_delivery_attempts:
-                        row.status = "failed"
-                        counts["failed"] += 1
-                    else:
-                        counts["retry"] += 1
-    return counts
-
-
 def copy_message(message: PayloadMessage, **changes) -> PayloadMessage:
     """A copy of ``message`` to relay (headers are refilled by ``queue``)."""
     return dataclasses.replace(message, **changes)
+
+
+def previous_revisions(inb: Inbound, message_type: str, reference: str,
+                       revision: int) -> list[UftpMessage]:
+    """The sender's accepted ``message_type`` messages for ``reference``; InputError unless
+    ``revision`` is above all of theirs (UFTP: a new revision replaces the previous)."""
+    rows = list(inb.session.scalars(select(UftpMessage).where(
+        UftpMessage.direction == "in", UftpMessage.sender_domain == inb.participant.domain,
+        UftpMessage.message_type == message_type, UftpMessage.status == "accepted",
+        UftpMessage.reference == reference)))
+    latest = max((r.detail.get("revision", 0) for r in rows), default=None)
+    if latest is not None and revision <= latest:
+        raise InputError("Revision", revision, f"a revision above {latest} for {reference} "
+                         "(Subordinate Sequence Number)")
+    return rows
+
+
+def validated(model, **values):
+    """``model(**values)``; a pydantic error becomes the InputError naming its field."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(".".join(str(x) for x in err["loc"]), err.get("input"),
+                         err["msg"]) from None
 
 
 def expand_isps(isps) -> list[tuple[int, object]]:

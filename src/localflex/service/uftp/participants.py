@@ -45,6 +45,10 @@ class ParticipantIn(BaseModel):
     connections: dict[str, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict, max_length=10_000,
         description="AGR: congestion point id → bus of the aggregator's resources there")
+    contracts: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1_000,
+        description="AGR: ContractIDs of its flexibility reservations with DSOs (a "
+        "FlexReservationUpdate goes only to the aggregator holding its ContractID)")
 
 
 class ParticipantOut(BaseModel):
@@ -55,13 +59,14 @@ class ParticipantOut(BaseModel):
     public_key: str
     endpoint: str
     connections: dict[str, int]
+    contracts: list[str] = []
     revoked_at: str | None = None
 
 
 def _out(p: UftpParticipant) -> ParticipantOut:
     return ParticipantOut(domain=p.domain, role=p.role, party_id=p.party_id,
                           public_key=p.public_key, endpoint=p.endpoint,
-                          connections=p.connections or {},
+                          connections=p.connections or {}, contracts=p.contracts or [],
                           revoked_at=p.revoked_at.isoformat() if p.revoked_at else None)
 
 
@@ -77,6 +82,8 @@ def register_participant(svc: ServiceContext, session: Session, caller: Caller,
     valid_public_key(body.public_key)
     if body.connections and body.role != "AGR":
         raise InputError("connections", body.connections, "empty for a DSO participant")
+    if body.contracts and body.role != "AGR":
+        raise InputError("contracts", body.contracts, "empty for a DSO participant")
     buses = svc.grid.bus_ids()
     known = set(session.scalars(select(CongestionPoint.cp_id)))
     for cp_id, bus in body.connections.items():
@@ -88,7 +95,7 @@ def register_participant(svc: ServiceContext, session: Session, caller: Caller,
         raise Conflict("domain", body.domain, f"a domain not registered as {body.role} yet")
     row = UftpParticipant(domain=body.domain, role=body.role, party_id=body.party_id,
                           public_key=body.public_key, endpoint=body.endpoint,
-                          connections=dict(body.connections))
+                          connections=dict(body.connections), contracts=list(body.contracts))
     session.add(row)
     record(session, caller.party_id, "register", "uftp_participant",
            f"{body.role}:{body.domain}"[:64], linked_party=body.party_id)

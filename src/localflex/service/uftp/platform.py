@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import IntegrityError
 
 from localflex.service.context import ServiceContext
-from localflex.service.uftp.models import UftpPlatform, ensure_tables
+from localflex.service.uftp.models import UftpPlatform
 from localflex.service.uftp.protocol import new_keypair, public_key_of
 
 __all__ = ["MESSAGE_PATH", "UftpSettings", "UftpState", "load_state"]
@@ -30,9 +31,16 @@ class UftpSettings(BaseSettings):
     domain: str = Field("market.localflex.test", pattern=r"^([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}$",
                         description="the market's UFTP sender domain")
     signing_key: SecretStr | None = Field(None, description="base64 Ed25519 secret key")
+    time_zone: str = Field("Europe/Amsterdam", description="TimeZone of the FlexOrders the "
+                           "market sends for awards of the gate clearing")
     max_clock_skew_s: float = Field(300.0, gt=0, description="accepted |now − TimeStamp|")
     delivery_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one delivery")
-    max_delivery_attempts: int = Field(5, ge=1, description="then an outgoing message fails")
+    max_delivery_attempts: int = Field(12, ge=1, description="then an outgoing message fails")
+    retry_base_s: float = Field(2.0, gt=0, description="wait after the first failed delivery; "
+                                "doubled after each further one")
+    retry_max_s: float = Field(600.0, gt=0, description="longest wait between two attempts")
+    outbox_interval_s: float = Field(1.0, ge=0, description="period of the background sender "
+                                     "(0: no background sender)")
     max_message_bytes: int = Field(1_000_000, ge=1_000, description="largest accepted body")
 
 
@@ -48,8 +56,33 @@ class UftpState:
 _lock = threading.Lock()
 
 
+def _identity(svc: ServiceContext, settings: UftpSettings) -> tuple[str, str]:
+    """The market's (secret, public) key, created and stored on first use."""
+    with svc.db.write() as session:
+        row = session.get(UftpPlatform, settings.domain)
+        if settings.signing_key is not None:
+            secret = settings.signing_key.get_secret_value()
+            public = public_key_of(secret)
+            if row is None:
+                session.add(UftpPlatform(domain=settings.domain, signing_key="(from settings)",
+                                         public_key=public))
+            else:
+                row.public_key = public
+        elif row is None or row.signing_key == "(from settings)":
+            secret, public = new_keypair()
+            if row is None:
+                session.add(UftpPlatform(domain=settings.domain, signing_key=secret,
+                                         public_key=public))
+            else:
+                row.signing_key, row.public_key = secret, public
+        else:
+            secret, public = row.signing_key, row.public_key
+    return secret, public
+
+
 def load_state(app_state, svc: ServiceContext) -> UftpState:
-    """The UFTP state of an app: tables created, identity loaded or created (once)."""
+    """The UFTP state of an app: the market's identity loaded or created (once; a second
+    API worker creating it at the same moment loses the insert and reads the first's)."""
     state = getattr(app_state, "uftp", None)
     if state is not None:
         return state
@@ -58,26 +91,10 @@ def load_state(app_state, svc: ServiceContext) -> UftpState:
         if state is not None:
             return state
         settings = getattr(app_state, "uftp_settings", None) or UftpSettings()
-        ensure_tables(svc.db)
-        with svc.db.write() as session:
-            row = session.get(UftpPlatform, settings.domain)
-            if settings.signing_key is not None:
-                secret = settings.signing_key.get_secret_value()
-                public = public_key_of(secret)
-                if row is None:
-                    session.add(UftpPlatform(domain=settings.domain, signing_key="(from settings)",
-                                             public_key=public))
-                else:
-                    row.public_key = public
-            elif row is None or row.signing_key == "(from settings)":
-                secret, public = new_keypair()
-                if row is None:
-                    session.add(UftpPlatform(domain=settings.domain, signing_key=secret,
-                                             public_key=public))
-                else:
-                    row.signing_key, row.public_key = secret, public
-            else:
-                secret, public = row.signing_key, row.public_key
+        try:
+            secret, public = _identity(svc, settings)
+        except IntegrityError:
+            secret, public = _identity(svc, settings)
         state = UftpState(settings, settings.domain, secret, public)
         app_state.uftp = state
         return state

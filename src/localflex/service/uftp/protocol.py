@@ -3,7 +3,9 @@
 * Keys: Ed25519 as in ``shapeshifter_uftp.transport`` (libsodium ``crypto_sign``): a
   participant publishes a 32-byte public key, base64; the market signs with a 64-byte secret.
 * Congestion points: UFTP names them by EA1 entity address; the market's point ``cp_id``
-  (``trafo:0``, ``line:5``) is ``ea1.2024-01.<market domain>:<cp_id>``.
+  (``trafo:0``, ``line:5``) is ``ea1.2024-01.<market domain>:<cp_id>``. A grid connection
+  (an aggregator's resources at a bus) is ``ea1.2024-01.<market domain>:bus:<bus id>``; its
+  EAN, as Metering names it, is ``E871`` + the bus id on 15 digits.
 * ISPs: a UFTP message names a day (``Period``, in its ``TimeZone``) and ISP numbers from 1;
   ISP ``n`` starts ``(n − 1) × ISP-Duration`` after local midnight (elapsed time, so DST days
   have 92 or 100 ISPs). The market's gate of that ISP is ``gate_id_of(start in UTC)``.
@@ -24,6 +26,9 @@ from localflex.domain import Direction, InputError
 
 __all__ = [
     "EA_MONTH",
+    "bus_of_ean",
+    "connection_address",
+    "connection_ean",
     "cp_of_entity_address",
     "entity_address",
     "flex_power_w",
@@ -66,6 +71,27 @@ def valid_public_key(value: str) -> str:
 
 def entity_address(domain: str, cp_id: str) -> str:
     return f"ea1.{EA_MONTH}.{domain}:{cp_id}"
+
+
+def connection_address(domain: str, bus: int) -> str:
+    """EA1 entity address of the grid connection at ``bus`` (an aggregator's connection)."""
+    return f"ea1.{EA_MONTH}.{domain}:bus:{int(bus)}"
+
+
+def connection_ean(bus: int) -> str:
+    """The EAN-18 of the connection at ``bus`` as UFTP Metering names it (``E`` + 18 digits:
+    prefix 871 and the bus id, zero-padded)."""
+    if not 0 <= int(bus) < 10**15:
+        raise InputError("bus", bus, "a bus id of at most 15 digits")
+    return f"E871{int(bus):015d}"
+
+
+def bus_of_ean(ean: str) -> int:
+    m = re.fullmatch(r"[Ee]871(\d{15})", ean or "")
+    if m is None:
+        raise InputError("EAN", ean, "a connection EAN E871<15-digit bus id> of this market "
+                         "(GET /api/v1/congestion-points lists them)")
+    return int(m.group(1))
 
 
 def cp_of_entity_address(domain: str, address: str) -> str:

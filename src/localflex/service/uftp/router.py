@@ -7,14 +7,22 @@
   413 too large, 419 unknown participant.
 * ``GET /api/v1/uftp/platform`` — the market's domain, public key, endpoint path and the
   entity address of each congestion point (what DNS would publish; no key needed).
+* ``GET /api/v1/uftp/congestion-points`` — each point's entity address and the buses and
+  registered connections behind it (``congestion_points``).
 * ``POST|GET /api/v1/uftp/participants``, ``POST …/participants/{role}/{domain}/revoke`` —
   the market operator registers participants (API key as for the REST API).
+* ``POST …/participants/{role}/{domain}/test`` — send the participant a TestMessage.
 * ``GET /api/v1/uftp/messages`` — the message log (operator: all; a party: its own).
-* ``POST /api/v1/uftp/deliver`` — deliver queued messages now (operator).
+* ``POST /api/v1/uftp/deliver`` — one outbox step now (operator): FlexOrders for new
+  clearing awards, then every due delivery.
+
+The router's lifespan runs the outbox's background sender (``localflex.service.outbox``).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
@@ -26,9 +34,12 @@ from localflex.domain import Role
 from localflex.service.api import caller
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext
+from localflex.service.outbox import OutboxSender
+from localflex.service.uftp import congestion_points
 from localflex.service.uftp.handlers import HANDLERS
-from localflex.service.uftp.messaging import ReceiveError, deliver_pending, receive
+from localflex.service.uftp.messaging import ReceiveError, probe_participant, receive
 from localflex.service.uftp.models import UftpMessage
+from localflex.service.uftp.orders import send_now
 from localflex.service.uftp.participants import (
     ParticipantIn,
     ParticipantOut,
@@ -41,7 +52,26 @@ from localflex.service.uftp.protocol import entity_address
 
 __all__ = ["router"]
 
-router = APIRouter()
+
+
+@asynccontextmanager
+async def _outbox(app) -> AsyncIterator[None]:
+    """The outbox's background sender, for the app's whole life (after its own start)."""
+    svc = app.state.service
+    state = await run_in_threadpool(load_state, app.state, svc)
+    sender = None
+    if state.settings.outbox_interval_s > 0:
+        sender = OutboxSender(lambda: send_now(svc, state), state.settings.outbox_interval_s)
+        sender.start()
+    try:
+        yield
+    finally:
+        if sender is not None:
+            await run_in_threadpool(sender.stop)
+
+
+router = APIRouter(lifespan=_outbox)
+router.include_router(congestion_points.router)
 
 def service(request: Request) -> ServiceContext:
     return request.app.state.service
@@ -68,7 +98,7 @@ async def uftp_message(request: Request, background: BackgroundTasks) -> Respons
         await run_in_threadpool(receive, svc, state, raw, HANDLERS)
     except ReceiveError as exc:
         return Response(exc.reason, status_code=exc.status, media_type="text/plain")
-    background.add_task(deliver_pending, svc, state)
+    background.add_task(send_now, svc, state)
     return Response(status_code=200)
 
 
@@ -100,6 +130,19 @@ def revoke(svc: Svc, who: Who, state: State, role: str, domain: str) -> Particip
         return revoke_participant(session, who, role, domain)
 
 
+@router.post("/api/v1/uftp/participants/{role}/{domain}/test", status_code=202,
+             tags=["uftp"])
+def test_participant(svc: Svc, who: Who, state: State, role: str, domain: str,
+                     background: BackgroundTasks) -> dict:
+    """Queue a TestMessage to a participant (the connectivity probe); its
+    TestMessageResponse is stored on it (``GET /api/v1/uftp/messages``)."""
+    require_role(who, "probe UFTP participants", Role.MARKET_OPERATOR)
+    with svc.db.write() as session:
+        row = probe_participant(state, session, role, domain, svc.now())
+    background.add_task(send_now, svc, state)
+    return {"message_id": row.message_id, "conversation_id": row.conversation_id}
+
+
 @router.get("/api/v1/uftp/messages", tags=["uftp"])
 def messages(svc: Svc, who: Who, state: State,
              direction: Annotated[str | None, Query(pattern="^(in|out)$")] = None,
@@ -126,4 +169,4 @@ def messages(svc: Svc, who: Who, state: State,
 @router.post("/api/v1/uftp/deliver", tags=["uftp"])
 def deliver(svc: Svc, who: Who, state: State) -> dict:
     require_role(who, "deliver UFTP messages", Role.MARKET_OPERATOR)
-    return deliver_pending(svc, state)
+    return send_now(svc, state)
