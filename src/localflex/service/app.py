@@ -27,6 +27,7 @@ from localflex.service.context import ServiceContext
 from localflex.service.continuous import ContinuousBridge
 from localflex.service.errors import install_error_handlers
 from localflex.service.gridstate import GridState
+from localflex.service.limits import BodySizeLimit
 from localflex.service.scheduler import GateScheduler
 from localflex.service.settings import Settings
 from localflex.store import Database, upgrade_head
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *,
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(web.router)
     for router in (*optional_routers(), *extra_routers):
