@@ -23,8 +23,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from localflex.service import api, web
+from localflex.service.books import ContinuousBridge
 from localflex.service.context import ServiceContext
-from localflex.service.continuous import ContinuousBridge
 from localflex.service.errors import install_error_handlers
 from localflex.service.gridstate import GridState
 from localflex.service.limits import BodySizeLimit
