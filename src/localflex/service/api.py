@@ -7,6 +7,7 @@ and leaves the role and ownership checks to the operation it calls. Writes accep
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from typing import Annotated, Any
@@ -138,7 +139,7 @@ async def post_offer(svc: Svc, who: Who, body: OfferIn, request: Request,
 @router.get("/health", tags=["meta"])
 def health(svc: Svc) -> dict:
     return {"status": "ok", "grid": svc.grid.code, "grid_ready": svc.grid.ready.is_set(),
-            "database": svc.db.dialect}
+            "database": svc.db.dialect, "worker_pid": os.getpid()}
 
 
 @router.get("/me", response_model=PartyOut, tags=["parties"])

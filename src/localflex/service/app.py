@@ -27,6 +27,7 @@ from localflex.service.books import ContinuousBridge
 from localflex.service.context import ServiceContext
 from localflex.service.errors import install_error_handlers
 from localflex.service.gridstate import GridState
+from localflex.service.keysync import KeyRevocationListener
 from localflex.service.limits import BodySizeLimit
 from localflex.service.scheduler import GateScheduler
 from localflex.service.settings import Settings
@@ -74,6 +75,10 @@ def create_app(settings: Settings | None = None, *,
                 AsyncPgPool(settings.database_url, size=settings.db_pool_size),
                 max_inflight=min(settings.offer_statements_in_flight, settings.db_pool_size))
         app.state.service = svc
+        keys = None
+        if svc.db.dialect == "postgresql":  # other workers' revocations
+            keys = KeyRevocationListener(settings.database_url, svc.keys)
+            keys.start()
         scheduler = GateScheduler(svc)
         app.state.scheduler = scheduler
         if settings.run_scheduler:
@@ -82,6 +87,8 @@ def create_app(settings: Settings | None = None, *,
             yield
         finally:
             scheduler.stop()
+            if keys is not None:
+                keys.stop()
             if svc.offer_writer is not None:
                 await svc.offer_writer.close()
                 await svc.offer_writer.pool.close()
