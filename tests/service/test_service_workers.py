@@ -2,7 +2,7 @@
 continuous market: under concurrent crossing orders through both workers, no order is
 matched twice or beyond its quantity, no acknowledged order or trade is lost, the stored
 trades are exactly those a single matcher produces from the committed event log, and a key
-revoked through one worker is refused by the other."""
+revoked through one worker is refused by the other. SQLite runs one worker only."""
 
 from __future__ import annotations
 
@@ -155,3 +155,14 @@ def test_service_two_workers_match_each_order_once(pg_url, tmp_path, lv_grid_loa
             proc.wait(timeout=30)
         except Exception:
             proc.kill()
+
+
+def test_service_serve_refuses_two_workers_on_sqlite(tmp_path):
+    from typer.testing import CliRunner
+
+    from localflex.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path / 'x.db'}",
+                                 "--workers", "2", "--no-scheduler"])
+    assert r.exit_code == 2, r.output
+    assert "--workers" in r.output and "PostgreSQL" in r.output
