@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 
-from localflex.service.web import COOKIE
+from localflex.service.web import COOKIE, FLASH
 
 
 def _form(m, party: str | None, path: str, data: dict) -> dict[str, str]:
+    """Submit a form; the outcome (``ok`` or ``msg``) and the ``day`` it returns to."""
     m.client.cookies.clear()
     if party is not None:
         m.client.cookies.set(COOKIE, m.keys[party])
     r = m.client.post(path, data=data, follow_redirects=False)
     assert r.status_code == 303, r.text
-    return {k: v[0] for k, v in parse_qs(urlparse(r.headers["location"]).query).items()}
+    out = {k: v[0] for k, v in parse_qs(urlparse(r.headers["location"]).query).items()}
+    kind, _, text = unquote(r.cookies[FLASH]).partition(":")
+    return {**out, kind: text}
+
+
+def test_service_web_outcome_is_not_taken_from_the_link(sqlite_market):
+    r = sqlite_market.client.get("/?day=2030-06-21&msg=call+0800&ok=call+0800")
+    assert r.status_code == 200 and "0800" not in r.text
 
 
 @pytest.mark.parametrize("value", ["inf", "-Infinity", "nan", "1e309", "abc", "", "0", "-5"])

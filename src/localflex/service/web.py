@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -43,9 +43,10 @@ from localflex.store.models import Gate, LedgerLine, Party
 from localflex.store.models import Request as DsoRequest
 from localflex.store.vocab import GateStatus, RequestStatus
 
-__all__ = ["COOKIE", "router"]
+__all__ = ["COOKIE", "FLASH", "router"]
 
 COOKIE = "localflex_key"
+FLASH = "localflex_flash"
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 router = APIRouter(include_in_schema=False)
 
@@ -101,8 +102,7 @@ def _charts(svc: ServiceContext, gates: list[Gate], cps, lights) -> list:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, day: str | None = None, msg: str | None = None,
-          ok: str | None = None) -> HTMLResponse:
+def index(request: Request, day: str | None = None) -> HTMLResponse:
     svc: ServiceContext = request.app.state.service
     try:
         day, gates = _day_gates(svc, day)
@@ -121,8 +121,7 @@ def index(request: Request, day: str | None = None, msg: str | None = None,
         "lights": grid_rows, "caller": None,
         "prev_day": None, "next_day": None,
         "charts": _charts(svc, gates, cps, grid_rows),
-        "msg": None if msg is None else msg[:300],  # escaped by the template
-        "ok": None if ok is None else ok[:200],
+        **_flash(request),
     }
     if day is not None:
         from datetime import date
@@ -135,7 +134,17 @@ def index(request: Request, day: str | None = None, msg: str | None = None,
         ctx["caller"] = caller
         ctx.update(_private(svc, caller))
         ctx.update(_form_choices(svc, caller, ctx["gates"]))
-    return templates.TemplateResponse(request, "index.html", ctx)
+    response = templates.TemplateResponse(request, "index.html", ctx)
+    if FLASH in request.cookies:
+        response.delete_cookie(FLASH)
+    return response
+
+
+def _flash(request: Request) -> dict[str, str | None]:
+    """The outcome of the last form (a cookie, so no link can put words on the page)."""
+    kind, _, text = unquote(request.cookies.get(FLASH, "")).partition(":")
+    return {"msg": text[:300] if kind == "msg" else None,
+            "ok": text[:200] if kind == "ok" else None}
 
 
 def _form_choices(svc: ServiceContext, caller: Caller, gates) -> dict:
@@ -209,8 +218,12 @@ def _model(model: type[BaseModel], values: dict) -> BaseModel:
 
 def _back(day: str | None, *, ok: str | None = None, msg: str | None = None
           ) -> RedirectResponse:
-    query = {k: v for k, v in (("day", day), ("ok", ok), ("msg", msg)) if v}
-    return RedirectResponse("/?" + urlencode(query) if query else "/", status_code=303)
+    response = RedirectResponse("/?" + urlencode({"day": day}) if day else "/",
+                                status_code=303)
+    kind, text = ("msg", msg) if msg is not None else ("ok", ok or "")
+    response.set_cookie(FLASH, quote(f"{kind}:{text[:300]}", safe=""), httponly=True,
+                        samesite="strict", max_age=60)
+    return response
 
 
 async def _act(request: Request, action) -> RedirectResponse:
