@@ -40,7 +40,10 @@ def test_service_bad_json_and_bad_gates(sqlite_market):
     m = sqlite_market
     r = m.client.post("/api/v1/offers", content=b"{not json", headers={
         **m.h("agg1"), "Content-Type": "application/json"})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["field"] == "body"
+    assert r.json()["errors"][0]["loc"] == ["body"]
+    r = m.client.get("/api/v1/gates/" + "g" * 60_000, headers=m.h("operator"))
+    assert r.status_code == 404 and len(r.content) < 2000  # the path is not echoed whole
     r = m.post("operator", "/gates", {"start": "2031-01-01T00:07:00Z"})
     assert r.status_code == 422 and r.json()["field"] == "start"
     r = m.post("operator", "/gates", {"start": "2031-01-01T00:00:00"})  # naive

@@ -162,6 +162,8 @@ def problem_response(status: int, detail: str, *, instance: str | None = None,
                      errors: list[FieldProblem] = (), headers: dict | None = None
                      ) -> JSONResponse:
     first = errors[0] if errors else None
+    if instance is not None and len(instance) > 4 * VALUE_CHARS:
+        instance = _cut(instance)
     body = Problem(title=_title(status), status=status, detail=_cut(detail) if len(detail) >
                    4 * VALUE_CHARS else detail, instance=instance,
                    field=first.field if first else None, value=first.value if first else None,
@@ -199,8 +201,12 @@ def _validation_problem(request: Request, exc: RequestValidationError) -> JSONRe
         loc = [x if isinstance(x, int) else str(x) for x in err.get("loc", ())]
         field = ".".join(str(x) for x in loc[1:]) or (str(loc[0]) if loc else "body")
         value = None if err.get("type") == "missing" else safe_value(err.get("input"))
-        errors.append(FieldProblem(loc=loc, field=field, value=value,
-                                   expected=_cut(str(err.get("msg", "a valid value")))))
+        expected = _cut(str(err.get("msg", "a valid value")))
+        if err.get("type") == "json_invalid":  # loc is ("body", character position)
+            at = loc[1] if len(loc) > 1 else "?"
+            loc, field, value = ["body"], "body", None
+            expected = f"a JSON document (invalid at character {at})"
+        errors.append(FieldProblem(loc=loc, field=field, value=value, expected=expected))
     detail = "; ".join(f"{e.field}: {e.expected}" for e in errors[:3]) or "invalid request"
     return problem_response(422, detail, instance=request.url.path, errors=errors)
 
