@@ -76,6 +76,12 @@ def test_service_numbers_are_not_coerced(sqlite_market, value):
     assert m.get("agg1", "/offers").json() == []
 
 
+@pytest.mark.parametrize("value", [0, 1e9, True, "2031-01-01T00:00:00"])
+def test_service_timestamps_are_zoned_strings(sqlite_market, value):
+    body = {"start": "2031-01-01T00:00:00Z", "opens_at": value}
+    _assert_problem(sqlite_market.post("operator", "/gates", body), 422, "opens_at")
+
+
 def test_service_huge_values_are_cut_in_the_answer(sqlite_market):
     m = sqlite_market
     r = m.offer("agg1", der_type="x" * 500_000)

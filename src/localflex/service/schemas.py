@@ -50,6 +50,15 @@ def _json_integer(value: object) -> object:
     return value
 
 
+def _text_datetime(value: object) -> object:
+    """A timestamp is an ISO 8601 string (pydantic alone would read ``0`` as 1970)."""
+    if isinstance(value, int | float):
+        raise ValueError("an ISO 8601 date-time string with a time zone")
+    return value
+
+
+# an ISO 8601 string with a time zone (or a datetime, from Python)
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_text_datetime)]
 # a JSON integer: no string, no boolean, no fraction
 JsonInt = Annotated[int, BeforeValidator(_json_integer), Field(strict=True)]
 # strict: a JSON number only (no "30", no true); finite (no NaN, Infinity, 1e309)
@@ -95,10 +104,10 @@ class PartyCreated(Out):
 
 
 class GateIn(In):
-    start: AwareDatetime = Field(description="start of the first ISP (UTC, on the ISP grid)")
+    start: UtcDatetime = Field(description="start of the first ISP (UTC, on the ISP grid)")
     n_isps: Annotated[JsonInt, Field(ge=1, le=96 * 7)] = 1
     isp_minutes: Annotated[JsonInt, Field(ge=1, le=1440)] = 15
-    opens_at: AwareDatetime | None = Field(None, description="default: now")
+    opens_at: UtcDatetime | None = Field(None, description="default: now")
     lead_time_minutes: Annotated[JsonInt, Field(ge=0, le=7 * 1440)] = Field(
         15, description="gate closure this long before the ISP starts")
 
