@@ -43,7 +43,7 @@ def test_service_schemathesis_all_checks_pass(sqlite_market, tmp_path):
         for party in PARTIES:
             proc = subprocess.run(
                 schemathesis_cmd(base, m.keys[party], tmp_path / party),
-                capture_output=True, text=True, timeout=120,
+                capture_output=True, text=True, timeout=120, cwd=tmp_path,  # its cache
                 env={**os.environ, "NO_COLOR": "1"}, check=False)
             out = proc.stdout + proc.stderr
             (tmp_path / f"{party}.log").write_text(out)
