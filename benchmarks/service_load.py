@@ -11,6 +11,12 @@ server's, not the client's); ``--client httpx`` uses ``httpx.AsyncClient`` (meas
 of CPU per request — on 2 shared cores it takes the CPU the server needs). ``--idempotency``
 sends a fresh ``Idempotency-Key`` with every offer.
 
+``--workers 1,2`` (default) runs the whole measurement once per worker count (``localflex
+serve --workers N``, a fresh store each) and prints the ratio of 2 workers to 1; the
+server's CPU is that of its whole process tree. Each run also sends a 50 MB body
+(``Content-Length`` declared, streamed after the headers) and prints how long the 413 took,
+its size and how much of the body was sent before it came.
+
 Prints sustained offers/s, p50/p99 latency, how the machine's CPU was split between the
 server, the load generator, PostgreSQL and everything else (other engineers share these
 cores), a check that every 2xx offer and its audit entry are in the store, the machine and
@@ -18,7 +24,7 @@ the inputs, and the ratio against the target (≥ 500 offers/s with p99 < 100 ms
 Only loopback addresses are used; the load loop is bounded in time and count.
 
     python benchmarks/service_load.py [--db URL] [--clients 16] [--seconds 20]
-                                      [--client raw|httpx] [--idempotency]
+                                      [--client raw|httpx] [--idempotency] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -68,6 +74,24 @@ def proc_cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live descendant (uvicorn's worker processes)."""
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    parents[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parents.items() if pp in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(proc_cpu_s(p) for p in tree)
 
 
 def postgres_cpu_s() -> float:
@@ -223,13 +247,60 @@ def load_process(kind: str, base: str, key: str, gate_ids: list[str], buses: lis
 
 
 # ---- main ----------------------------------------------------------------------------------------
-def start_server(url: str, grid: str, port: int) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, grid: str, port: int, workers: int
+                 ) -> tuple[subprocess.Popen, str]:
     log_path = os.path.join(tempfile.mkdtemp(prefix="localflex-serve-"), "serve.log")
     cmd = [sys.executable, "-c", "from localflex.cli import app; app()", "serve", "--db", url,
-           "--grid", grid, "--port", str(port), "--bootstrap", "--no-scheduler"]
+           "--grid", grid, "--port", str(port), "--bootstrap", "--no-scheduler",
+           "--workers", str(workers)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     return proc, log_path
+
+
+def huge_body_refusal(host: str, port: int, key: str, size: int = 50 * 2**20
+                      ) -> tuple[float, int, int]:
+    """Send a ``size``-byte body to POST /offers: (ms to the answer, answer bytes, body
+    bytes sent before it came). The body follows the headers as fast as the socket takes it.
+    """
+    head = (f"POST /api/v1/offers HTTP/1.1\r\nhost: {host}\r\nx-api-key: {key}\r\n"
+            f"content-type: application/json\r\ncontent-length: {size}\r\n\r\n").encode()
+    chunk = b" " * 65536
+    sent = 0
+    answer = b""
+    with socket.create_connection((host, port), timeout=10) as s:
+        t0 = time.perf_counter()
+        s.sendall(head)
+        s.setblocking(False)
+        while b"\r\n\r\n" not in answer:
+            try:
+                data = s.recv(65536)
+                if not data:
+                    break
+                answer += data
+                continue
+            except BlockingIOError:
+                pass
+            if sent < size:
+                try:
+                    sent += s.send(chunk[: size - sent])
+                except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                    time.sleep(0.0005)
+            else:
+                time.sleep(0.0005)
+        dt_ms = (time.perf_counter() - t0) * 1e3
+        s.setblocking(True)
+        s.settimeout(2)
+        m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", answer)
+        want = answer.find(b"\r\n\r\n") + 4 + (int(m.group(1)) if m else 0)
+        while len(answer) < want:
+            data = s.recv(65536)
+            if not data:
+                break
+            answer += data
+    if not answer.startswith(b"HTTP/1.1 413"):
+        raise SystemExit(f"50 MB body not refused with 413: {answer[:200]!r}")
+    return dt_ms, len(answer), sent
 
 
 def main() -> None:
@@ -241,21 +312,39 @@ def main() -> None:
     ap.add_argument("--client", choices=["raw", "httpx"], default="raw")
     ap.add_argument("--idempotency", action="store_true",
                     help="send a fresh Idempotency-Key with every offer")
+    ap.add_argument("--workers", default="1,2",
+                    help="comma-separated API worker counts, one run each (default 1,2)")
     args = ap.parse_args()
     if not 1 <= args.clients <= 256 or not 0 < args.seconds <= 300:
         ap.error("--clients in 1..256 and --seconds in (0, 300]")
-
-    url, db_text, cleanup = pick_db(args.db)
     try:
-        run_and_report(args, url, db_text)
-    finally:
-        cleanup()
+        counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        ap.error(f"--workers {args.workers!r}: expected worker counts like 1,2")
+    if not counts or not all(1 <= w <= 16 for w in counts):
+        ap.error(f"--workers {args.workers!r}: expected counts in 1..16")
+
+    rates = {}
+    for workers in counts:
+        url, db_text, cleanup = pick_db(args.db)
+        if workers > 1 and not url.startswith("postgresql"):
+            raise SystemExit(f"--workers {workers} needs PostgreSQL; {db_text}")
+        try:
+            rates[workers] = run_and_report(args, url, db_text, workers)
+        finally:
+            cleanup()
+        print(flush=True)
+    if len(rates) > 1:
+        one = rates[counts[0]]
+        print("workers: " + ", ".join(
+            f"{w}: {r:,.0f} offers/s ({r / one:.2f}x of {counts[0]})"
+            for w, r in rates.items()))
 
 
-def run_and_report(args: argparse.Namespace, url: str, db_text: str) -> None:
+def run_and_report(args: argparse.Namespace, url: str, db_text: str, workers: int) -> float:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc, log_path = start_server(url, args.grid, port)
+    proc, log_path = start_server(url, args.grid, port, workers)
     print(f"server: pid {proc.pid} on {base}, log {log_path}", flush=True)
     try:
         deadline = time.monotonic() + 180
@@ -290,14 +379,15 @@ def run_and_report(args: argparse.Namespace, url: str, db_text: str) -> None:
             pool.apply(time.sleep, (0,))  # the load process is up before the clock starts
             client_pid = pool.apply(os.getpid)
             load0 = os.getloadavg()
-            cpu0 = (proc_cpu_s(proc.pid), proc_cpu_s(client_pid), postgres_cpu_s(),
+            cpu0 = (tree_cpu_s(proc.pid), proc_cpu_s(client_pid), postgres_cpu_s(),
                     machine_busy_s())
             lat_s, error_codes, elapsed = pool.apply(load_process, (
                 args.client, base, key, gate_ids, buses, args.clients, args.seconds,
                 args.idempotency))
-            cpu1 = (proc_cpu_s(proc.pid), proc_cpu_s(client_pid), postgres_cpu_s(),
+            cpu1 = (tree_cpu_s(proc.pid), proc_cpu_s(client_pid), postgres_cpu_s(),
                     machine_busy_s())
             load1 = os.getloadavg()
+        refusal = huge_body_refusal("127.0.0.1", port, key)
     finally:
         proc.terminate()
         try:
@@ -316,7 +406,8 @@ def run_and_report(args: argparse.Namespace, url: str, db_text: str) -> None:
     idle_s = max(capacity_s - busy_s, 0.0)
     n = max(lat.size + len(error_codes), 1)
 
-    print("localflex service load: POST /api/v1/offers")
+    print(f"localflex service load: POST /api/v1/offers, {workers} worker"
+          f"{'s' if workers > 1 else ''}")
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
           f"fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, "
           f"SQLAlchemy {version('sqlalchemy')}, psycopg {version('psycopg')}; load average "
@@ -324,7 +415,8 @@ def run_and_report(args: argparse.Namespace, url: str, db_text: str) -> None:
           f"these cores)")
     print(f"inputs: store {db_text}; grid {args.grid}; {args.clients} concurrent keep-alive "
           f"connections ({args.client} client, asyncio, 1 separate process on the same "
-          f"machine) for {args.seconds:g} s against one uvicorn worker; one offer per "
+          f"machine) for {args.seconds:g} s against {workers} uvicorn worker"
+          f"{'s' if workers > 1 else ''} (localflex serve --workers {workers}); one offer per "
           f"request into 96 open gates, audit entry per offer, committed before its 201"
           f"{', a fresh Idempotency-Key per offer' if args.idempotency else ''}")
     codes = {c: error_codes.count(c) for c in sorted(set(error_codes))}
@@ -340,6 +432,9 @@ def run_and_report(args: argparse.Namespace, url: str, db_text: str) -> None:
     print(f"sustained: {rate:,.0f} offers/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"ratio vs target: {rate / TARGET_OFFERS_PER_S:.2f}x of {TARGET_OFFERS_PER_S:.0f} "
           f"offers/s; p99 {p99 / TARGET_P99_MS:.2f}x of the {TARGET_P99_MS:.0f} ms budget")
+    print(f"50 MB body: 413 after {refusal[0]:.1f} ms, answer {refusal[1]} bytes, "
+          f"{refusal[2] / 2**20:.1f} MB of the body sent before it (target < 100 ms)")
+    return rate
 
 
 if __name__ == "__main__":

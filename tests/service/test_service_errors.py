@@ -29,8 +29,10 @@ def test_service_bad_offer_names_the_field(sqlite_market, change, field):
             "direction": "up", "max_power_kw": 10, "price_eur_per_mwh": 50, **change}
     r = sqlite_market.post("agg1", "/offers", body)
     assert 400 <= r.status_code < 500, r.text
-    detail = r.json()["detail"]
-    assert any(field in map(str, d["loc"]) for d in detail), detail
+    problem = r.json()
+    assert r.headers["content-type"] == "application/problem+json"
+    assert problem["status"] == r.status_code and problem["field"] == field, problem
+    assert any(field in map(str, e["loc"]) for e in problem["errors"]), problem
     assert sqlite_market.get("agg1", "/offers").json() == []  # nothing half-written
 
 
@@ -38,21 +40,24 @@ def test_service_bad_json_and_bad_gates(sqlite_market):
     m = sqlite_market
     r = m.client.post("/api/v1/offers", content=b"{not json", headers={
         **m.h("agg1"), "Content-Type": "application/json"})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["field"] == "body"
+    assert r.json()["errors"][0]["loc"] == ["body"]
+    r = m.client.get("/api/v1/gates/" + "g" * 60_000, headers=m.h("operator"))
+    assert r.status_code == 404 and len(r.content) < 2000  # the path is not echoed whole
     r = m.post("operator", "/gates", {"start": "2031-01-01T00:07:00Z"})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "start"
+    assert r.status_code == 422 and r.json()["field"] == "start"
     r = m.post("operator", "/gates", {"start": "2031-01-01T00:00:00"})  # naive
     assert r.status_code == 422 and "start" in r.text
     r = m.post("operator", "/gates", {"start": "2031-01-01T00:00:00Z", "isp_minutes": 7})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "isp_minutes"
+    assert r.status_code == 422 and r.json()["field"] == "isp_minutes"
     r = m.post("operator", "/gates", {"start": "2030-06-21T12:00:00Z"})  # exists already
-    assert r.status_code == 409 and r.json()["error"]["field"] == "start"
+    assert r.status_code == 409 and r.json()["field"] == "start"
     r = m.post("dso1", "/requests", {"gate_id": m.gates[0], "congestion_point": "trafo:0",
                                      "direction": "down", "power_kw": 5, "purpose": "market"})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "purpose"
+    assert r.status_code == 422 and r.json()["field"] == "purpose"
     r = m.post("dso1", "/requests", {"gate_id": m.gates[0], "congestion_point": "trafo:99",
                                      "direction": "down", "power_kw": 5})
-    assert r.status_code == 404 and r.json()["error"]["field"] == "congestion_point"
+    assert r.status_code == 404 and r.json()["field"] == "congestion_point"
     assert m.get("operator", "/gates", day="21/06/2030").status_code == 422
 
 

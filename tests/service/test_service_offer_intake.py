@@ -66,17 +66,17 @@ def test_service_refused_offers_write_nothing(market):
     for body, status, field in cases:
         r = m.post("agg1", "/offers", body)
         assert r.status_code == status, r.text
-        assert r.json()["error"]["field"] == field
+        assert r.json()["field"] == field
     assert m.post("dso1", "/offers", _body(m)).status_code == 403
     # a gate that is cleared, and one that is closed by the clock
     assert m.post("operator", f"/gates/{m.gates[1]}/clear").status_code == 200
     r = m.post("agg1", "/offers", _body(m, gate=1))
-    assert r.status_code == 409 and "cleared" in r.json()["error"]["expected"]
+    assert r.status_code == 409 and "cleared" in r.json()["expected"]
     with m.svc.db.read() as s:
         closes = s.get(Gate, m.gates[2]).closes_at
     m.svc.clock = lambda: closes + timedelta(seconds=1)
     r = m.post("agg1", "/offers", _body(m, gate=2))
-    assert r.status_code == 409 and "closed" in r.json()["error"]["expected"]
+    assert r.status_code == 409 and "closed" in r.json()["expected"]
     assert _counts(m) == (0, 0, 0)
 
 
@@ -92,9 +92,9 @@ def test_service_offer_key_replays_after_the_gate_closed(market):
     assert again.status_code == 201 and again.json() == first.json()
     # the same key for another request: 409 on the key, not on the gate
     other = m.post("agg1", "/offers", {**body, "max_power_kw": 11.0}, idem="late-1")
-    assert other.status_code == 409 and other.json()["error"]["field"] == "Idempotency-Key"
+    assert other.status_code == 409 and other.json()["field"] == "Idempotency-Key"
     bad = m.post("agg1", "/offers", {**body, "bus": 999_999}, idem="late-1")
-    assert bad.status_code == 409 and bad.json()["error"]["field"] == "Idempotency-Key"
+    assert bad.status_code == 409 and bad.json()["field"] == "Idempotency-Key"
     assert m.post("agg1", "/offers", body, idem="late-2").status_code == 409  # gate closed
     assert _counts(m) == (1, 1, 1)
 

@@ -4,10 +4,15 @@ Starts uvicorn on a loopback address with the store at ``--db`` (default SQLite 
 ``localflex.db``; PostgreSQL as ``postgresql+psycopg://user@host/db``) and the SimBench grid
 ``--grid``. ``--bootstrap`` creates the market operator on an empty store and prints its API
 key once; the operator then creates parties and their keys with ``POST /api/v1/parties``.
+``--workers N`` runs N API worker processes on the same port (uvicorn's process manager; the
+settings reach them as ``LOCALFLEX_*`` environment variables): they are stateless in front
+of the store, and the continuous market's matching is serialised by PostgreSQL
+(``service.books``), so N > 1 needs a PostgreSQL store.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -31,6 +36,8 @@ def serve(
     )] = False,
     scheduler: Annotated[bool, typer.Option(
         "--scheduler/--no-scheduler", help="clear gates at closure automatically")] = True,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64, help="API worker processes (N > 1 needs PostgreSQL)")] = 1,
 ) -> None:
     """Run the local flexibility market as a service on HOST:PORT."""
     import uvicorn
@@ -42,8 +49,12 @@ def serve(
     with user_errors():
         if host not in _LOOPBACK:
             raise InputError("--host", host, f"a loopback address {_LOOPBACK}")
-        settings = Settings(database_url=db, grid_code=grid, run_scheduler=scheduler)
+        settings = Settings(database_url=db, grid_code=grid, run_scheduler=scheduler,
+                            workers=workers)
         store = Database(db)
+        if workers > 1 and store.is_sqlite:
+            raise InputError("--workers", workers, "1 with a SQLite store (several workers "
+                             "need PostgreSQL, which serialises the matching)")
         with store.engine.begin() as conn:
             upgrade_head(db, conn)
         if bootstrap:
@@ -57,11 +68,19 @@ def serve(
         store.dispose()
         base = f"http://{host}:{port}"
         console.print(
-            f"localflex market on {base} (grid {grid}, store {db.split('@')[-1]})\n"
+            f"localflex market on {base} (grid {grid}, store {db.split('@')[-1]}, "
+            f"{workers} worker{'s' if workers > 1 else ''})\n"
             f"  web view {base}/   API docs {base}/docs\n"
             f"  create a party:  curl -X POST {base}/api/v1/parties "
             "-H 'Authorization: Bearer <operator key>' -H 'Content-Type: application/json' "
             "-d '{\"party_id\": \"agg1\", \"name\": \"Aggregator 1\", \"role\": \"aggregator\"}'"
         )
-        application = create_app(settings)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+        if workers == 1:
+            application = create_app(settings)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+        return
+    for name, value in settings.model_dump().items():  # what each worker's Settings() reads
+        os.environ[f"LOCALFLEX_{name.upper()}"] = str(value)
+    uvicorn.run("localflex.service.app:create_app", factory=True, workers=workers, host=host,
+                port=port, log_level="warning")

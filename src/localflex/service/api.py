@@ -7,11 +7,15 @@ and leaves the role and ownership checks to the operation it calls. Writes accep
 
 from __future__ import annotations
 
+import os
+import re
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +23,7 @@ from localflex.domain import Role
 from localflex.service import clearing, continuous, market_ops, offer_intake, parties
 from localflex.service.auth import Caller, authenticate, cached_caller, require_role
 from localflex.service.context import ServiceContext
+from localflex.service.errors import problem_responses
 from localflex.service.idempotency import run_write
 from localflex.service.schemas import (
     ActivationOut,
@@ -45,10 +50,13 @@ from localflex.service.schemas import (
 )
 from localflex.service.trafficlight import traffic_lights
 from localflex.store.models import AuditEntry, Gate, Party
+from localflex.store.vocab import GateStatus
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1")
+# every error answer is a problem document (errors.py); each status an endpoint can answer
+router = APIRouter(prefix="/api/v1",
+                   responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503))
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key")
@@ -84,6 +92,22 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, ma
                                        description="apply this submission at most once")]
 GateFilter = Annotated[str | None, Query(max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=10_000)]
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` (pydantic alone would also read ``0`` as 1970-01-01)."""
+    if isinstance(value, str) and not _ISO_DAY.match(value):
+        raise ValueError("a date YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date | None, BeforeValidator(_iso_day),
+                Query(description="a UTC day, YYYY-MM-DD")]
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _limit(svc: ServiceContext, limit: int) -> int:
@@ -115,7 +139,7 @@ async def post_offer(svc: Svc, who: Who, body: OfferIn, request: Request,
 @router.get("/health", tags=["meta"])
 def health(svc: Svc) -> dict:
     return {"status": "ok", "grid": svc.grid.code, "grid_ready": svc.grid.ready.is_set(),
-            "database": svc.db.dialect}
+            "database": svc.db.dialect, "worker_pid": os.getpid()}
 
 
 @router.get("/me", response_model=PartyOut, tags=["parties"])
@@ -159,13 +183,13 @@ def congestion_points(svc: Svc, who: Who) -> list[dict]:
 
 
 @router.get("/traffic-lights", response_model=list[TrafficLightOut], tags=["grid"])
-def get_traffic_lights(svc: Svc, who: Who, gate_id: GateFilter = None,
-                       day: Annotated[str | None, Query(max_length=10)] = None):
+def get_traffic_lights(svc: Svc, who: Who, gate_id: GateFilter = None, day: Day = None):
     with svc.db.read() as session:
         if gate_id is not None:
             gates = [market_ops.get_gate(session, gate_id)]
         else:
-            ids = [g.gate_id for g in market_ops.list_gates(svc, session, day=day, limit=96)]
+            ids = [g.gate_id for g in market_ops.list_gates(svc, session, day=_day(day),
+                                                            limit=96)]
             gates = [session.get(Gate, i) for i in ids]
     return traffic_lights(svc, gates, svc.grid.cp_rows())
 
@@ -179,11 +203,10 @@ def create_gates(svc: Svc, who: Who, body: GateIn, request: Request, key: IdemKe
 
 @router.get("/gates", response_model=list[GateOut], tags=["gates"])
 def list_gates(svc: Svc, who: Who,
-               status: Annotated[str | None, Query(max_length=16)] = None,
-               day: Annotated[str | None, Query(max_length=10)] = None,
+               status: GateStatus | None = None, day: Day = None,
                limit: Limit = 1000) -> list[GateOut]:
     with svc.db.read() as session:
-        return market_ops.list_gates(svc, session, status=status, day=day,
+        return market_ops.list_gates(svc, session, status=status, day=_day(day),
                                      limit=_limit(svc, limit))
 
 

@@ -23,10 +23,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from localflex.service import api, web
+from localflex.service.books import ContinuousBridge
 from localflex.service.context import ServiceContext
-from localflex.service.continuous import ContinuousBridge
 from localflex.service.errors import install_error_handlers
 from localflex.service.gridstate import GridState
+from localflex.service.keysync import KeyRevocationListener
+from localflex.service.limits import BodySizeLimit
 from localflex.service.scheduler import GateScheduler
 from localflex.service.settings import Settings
 from localflex.store import Database, upgrade_head
@@ -73,6 +75,10 @@ def create_app(settings: Settings | None = None, *,
                 AsyncPgPool(settings.database_url, size=settings.db_pool_size),
                 max_inflight=min(settings.offer_statements_in_flight, settings.db_pool_size))
         app.state.service = svc
+        keys = None
+        if svc.db.dialect == "postgresql":  # other workers' revocations
+            keys = KeyRevocationListener(settings.database_url, svc.keys)
+            keys.start()
         scheduler = GateScheduler(svc)
         app.state.scheduler = scheduler
         if settings.run_scheduler:
@@ -81,6 +87,8 @@ def create_app(settings: Settings | None = None, *,
             yield
         finally:
             scheduler.stop()
+            if keys is not None:
+                keys.stop()
             if svc.offer_writer is not None:
                 await svc.offer_writer.close()
                 await svc.offer_writer.pool.close()
@@ -94,6 +102,7 @@ def create_app(settings: Settings | None = None, *,
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(api.router)
     app.include_router(web.router)
     for router in (*optional_routers(), *extra_routers):

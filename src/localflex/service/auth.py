@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from localflex.domain import Role
-from localflex.service.errors import Forbidden, Unauthorized
+from localflex.service.errors import BadRequest, Forbidden, Unauthorized
 from localflex.store import Database, split_api_key, verify_secret
 from localflex.store.models import Credential, Party
 
@@ -54,12 +54,19 @@ class KeyCache:
 
 
 def _key_from_headers(authorization: str | None, x_api_key: str | None) -> str:
-    if x_api_key:
-        return x_api_key.strip()
+    """The one API key of the request; two different ones (``X-API-Key`` and ``Bearer``)
+    are ambiguous (400), not served as either."""
+    bearer = None
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
+            bearer = token.strip()
+    key = x_api_key.strip() if x_api_key else None
+    if key and bearer and key != bearer:
+        raise BadRequest("X-API-Key", "two different API keys",
+                         "one API key: X-API-Key or Authorization: Bearer, not both")
+    if key or bearer:
+        return key or bearer
     raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
 
 

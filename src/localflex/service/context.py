@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from localflex.service.auth import KeyCache
+from localflex.service.books import ContinuousBridge
 from localflex.service.gridstate import GridState
 from localflex.service.settings import Settings
 from localflex.store import Database
 
 if TYPE_CHECKING:
-    from localflex.service.continuous import ContinuousBridge
     from localflex.store.offer_writes import OfferWriter
 
 __all__ = ["ServiceContext", "new_id"]

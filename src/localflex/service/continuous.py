@@ -2,14 +2,10 @@
 
 Paper §6.2 (no coupling, ref. [66]): beside the DSO's single-buyer market, an independent
 market operator runs a continuous double-sided auction for market-oriented flexibility. The
-order books live in memory in one ``ContinuousMarket`` per ISP length; every event (submit,
-cancel, gate closure) is appended to ``continuous_events`` in the same transaction as the
-orders, trades and double-entry ledger lines it produced, under one process lock. At start
-the books are rebuilt by replaying the events (the engine is deterministic: same events,
-same trades). Writes hold the books' lock across the whole transaction
-(``ContinuousBridge.transaction``) and rebuild the books from the store if it fails, so
-memory never holds what the store does not. One service process owns the books
-(run one uvicorn worker).
+order books (``books.ContinuousBridge``: in memory, rebuilt from the event log, one matcher at
+a time across every API worker) are changed here: each submit or cancel becomes an event
+stored in the same transaction as the orders, trades and double-entry ledger lines it
+produced.
 
 Products: ``(area, direction, ISP)``; the ISP index is the gate's ISP counted from
 2000-01-01 UTC. Buyers: DSO, TSO, BRP, aggregator; sellers: BRP, aggregator (Table 2).
@@ -17,97 +13,25 @@ Products: ``(area, direction, ISP)``; the ISP index is the gate's ISP counted fr
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from localflex.domain import Role
-from localflex.market.continuous import ContinuousMarket, OrderStatus, Side, SubmitResult
+from localflex.market.continuous import OrderStatus, Side, SubmitResult
 from localflex.service.auth import Caller, require_role
+from localflex.service.books import isp_index
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Forbidden, NotFound
 from localflex.service.market_ops import add_payment, open_gate
 from localflex.service.schemas import OrderIn, OrderOut, TradeOut
-from localflex.store import Database, record
-from localflex.store.models import ContinuousEvent, Gate, Order, Trade
+from localflex.store import record
+from localflex.store.models import Gate, Order, Trade
 
-__all__ = ["ContinuousBridge", "cancel_order", "list_orders", "list_trades", "submit_order"]
+__all__ = ["cancel_order", "list_orders", "list_trades", "submit_order"]
 
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_N_ISPS = 10**8
 _TOL_KW = 1e-9
 _BUYERS = (Role.DSO, Role.TSO, Role.BRP, Role.AGGREGATOR)
 _SELLERS = (Role.BRP, Role.AGGREGATOR)
-
-
-def _isp_index(gate: Gate) -> int:
-    return int((gate.isp_start - _EPOCH).total_seconds() // (60 * gate.isp_minutes))
-
-
-class ContinuousBridge:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.lock = threading.RLock()
-        self._markets: dict[int, ContinuousMarket] = {}
-        self.rebuild()
-
-    def market(self, isp_minutes: int) -> ContinuousMarket:
-        m = self._markets.get(isp_minutes)
-        if m is None:
-            m = self._markets[isp_minutes] = ContinuousMarket(n_isps=_N_ISPS,
-                                                              isp_minutes=isp_minutes)
-        return m
-
-    def rebuild(self) -> None:
-        """Replay every stored event into fresh books."""
-        with self.lock:
-            self._markets = {}
-            with self.db.read() as session:
-                for ev in session.scalars(select(ContinuousEvent).order_by(ContinuousEvent.seq)):
-                    p = ev.payload
-                    m = self.market(p["isp_minutes"])
-                    if ev.kind == "submit":
-                        m.submit(p["party_id"], (p["area"], p["direction"], p["isp"]), p["side"],
-                                 float(p["price_eur_per_mwh"]), float(p["quantity_kw"]),
-                                 p["order_type"], order_id=p["order_id"])
-                    elif ev.kind == "cancel":
-                        m.cancel(p["order_id"])
-                    elif ev.kind == "close_gate":
-                        m.close_gate(p["isp"])
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Hold the books across a store transaction; rebuild them if it fails.
-
-        Callers enter this *before* ``db.write()`` so the in-memory books never run ahead of
-        a commit that another thread could observe.
-        """
-        with self.lock:
-            try:
-                yield
-            except BaseException:
-                self.rebuild()
-                raise
-
-    def close_gate(self, session: Session, gate: Gate) -> None:
-        """Cancel the gate's resting orders (called inside the clearing's transaction)."""
-        with self.lock:
-            m = self.market(gate.isp_minutes)
-            isp = _isp_index(gate)
-            if not m.is_gate_open(isp):
-                return
-            cancelled = m.close_gate(isp)
-            session.add(ContinuousEvent(kind="close_gate", payload={
-                "isp_minutes": gate.isp_minutes, "isp": isp, "gate_id": gate.gate_id}))
-            for order_id in cancelled:
-                order = session.get(Order, order_id)
-                if order is not None:
-                    order.status = OrderStatus.CANCELLED.value
-            session.flush()
 
 
 def order_out(o: Order) -> OrderOut:
@@ -145,8 +69,9 @@ def submit_order(svc: ServiceContext, session: Session, caller: Caller,
         require_role(caller, "sell in the continuous market", *_SELLERS)
     else:
         require_role(caller, "buy in the continuous market", *_BUYERS)
+    bridge.serialise(session)
     gate = open_gate(svc, session, body.gate_id)
-    isp = _isp_index(gate)
+    isp = isp_index(gate)
     order_id = new_id("ord")
     payload = {"isp_minutes": gate.isp_minutes, "isp": isp, "party_id": caller.party_id,
                "area": body.area, "direction": body.direction.value, "side": body.side.value,
@@ -158,7 +83,7 @@ def submit_order(svc: ServiceContext, session: Session, caller: Caller,
                                body.side.value, float(body.price_eur_per_mwh),
                                float(body.quantity_kw), body.order_type.value,
                                order_id=order_id)
-        session.add(ContinuousEvent(kind="submit", payload=payload))
+        bridge.append(session, "submit", payload)
         order = Order(order_id=order_id, party_id=caller.party_id, gate_id=gate.gate_id,
                       area=body.area, direction=body.direction.value,
                       side=body.side.value, order_type=body.order_type.value,
@@ -180,15 +105,16 @@ def cancel_order(svc: ServiceContext, session: Session, caller: Caller,
     order = session.get(Order, order_id)
     if order is None or order.party_id != caller.party_id:
         raise NotFound("order_id", order_id, "an order of yours")
-    gate = open_gate(svc, session, order.gate_id)
     bridge = svc.continuous
+    bridge.serialise(session)
+    gate = open_gate(svc, session, order.gate_id)
     with bridge.lock:
         market = bridge.market(gate.isp_minutes)
         if not market.is_resting(order_id):
             raise NotFound("order_id", order_id, f"a resting order (it is {order.status})")
         market.cancel(order_id)
-        session.add(ContinuousEvent(kind="cancel", payload={
-            "isp_minutes": gate.isp_minutes, "order_id": order_id}))
+        bridge.append(session, "cancel", {"isp_minutes": gate.isp_minutes,
+                                          "order_id": order_id})
         order.status = OrderStatus.CANCELLED.value
         record(session, caller.party_id, "cancel", "order", order_id)
         session.flush()

@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from localflex.domain import TimeGrid
 from localflex.grid import (
@@ -131,7 +132,10 @@ class GridState:
     def _load(self) -> None:
         try:
             grid = load_simbench_grid(self.code)
-            sync_grid(self.db, grid)
+            try:
+                sync_grid(self.db, grid)
+            except IntegrityError:  # another worker wrote it first: it is there now
+                sync_grid(self.db, grid)
         except BaseException as exc:  # reported by wait()
             self.error = exc
         finally:

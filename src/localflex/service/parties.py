@@ -14,6 +14,7 @@ from localflex.domain import Role
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext
 from localflex.service.errors import Conflict, NotFound
+from localflex.service.keysync import announce_revocation
 from localflex.service.schemas import KeyOut, PartyCreated, PartyIn, PartyOut
 from localflex.store import Database, new_api_key, record
 from localflex.store.models import CongestionPoint, Credential, Party, utcnow
@@ -94,6 +95,7 @@ def revoke_key(svc: ServiceContext, session: Session, caller: Caller, party_id: 
         cred.revoked_at = utcnow()
     record(session, caller.party_id, "revoke_key", "party", party_id, key_id=key_id)
     svc.keys.clear()
+    announce_revocation(session)  # the other workers clear theirs at commit
     return {"key_id": key_id, "revoked_at": cred.revoked_at.isoformat()}
 
 

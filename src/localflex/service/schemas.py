@@ -1,6 +1,7 @@
 """Request and response bodies of the REST API v1 (pydantic; units in field names).
 
-Numbers are finite (``allow_inf_nan=False``), timestamps timezone-aware UTC, unknown fields
+Numbers are JSON numbers (strict: a string or a boolean is not coerced) and finite
+(``allow_inf_nan=False``), timestamps timezone-aware UTC, unknown fields
 rejected, so that bad input is a 422 naming the field before any state changes.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from localflex.domain import Direction, Purpose, Role
 from localflex.market.continuous import OrderType, Side
@@ -40,8 +41,30 @@ __all__ = [
     "TrafficLightOut",
 ]
 
-PowerKw = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
-PriceEurMwh = Annotated[float, Field(ge=-1e5, le=1e5, allow_inf_nan=False)]
+
+
+def _json_integer(value: object) -> object:
+    """A JSON integer may be written ``3`` or ``3.0`` (JSON Schema); never ``"3"``/``true``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _text_datetime(value: object) -> object:
+    """A timestamp is an ISO 8601 string (pydantic alone would read ``0`` as 1970)."""
+    if isinstance(value, int | float):
+        raise ValueError("an ISO 8601 date-time string with a time zone")
+    return value
+
+
+# an ISO 8601 string with a time zone (or a datetime, from Python)
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_text_datetime)]
+# a JSON integer: no string, no boolean, no fraction
+JsonInt = Annotated[int, BeforeValidator(_json_integer), Field(strict=True)]
+# strict: a JSON number only (no "30", no true); finite (no NaN, Infinity, 1e309)
+PowerKw = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False, strict=True)]
+PriceEurMwh = Annotated[float, Field(ge=-1e5, le=1e5, allow_inf_nan=False, strict=True)]
+SignedKw = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False, strict=True)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -81,11 +104,11 @@ class PartyCreated(Out):
 
 
 class GateIn(In):
-    start: AwareDatetime = Field(description="start of the first ISP (UTC, on the ISP grid)")
-    n_isps: Annotated[int, Field(ge=1, le=96 * 7)] = 1
-    isp_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
-    opens_at: AwareDatetime | None = Field(None, description="default: now")
-    lead_time_minutes: Annotated[int, Field(ge=0, le=7 * 1440)] = Field(
+    start: UtcDatetime = Field(description="start of the first ISP (UTC, on the ISP grid)")
+    n_isps: Annotated[JsonInt, Field(ge=1, le=96 * 7)] = 1
+    isp_minutes: Annotated[JsonInt, Field(ge=1, le=1440)] = 15
+    opens_at: UtcDatetime | None = Field(None, description="default: now")
+    lead_time_minutes: Annotated[JsonInt, Field(ge=0, le=7 * 1440)] = Field(
         15, description="gate closure this long before the ISP starts")
 
 
@@ -126,10 +149,11 @@ class RequestOut(Out):
 
 class OfferIn(In):
     gate_id: Identifier
-    bus: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    bus: Annotated[JsonInt, Field(ge=0, le=2**31 - 1)]
     direction: Direction
     max_power_kw: PowerKw
-    min_power_kw: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] = 0.0
+    min_power_kw: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False,
+                                          strict=True)] = 0.0
     price_eur_per_mwh: PriceEurMwh
     der_type: Annotated[str, Field(min_length=1, max_length=32,
                                    pattern=r"^[a-z_]+$")] = "mixed"
@@ -201,9 +225,9 @@ class ActivationOut(Out):
 
 class MeterReadingIn(In):
     award_id: Identifier
-    baseline_kw: Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)] = Field(
+    baseline_kw: SignedKw = Field(
         description="power the resources would have had, consumption positive")
-    metered_kw: Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)] = Field(
+    metered_kw: SignedKw = Field(
         description="metered power over the ISP, consumption positive")
 
 

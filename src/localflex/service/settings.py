@@ -31,3 +31,8 @@ class Settings(BaseSettings):
     shortfall_penalty_eur_per_mwh: float = Field(1e6, gt=0, description="clearing penalty")
     web_refresh_s: int = Field(10, ge=1, description="auto-refresh period of the web view")
     max_page: int = Field(1000, ge=1, description="largest list answered by one GET")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body (413 "
+                                "above it, answered before the body is read)")
+    workers: int = Field(1, ge=1, le=64, description="API worker processes (localflex serve "
+                         "--workers); the continuous market's matching is serialised in "
+                         "the store, so every worker serves the same books")
