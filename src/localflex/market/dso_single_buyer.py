@@ -111,6 +111,7 @@ __all__ = [
     "VOLTAGE_SHORTFALL_COLUMNS",
     "ClearingResult",
     "CongestionNeeds",
+    "FactoredRelief",
     "Pricing",
     "VoltageNeeds",
     "clear_dso_single_buyer",
@@ -161,17 +162,40 @@ CLEARING_PRICE_COLUMNS: dict[str, tuple[str, str, str]] = {
 
 
 @dataclass(frozen=True)
+class FactoredRelief:
+    """The relief array in factored form: ``relief[t, cp, b] = scale[t, cp] * dp[cp, b]``.
+
+    What a grid's sparse sensitivities give (``localflex.grid.relief_scale`` and
+    ``SparseSensitivity.dp_kw_per_kw``): memory T·CP + CP·B instead of T·CP·B, and the
+    clearing only ever forms ``relief[isp_o, :, bus_o]`` per offer ([O, CP]).
+    """
+
+    scale: np.ndarray  # [T, CP]
+    dp_kw_per_kw: np.ndarray  # [CP, B]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.scale.shape, self.dp_kw_per_kw.shape[1])
+
+    def per_offer(self, isp_o: np.ndarray, buspos_o: np.ndarray) -> np.ndarray:
+        """[O, CP] relief per kW of UP of each offer."""
+        return self.scale[isp_o, :] * self.dp_kw_per_kw[:, buspos_o].T
+
+
+@dataclass(frozen=True)
 class CongestionNeeds:
     """What the DSO must buy: overloads, headroom and sensitivities per ISP and point.
 
     ``relief_kw_per_kw_up[t, cp, b]`` is the kW of relief at ``cp`` for one kW of UP (more
-    injection) at bus ``bus_ids[b]`` in ISP ``t``; DOWN relief is the negative of it.
+    injection) at bus ``bus_ids[b]`` in ISP ``t``; DOWN relief is the negative of it. It is a
+    dense array or a ``FactoredRelief`` (same values, offers × points memory). ``bus_ids``
+    is the axis of the buses offers may sit at (the injection axis).
     """
 
     cp_ids: np.ndarray  # [CP] str
     overload_kw: np.ndarray  # [T, CP] >= 0
     headroom_kw: np.ndarray  # [T, CP]; NaN/inf = no headroom constraint
-    relief_kw_per_kw_up: np.ndarray  # [T, CP, B]
+    relief_kw_per_kw_up: np.ndarray | FactoredRelief  # [T, CP, B]
     bus_ids: np.ndarray  # [B] int
     isp_hours: float
 
@@ -186,6 +210,9 @@ class VoltageNeeds:
     dv_pu_per_kw``; for reactive power, per kvar injected). ``rise_headroom_pu`` and
     ``drop_headroom_pu`` ([T, B], NaN/inf = unconstrained, None = all unconstrained) say how far
     the voltage may still rise / fall before it leaves its band: a clearing never uses more.
+    ``injection_bus_ids`` (default ``bus_ids``) is the column axis of ``dv_pu_per_kw`` — the
+    buses offers may sit at, i.e. ``CongestionNeeds.bus_ids`` — when the DSO watches fewer
+    buses than carry offers (monitored buses × offer buses, ``dv`` shape [Bm, Bo]).
     """
 
     bus_ids: np.ndarray
@@ -195,6 +222,7 @@ class VoltageNeeds:
     isp_hours: float
     rise_headroom_pu: np.ndarray | None = None
     drop_headroom_pu: np.ndarray | None = None
+    injection_bus_ids: np.ndarray | None = None
 
 
 def voltage_needs_from_power_flow(
@@ -206,6 +234,7 @@ def voltage_needs_from_power_flow(
     bus_ids: np.ndarray,
     isp_hours: float,
     margin_pu: float = 0.0,
+    injection_bus_ids: np.ndarray | None = None,
 ) -> VoltageNeeds:
     """Needs and headroom from a power flow's ``bus_vm_pu`` [T, B] and the band [B].
 
@@ -233,6 +262,8 @@ def voltage_needs_from_power_flow(
         isp_hours=float(isp_hours),
         rise_headroom_pu=np.where(known, np.maximum(0.0, vmax - vm0), np.nan),
         drop_headroom_pu=np.where(known, np.maximum(0.0, vm0 - vmin), np.nan),
+        injection_bus_ids=(None if injection_bus_ids is None
+                           else np.asarray(injection_bus_ids, dtype=np.int64)),
     )
 
 
@@ -289,7 +320,8 @@ def _check_needs(needs: CongestionNeeds, n_isps: int) -> tuple[np.ndarray, ...]:
         ("headroom_kw", (n_isps, n_cp)),
         ("relief_kw_per_kw_up", (n_isps, n_cp, n_bus)),
     ):
-        arr = np.asarray(getattr(needs, name), dtype=float)
+        value = getattr(needs, name)
+        arr = value if isinstance(value, FactoredRelief) else np.asarray(value, dtype=float)
         if arr.shape != shape:
             raise InputError(f"needs.{name}", arr.shape, f"shape {shape} (n_isps, CP[, B])")
         arrays[name] = arr
@@ -299,7 +331,12 @@ def _check_needs(needs: CongestionNeeds, n_isps: int) -> tuple[np.ndarray, ...]:
         t, c = np.argwhere(bad)[0]
         raise InputError(f"needs.overload_kw[{t}, {cp_ids[c]}]", overload[t, c], "finite >= 0")
     relief = arrays["relief_kw_per_kw_up"]
-    if not np.isfinite(relief).all():
+    if isinstance(relief, FactoredRelief):
+        for part in ("scale", "dp_kw_per_kw"):
+            if not np.isfinite(getattr(relief, part)).all():
+                raise InputError(f"needs.relief_kw_per_kw_up.{part}", "non-finite values",
+                                 "finite sensitivities")
+    elif not np.isfinite(relief).all():
         t, c, b = np.argwhere(~np.isfinite(relief))[0]
         raise InputError(
             f"needs.relief_kw_per_kw_up[{t}, {cp_ids[c]}, bus {bus_ids[b]}]",
@@ -326,12 +363,17 @@ def _check_voltage(
     voltage: VoltageNeeds, n_isps: int, bus_ids: np.ndarray, isp_hours: float | None
 ) -> tuple[np.ndarray, ...]:
     """Shapes and values of ``voltage``; raise InputError naming the field."""
-    v_bus = np.asarray(voltage.bus_ids)
-    if v_bus.shape != bus_ids.shape or not (v_bus == bus_ids).all():
-        raise InputError("voltage.bus_ids", v_bus.shape, "the bus axis of needs.bus_ids")
+    inj = voltage.injection_bus_ids
+    inj_bus = np.asarray(voltage.bus_ids if inj is None else inj)
+    if inj_bus.shape != bus_ids.shape or not (inj_bus == bus_ids).all():
+        field = "voltage.bus_ids" if inj is None else "voltage.injection_bus_ids"
+        raise InputError(field, inj_bus.shape, "the bus axis of needs.bus_ids")
     if isp_hours is not None and voltage.isp_hours != isp_hours:
         raise InputError("voltage.isp_hours", voltage.isp_hours, f"{isp_hours} (needs.isp_hours)")
-    n_bus = len(bus_ids)
+    v_bus = np.asarray(voltage.bus_ids)
+    n_inj = len(bus_ids)
+    bus_ids = v_bus  # rows of the voltage arrays
+    n_bus = len(v_bus)
     shape = (n_isps, n_bus)
     out = []
     for name in ("lower_pu", "raise_pu"):
@@ -350,9 +392,9 @@ def _check_voltage(
         raise InputError(f"voltage.raise_pu[{t}, bus {bus_ids[b]}]", raise_[t, b],
                          "0 where lower_pu > 0 (one bus cannot be too high and too low)")
     dv = np.asarray(voltage.dv_pu_per_kw, dtype=float)
-    if dv.shape not in ((n_bus, n_bus), (n_isps, n_bus, n_bus)):
+    if dv.shape not in ((n_bus, n_inj), (n_isps, n_bus, n_inj)):
         raise InputError("voltage.dv_pu_per_kw", dv.shape,
-                         f"shape {(n_bus, n_bus)} or {(n_isps, n_bus, n_bus)}")
+                         f"shape {(n_bus, n_inj)} or {(n_isps, n_bus, n_inj)}")
     if not np.isfinite(dv).all():
         raise InputError("voltage.dv_pu_per_kw", "non-finite values", "finite sensitivities")
     heads = []
@@ -369,11 +411,12 @@ def _check_voltage(
         heads.append(arr)
     if not (isinstance(voltage.isp_hours, int | float) and voltage.isp_hours > 0):
         raise InputError("voltage.isp_hours", voltage.isp_hours, "a positive ISP length in hours")
-    return lower, raise_, dv, heads[0], heads[1]
+    return lower, raise_, dv, heads[0], heads[1], v_bus.astype(np.int64)
 
 
 def _no_congestion(voltage: VoltageNeeds, n_isps: int) -> CongestionNeeds:
-    bus_ids = np.asarray(voltage.bus_ids)
+    inj = voltage.injection_bus_ids
+    bus_ids = np.asarray(voltage.bus_ids if inj is None else inj)
     return CongestionNeeds(
         cp_ids=np.array([], dtype=str),
         overload_kw=np.zeros((n_isps, 0)),
@@ -457,7 +500,8 @@ def clear_dso_single_buyer(
     max_kw_o = frame["max_power_kw"].to_numpy(dtype=float)
     min_kw_o = frame["min_power_kw"].to_numpy(dtype=float)
     price_o = frame["price_eur_per_mwh"].to_numpy(dtype=float)
-    r = relief[isp_o, :, buspos_o] * sign_o[:, None]  # [O, CP]
+    r = (relief.per_offer(isp_o, buspos_o) if isinstance(relief, FactoredRelief)
+         else relief[isp_o, :, buspos_o]) * sign_o[:, None]  # [O, CP]
     r[np.abs(r) <= RELIEF_EPS_KW_PER_KW] = 0.0
 
     is_need = overload > 0  # [T, CP]
@@ -466,7 +510,7 @@ def clear_dso_single_buyer(
 
     # --- voltage: signed effect cv[o, b] (p.u. per kW) and usefulness ---------------------
     if v_arrays is not None:
-        lower_pu, raise_pu, dv, rise_head, drop_head = v_arrays
+        lower_pu, raise_pu, dv, rise_head, drop_head, v_bus_ids = v_arrays
         cv = (dv[:, buspos_o].T if dv.ndim == 2 else dv[isp_o, :, buspos_o]) * sign_o[:, None]
         cv[np.abs(cv) <= VOLTAGE_EPS_PU_PER_KW] = 0.0
         v_lower, v_raise = lower_pu > 0, raise_pu > 0
@@ -556,6 +600,7 @@ def clear_dso_single_buyer(
         vslack_coef = np.where(is_low[:n_vneed], -1.0, 1.0)
     else:
         n_vneed = n_vrows = 0
+        v_bus_ids = np.zeros(0, dtype=np.int64)
         vo = vb = vrow = np.zeros(0, dtype=np.int64)
         vval = v_lo = v_up = vslack_coef = np.zeros(0)
         vneed_t = vneed_b = np.zeros(0, dtype=np.int64)
@@ -627,7 +672,7 @@ def clear_dso_single_buyer(
         paid_price, prices = _pay_as_clear(
             price_c=price_o[cand_idx], acc_c=acc_c,
             cong=(oi, row_e, val_e, n_need, need_t, need_cp, cp_ids),
-            volt=(vo, vrow, vval, n_vneed, vneed_t, vneed_b, bus_ids,
+            volt=(vo, vrow, vval, n_vneed, vneed_t, vneed_b, v_bus_ids,
                   vslack_coef if n_vneed else np.zeros(0)),
         )
         full = price_o.copy()
@@ -647,7 +692,7 @@ def clear_dso_single_buyer(
     if n_vneed:
         v_activity = np.bincount(vrow, weights=vval * acc_c[vo], minlength=n_vrows)[:n_vneed]
         v_short = _voltage_shortfalls(
-            v_activity=v_activity, vneed_t=vneed_t, vneed_b=vneed_b, bus_ids=bus_ids,
+            v_activity=v_activity, vneed_t=vneed_t, vneed_b=vneed_b, bus_ids=v_bus_ids,
             lower_pu=lower_pu, raise_pu=raise_pu, cv=cv, isp_o=isp_o, max_kw_o=max_kw_o,
             capped_o=capped_o, n_isps=n_isps,
         )
