@@ -20,6 +20,8 @@ DEMO_SCENARIO = EXAMPLES_DIR / "demo.yaml"
 
 OutOption = Annotated[Path | None, typer.Option("--out", help="run folder (default runs/NAME)")]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="override the scenario's seed")]
+NoCacheOption = Annotated[bool, typer.Option(
+    "--no-cache", help="read the SimBench grid from its CSV files, bypassing the grid cache")]
 
 
 def _summary(kpis: dict) -> Table:
@@ -48,13 +50,17 @@ def _summary(kpis: dict) -> Table:
     return table
 
 
-def _run(scenario_path: Path, out: Path | None, seed: int | None) -> None:
+def _run(scenario_path: Path, out: Path | None, seed: int | None,
+         no_cache: bool = False) -> None:
     # Imported here so that `localflex --help` stays fast.
+    from localflex.grid.grid_cache import set_cache_enabled
     from localflex.sim.engine import STEPS, simulate
     from localflex.sim.kpis import compute_kpis
     from localflex.sim.outputs import write_run_folder
     from localflex.sim.scenario import load_scenario
 
+    if no_cache:
+        set_cache_enabled(False)
     with user_errors():
         scenario = load_scenario(scenario_path)
         if seed is not None:
@@ -88,16 +94,17 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     out: OutOption = None,
     seed: SeedOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Run the market day a scenario file describes."""
-    _run(scenario, out, seed)
+    _run(scenario, out, seed, no_cache)
 
 
 @app.command()
-def demo(out: OutOption = None, seed: SeedOption = None) -> None:
+def demo(out: OutOption = None, seed: SeedOption = None, no_cache: NoCacheOption = False) -> None:
     """Run the demo market day (examples/demo.yaml) on a congested SimBench grid."""
     if not DEMO_SCENARIO.is_file():
         err_console.print(f"[bold red]error:[/] demo scenario not found at {DEMO_SCENARIO}")
         raise typer.Exit(code=2)
-    _run(DEMO_SCENARIO, out, seed)
+    _run(DEMO_SCENARIO, out, seed, no_cache)
 

@@ -15,7 +15,6 @@ i·vn_side·√3 / (sn_mva·parallel·df)).
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -27,7 +26,7 @@ from localflex.domain.errors import GridError, InputError
 from localflex.grid.congestion import congestion_points
 from localflex.grid.flows import BusLoads, PowerFlowResult
 from localflex.grid.pgm_model import PgmNetwork, build_pgm_network
-from localflex.grid.simbench_loader import ElementProfiles, GridModel
+from localflex.grid.simbench_loader import ElementProfiles, GridModel, pandapower_net
 
 __all__ = [
     "ENGINES",
@@ -283,7 +282,7 @@ def _run_pandapower(grid: GridModel, loads: BusLoads) -> PowerFlowResult:
     """Reference path: pandapower runpp (defaults: trafo_model 't', loading 'current')."""
     import pandapower as pp
 
-    net = copy.deepcopy(grid.net)
+    net = pandapower_net(grid.net)
     for element in ("load", "sgen", "storage"):
         net[element]["in_service"] = False
     new = pp.create_loads(net, grid.bus_ids, p_mw=0.0, q_mvar=0.0)
