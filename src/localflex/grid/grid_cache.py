@@ -51,7 +51,7 @@ __all__ = [
 
 CACHE_DIR_ENV = "LOCALFLEX_CACHE_DIR"
 CACHE_SWITCH_ENV = "LOCALFLEX_GRID_CACHE"
-FORMAT = 1
+FORMAT = 2
 _enabled: bool | None = None
 
 
