@@ -111,6 +111,7 @@ __all__ = [
     "VOLTAGE_SHORTFALL_COLUMNS",
     "ClearingResult",
     "CongestionNeeds",
+    "EnergyBudgets",
     "FactoredRelief",
     "Pricing",
     "VoltageNeeds",
@@ -159,6 +160,22 @@ CLEARING_PRICE_COLUMNS: dict[str, tuple[str, str, str]] = {
     "kind": ("object", "-", "'congestion' or 'voltage'"),
     "price_eur_per_mwh": ("float64", "EUR/MWh", "highest accepted offer price relieving it"),
 }
+
+
+@dataclass(frozen=True)
+class EnergyBudgets:
+    """Inter-temporal limits of the offers (paper §2: a unit's energy content).
+
+    Budget ``k`` bounds the energy bought across ISPs: ``sum_e weight_e * x_{offer_e} * h <=
+    limit_kwh[k]`` over its entries ``e`` (``budget[e] == k``); ``weight`` is the share of an
+    offer's kW that falls on the limited unit (1 for a pool limited as a whole). An
+    aggregator thus never sells the same thermal or battery headroom twice.
+    """
+
+    offer_id: np.ndarray  # [E] str
+    budget: np.ndarray  # [E] int, index into limit_kwh
+    weight: np.ndarray  # [E] >= 0
+    limit_kwh: np.ndarray  # [K] >= 0
 
 
 @dataclass(frozen=True)
@@ -454,9 +471,11 @@ def clear_dso_single_buyer(
     voltage: VoltageNeeds | None = None,
     voltage_penalty_eur_per_pu: float = 1e7,
     pricing: Pricing | str = Pricing.PAY_AS_BID,
+    energy_budgets: EnergyBudgets | None = None,
 ) -> ClearingResult:
     """Buy the cheapest offers that remove the overloads of ``needs`` and the voltage
     problems of ``voltage`` (either may be None, not both); rules in the module docstring.
+    ``energy_budgets`` adds one row per budget: what is bought stays deliverable.
 
     ``offers`` has OFFER_COLUMNS (domain). Raises OfferError for a bad offer (unknown bus,
     ISP outside ``0..n_isps-1``, negative volume, a block of several aggregators, ...) and
@@ -631,7 +650,13 @@ def clear_dso_single_buyer(
         val_e * scale_c[oi], vval * scale_c[vo], np.ones(n_need), vslack_coef,
         np.ones(2 * n_ind), -max_kw_o[cand_idx][ind], -min_kw_o[cand_idx][ind],
     ])
-    a_csc = sp.csc_array((vals, (rows, cols)), shape=(n_rows + 2 * n_ind, n_cols))
+    e_rows, e_cols, e_vals, e_upper = _budget_entries(
+        energy_budgets, frame, cand_idx, col_of_c, scale_c, isp_hours)
+    n_erows = len(e_upper)
+    rows = np.concatenate([rows, n_rows + 2 * n_ind + e_rows])
+    cols = np.concatenate([cols, e_cols])
+    vals = np.concatenate([vals, e_vals])
+    a_csc = sp.csc_array((vals, (rows, cols)), shape=(n_rows + 2 * n_ind + n_erows, n_cols))
     a_csc.sum_duplicates()
     a_csc.sort_indices()
     x_cost = np.bincount(col_of_c, weights=_lp_price(price_o[cand_idx]) * scale_c,
@@ -648,9 +673,9 @@ def clear_dso_single_buyer(
         np.full(n_need + n_vneed, highspy.kHighsInf), np.ones(n_ind),
     ])
     row_lower = np.concatenate([c_lower, v_lo, np.full(n_ind, -highspy.kHighsInf),
-                                np.zeros(n_ind)])
+                                np.zeros(n_ind), np.full(n_erows, -highspy.kHighsInf)])
     row_upper = np.concatenate([c_upper, v_up, np.zeros(n_ind),
-                                np.full(n_ind, highspy.kHighsInf)])
+                                np.full(n_ind, highspy.kHighsInf), e_upper])
     integer = np.zeros(n_cols, dtype=bool)
     integer[y_col] = True
     integer[n_s + np.flatnonzero(blk_binary)] = True
@@ -725,6 +750,37 @@ def clear_dso_single_buyer(
         pricing=pricing.value,
         isp_hours=isp_hours,
     )
+
+
+def _budget_entries(
+    budgets: EnergyBudgets | None, frame: pd.DataFrame, cand_idx: np.ndarray,
+    col_of_c: np.ndarray, scale_c: np.ndarray, isp_hours: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Matrix entries (local row, column, value) and row upper bounds of the energy budgets
+    that touch a candidate; budgets without a candidate entry get no row."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+    if budgets is None or len(budgets.offer_id) == 0 or len(cand_idx) == 0:
+        return empty
+    weight = np.asarray(budgets.weight, dtype=float)
+    limit = np.asarray(budgets.limit_kwh, dtype=float)
+    budget = np.asarray(budgets.budget, dtype=np.int64)
+    if not (np.isfinite(weight).all() and (weight >= 0).all()):
+        raise InputError("energy_budgets.weight", "negative or non-finite", "finite >= 0")
+    if np.isnan(limit).any() or (limit < 0).any():
+        raise InputError("energy_budgets.limit_kwh", "negative or NaN", ">= 0 kWh (inf = none)")
+    if budget.size and (budget.min() < 0 or budget.max() >= limit.size):
+        raise InputError("energy_budgets.budget", int(budget.max()),
+                         f"an index into limit_kwh (0..{limit.size - 1})")
+    local = np.full(len(frame), -1, dtype=np.int64)
+    local[cand_idx] = np.arange(len(cand_idx))
+    row = pd.Index(frame["offer_id"].to_numpy()).get_indexer(np.asarray(budgets.offer_id))
+    c = np.where(row >= 0, local[np.maximum(row, 0)], -1)
+    keep = (c >= 0) & (weight > 0) & np.isfinite(limit[budget])
+    if not keep.any():
+        return empty
+    c, k, w = c[keep], budget[keep], weight[keep]
+    used, k_local = np.unique(k, return_inverse=True)
+    return k_local, col_of_c[c], w * scale_c[c] * isp_hours, limit[used]
 
 
 def _pay_as_clear(

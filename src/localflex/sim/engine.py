@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from localflex.aggregator import dispatch_awards
+from localflex.aggregator import dispatch_awards, unit_energy_budgets
 from localflex.der import FlexEnvelope
 from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, TimeGrid, empty_frame
 from localflex.grid import (
@@ -51,6 +51,7 @@ from localflex.grid import (
 from localflex.market import (
     ClearingResult,
     CongestionNeeds,
+    EnergyBudgets,
     FactoredRelief,
     VoltageNeeds,
     clear_dso_single_buyer,
@@ -246,10 +247,13 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
         need_kwh = float(needs.overload_kw.sum() * time_grid.isp_hours)
         if round_no > 1:
             report(f"clear market (round {round_no})")
+        budgets = EnergyBudgets(*unit_energy_budgets(
+            book, envelope.up_kw, envelope.down_kw, envelope.energy_up_max_kwh,
+            envelope.energy_down_max_kwh, time_grid.isp_hours, requested))
         result = clear_dso_single_buyer(
             remaining[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
             max_price_eur_per_mwh=scenario.market.price_cap_eur_per_mwh,
-            voltage=v_needs,
+            voltage=v_needs, energy_budgets=budgets,
         )
         results.append(result)
         awards = result.awards.assign(round=round_no)
