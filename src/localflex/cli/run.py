@@ -40,6 +40,8 @@ def _summary(kpis: dict) -> Table:
     table.add_row("voltage min–max (p.u.)",
                   f"{volt['min_before_pu']:.3f}–{volt['max_before_pu']:.3f}",
                   f"{volt['min_after_pu']:.3f}–{volt['max_after_pu']:.3f}")
+    table.add_row("voltage violations (bus-ISPs)", f"{volt['violations_before']:,}",
+                  f"{volt['violations_after']:,} ({volt['violations_new_after']} new)")
     table.add_row("DSO cost (EUR)", "", f"{kpis['dso_cost_eur']:,.2f}")
     table.add_row("activated / delivered (kWh)", "",
                   f"{kpis['activated_energy_kwh']:,.1f} / {kpis['delivered_energy_kwh']:,.1f}")
@@ -48,6 +50,23 @@ def _summary(kpis: dict) -> Table:
         energy = split["activated_up_kwh"] + split["activated_down_kwh"]
         table.add_row(f"  {name}", "", f"{energy:,.1f} kWh, {split['cost_eur']:,.2f} EUR")
     return table
+
+
+def _print_voltage(kpis: dict, shown: int = 5) -> None:
+    """What voltage problems remain and why (a few buses, then a count)."""
+    left = kpis.get("unsolved_voltage", [])
+    if not left:
+        console.print("[green]no voltage problem left after re-dispatch[/]")
+        return
+    volt = kpis["voltage"]
+    console.print(f"[yellow]voltage[/] {volt['violations_after']} bus-ISPs at {len(left)} buses "
+                  f"still outside their band ({volt['violations_new_after']} created by awards):")
+    by_cause: dict[str, list[int]] = {}
+    for item in left:  # group by the kind of cause (its text before any figures)
+        by_cause.setdefault(item["cause"].split(":")[0], []).append(item["bus"])
+    for cause, buses in sorted(by_cause.items(), key=lambda kv: -len(kv[1]))[:shown]:
+        more = f" and {len(buses) - 3} more" if len(buses) > 3 else ""
+        console.print(f"  buses {', '.join(map(str, buses[:3]))}{more} — {cause}")
 
 
 def _run(scenario_path: Path, out: Path | None, seed: int | None,
@@ -86,6 +105,7 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None,
                       f"{item['cause']}")
     if not kpis["unsolved"]:
         console.print("[green]no congestion left after re-dispatch[/]")
+    _print_voltage(kpis)
     console.print(f"run folder: {written}  (kpis.json, report.html, tables/)")
 
 

@@ -62,6 +62,9 @@ relief[t_o, cp, bus_o] * sign_o`` and ``v_{o,b} = 1000 * dv[b, bus_o] * sign_o``
           1000 raise[t,b] <= sum_o v_{o,b} x_o + u_{b,t} <= 1000 rise[t, b]    (under-voltage)
           -1000 drop[t,b] <= sum_o v_{o,b} x_o <= 1000 rise[t, b]   (voltage headroom rows)
 
+Slacks are bounded by their need (``s <= overload``, ``u <= need``): a point or bus with a
+need may be left short, never pushed further out of its limit. Energy budgets
+(``EnergyBudgets``, optional) add ``sum_e weight_e x_{o_e} h <= limit_kwh[k]`` per budget.
 ``h`` is ``isp_hours``, ``penalty`` is ``shortfall_penalty_eur_per_mwh``, ``vpenalty`` is
 ``voltage_penalty_eur_per_pu`` (EUR per p.u. left uncovered per ISP); ``rise``/``drop`` are
 the voltage headrooms of ``VoltageNeeds``. Voltage rows are in milli-p.u. to keep the matrix
@@ -668,9 +671,13 @@ def clear_dso_single_buyer(
         np.zeros(n_ind),
     ])
     col_lower = np.zeros(n_cols)
+    # slacks are capped at the need: a point or bus with a need may stay short of its limit,
+    # never be pushed further out of it (an award creates no violation and worsens none)
+    vneed_m = (np.where(lower_pu[vneed_t, vneed_b] > 0, lower_pu[vneed_t, vneed_b],
+                        raise_pu[vneed_t, vneed_b]) * 1000.0 if n_vneed else np.zeros(0))
     col_upper = np.concatenate([
         max_kw_o[cand_idx][single_c], np.ones(n_b),
-        np.full(n_need + n_vneed, highspy.kHighsInf), np.ones(n_ind),
+        overload[need_t, need_cp], vneed_m, np.ones(n_ind),
     ])
     row_lower = np.concatenate([c_lower, v_lo, np.full(n_ind, -highspy.kHighsInf),
                                 np.zeros(n_ind), np.full(n_erows, -highspy.kHighsInf)])
