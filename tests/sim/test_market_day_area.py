@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import localflex.sim.engine as engine
+from localflex.domain import InputError
 from localflex.grid import Monitored, congestion_points
 from localflex.sim.engine import simulate
 from localflex.sim.kpis import compute_kpis
@@ -22,6 +23,9 @@ def _scenario(name: str, **grid):
     if grid:
         spec = scenario.grid.model_copy(update=grid)
         scenario = scenario.model_copy(update={"grid": spec})
+    if "-MV-" in scenario.grid.simbench_code:  # an MV grid has no households for EVs
+        ders = scenario.ders.model_copy(update={"ev_share_of_households": 0.0})
+        scenario = scenario.model_copy(update={"ders": ders})
     return scenario
 
 
@@ -89,3 +93,23 @@ def test_mv_voltage_case_creates_no_new_violation() -> None:
     assert {"bus", "isps", "max_excess_pu", "cause"} <= set(kpis["unsolved_voltage"][0])
     assert all(item["cause"] for item in kpis["unsolved_voltage"])
     assert kpis["rounds"][0]["voltage_need_bus_isps"] > 0
+
+
+def test_household_ders_on_an_mv_grid_are_refused_naming_the_key(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from localflex.cli._app import app
+
+    text = (EXAMPLES / "demo.yaml").read_text().replace(
+        "simbench_code: 1-LV-rural1--2-sw", "simbench_code: 1-MV-rural--2-sw")
+    path = tmp_path / "mv.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        simulate(load_scenario(path))
+    assert info.value.field == "ders.ev_share_of_households"
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "ders.ev_share_of_households" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
