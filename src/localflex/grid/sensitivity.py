@@ -14,17 +14,28 @@ and far above the solver's tolerance, so the truncation and round-off errors are
 ``DEFAULT_VOLTAGE_MARGIN_PU`` of their band): memory is offers × needs — [CPm, Bo] and
 [Bm, Bo] — never buses².
 
-Why a batch over the offer buses, not a factorised Jacobian or the feeder tree: SimBench
-distribution grids are radial or weakly meshed (open rings, a few closed loops in MV), and
-power-grid-model solves one such grid's Newton–Raphson in milliseconds, reusing its topology
-and factorisation pattern across a batch whose scenarios differ in one load each (a sparse
-batch update). The batch reproduces, to the solver tolerance, exactly the perturbation the
-dense method made per bus (so the market clears the same awards: tests/grid and tests/sim
-compare them), it handles meshes, transformer taps and losses without a second grid model
-(a Jacobian or a PTDF built from the pandapower tables would be a second, slightly
-different model of the same grid), and its cost grows with the number of offer buses, not
-with the grid's size squared. ``flow_sensitivity`` is the same computation over every bus and
-every congestion point (the dense reference; refused on grids above ``DENSE_MAX_BUSES``).
+Two methods, chosen by size (``method="auto"``):
+
+* ``"pgm_batch"`` (LV feeders, MV grids: 2·Bo·B ≤ ``BATCH_MAX_BUS_SCENARIOS``): power-grid-
+  model solves a radial or weakly meshed grid's Newton–Raphson in milliseconds, reusing its
+  topology across a batch whose scenarios differ in one load each (a sparse batch update).
+  It reproduces, to the solver tolerance, exactly the perturbation the dense method made per
+  bus, so the market clears the same awards (tests/sim/test_market_day_area.py), with the
+  same grid model as every other power flow of the day.
+* ``"jacobian"`` (whole areas: an MV grid with its LV grids, 9,000+ buses and thousands of
+  offer buses, where 2·Bo full power flows would take minutes): the exact derivative at the
+  operating point by the adjoint of the Newton–Raphson Jacobian. One AC power flow of the
+  ISP (pandapower, which exposes J, Ybus and the branch admittances), one sparse LU of Jᵀ
+  and one solve per *monitored* output (CPm + Bm right-hand sides) give every offer bus's
+  sensitivity at once: dy/dP_b = (J⁻ᵀ Gᵀ)[P_b, :], G = ∂y/∂(θ, |V|) from ``dSbr_dV``. The
+  cost grows with the monitored outputs; radial and weakly meshed grids keep J's LU nearly
+  free of fill-in. It is the limit h → 0 of the central difference (no O(h²) term), of
+  pandapower's model of the grid, which matches the PGM model to solver precision on
+  SimBench grids (tests/reference/test_pf_against_pandapower.py; tests/grid compares the
+  two methods).
+
+``flow_sensitivity`` is the PGM batch over every bus and every congestion point (the dense
+reference; refused on grids above ``DENSE_MAX_BUSES``).
 
 ``relief_kw_per_kw_up`` turns the flow sensitivity into loading relief in the kVA-equivalent
 units of ``congestion.overload_kw``: loading ∝ S, and dS ≈ (P/S)·dP when Q is held, so
@@ -59,9 +70,11 @@ from localflex.grid.powerflow import iter_pgm_batch, pgm_network
 from localflex.grid.simbench_loader import GridModel
 
 __all__ = [
+    "BATCH_MAX_BUS_SCENARIOS",
     "DEFAULT_LOADING_MARGIN_PCT",
     "DEFAULT_VOLTAGE_MARGIN_PU",
     "DENSE_MAX_BUSES",
+    "METHODS",
     "FlowSensitivity",
     "Monitored",
     "SparseSensitivity",
@@ -78,6 +91,9 @@ DEFAULT_LOADING_MARGIN_PCT = 20.0
 points of its limit in some ISP (overloaded points always are)."""
 DEFAULT_VOLTAGE_MARGIN_PU = 0.02
 """A bus is monitored when its forecast voltage comes within this of its band in some ISP."""
+BATCH_MAX_BUS_SCENARIOS = 5_000_000
+"""``method="auto"`` uses the PGM batch while 2 × offer buses × buses stays below this."""
+METHODS = ("auto", "pgm_batch", "jacobian")
 DENSE_MAX_BUSES = 2500
 """``flow_sensitivity`` (every bus × every point) is refused above this many buses."""
 _S_FLOOR_KVA = 1e-6
@@ -168,17 +184,34 @@ def sparse_sensitivity(
     vm_bus_pos: np.ndarray,
     isp: int | None = None,
     step_kw: float = DEFAULT_STEP_KW,
+    method: str = "auto",
 ) -> SparseSensitivity:
-    """Central-difference sensitivities around ISP ``isp`` (default: largest Σ|p_kw|) of the
-    flows at congestion points ``cp_pos`` and voltages at bus positions ``vm_bus_pos`` to
-    injections at ``injection_bus_ids`` (module docstring). 2·Bo power flows, one batch."""
+    """Sensitivities around ISP ``isp`` (default: largest Σ|p_kw|) of the flows at congestion
+    points ``cp_pos`` and voltages at bus positions ``vm_bus_pos`` to injections at
+    ``injection_bus_ids`` (module docstring: ``method`` "pgm_batch" = central difference,
+    2·Bo power flows in one batch; "jacobian" = adjoint of the AC Jacobian; "auto")."""
     isp = _operating_isp(loads, isp)
     if not (np.isfinite(step_kw) and step_kw > 0):
         raise InputError("step_kw", step_kw, "a positive step in kW")
+    if method not in METHODS:
+        raise InputError("method", method, f"one of {list(METHODS)}")
     inj_ids = np.unique(np.asarray(injection_bus_ids, dtype=np.int64))
     inj_pos = grid.bus_index_of(inj_ids) if inj_ids.size else np.zeros(0, dtype=np.int64)
     cp_pos = np.asarray(cp_pos, dtype=np.int64)
     vm_bus_pos = np.asarray(vm_bus_pos, dtype=np.int64)
+    if method == "auto":
+        small = 2 * inj_ids.size * grid.n_buses <= BATCH_MAX_BUS_SCENARIOS
+        method = "pgm_batch" if small else "jacobian"
+    if method == "jacobian":
+        from localflex.grid.jacobian import jacobian_sensitivities
+
+        dp, dv = jacobian_sensitivities(grid, loads.p_kw[isp], loads.q_kvar[isp], inj_pos,
+                                        cp_pos, vm_bus_pos)
+        return SparseSensitivity(
+            injection_bus_ids=inj_ids, cp_pos=cp_pos, dp_kw_per_kw=dp,
+            vm_bus_ids=grid.bus_ids[vm_bus_pos].astype(np.int64), dv_pu_per_kw=dv, isp=isp,
+            step_kw=0.0, cp_rated_kva=congestion_points(grid)["rated_kva"].to_numpy(
+                dtype=float)[cp_pos])
     net_pgm = pgm_network(grid)
     cps = congestion_points(grid)
     kind = cps["kind"].to_numpy()[cp_pos]
@@ -253,7 +286,8 @@ def flow_sensitivity(
                          "(use sparse_sensitivity on the monitored points)")
     all_cps = np.arange(len(congestion_points(grid)))
     sens = sparse_sensitivity(grid, loads, grid.bus_ids, cp_pos=all_cps,
-                              vm_bus_pos=np.arange(grid.n_buses), isp=isp, step_kw=step_kw)
+                              vm_bus_pos=np.arange(grid.n_buses), isp=isp, step_kw=step_kw,
+                              method="pgm_batch")
     order = grid.bus_index_of(sens.injection_bus_ids)  # injection axis is sorted by bus id
     dp = np.empty_like(sens.dp_kw_per_kw)
     dp[:, order] = sens.dp_kw_per_kw

@@ -178,6 +178,22 @@ def _voltage_needs(
     )
 
 
+def _need_isps(state: PowerFlowResult, cps: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
+    """[T] True in ISPs with an overload or a voltage violation (where offers can serve)."""
+    return ((overload_kw(state, cps) > OVERLOAD_TOLERANCE_KW).any(axis=1)
+            | voltage_violations(state.bus_vm_pu, limits).any(axis=1))
+
+
+def _merit_order(cleared: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
+    """The first round's merit order plus the offers of ISPs without a need (never in play)."""
+    idle = offers[~offers["offer_id"].isin(cleared["offer_id"])].assign(
+        accepted_kw=0.0, accepted=False, status="no need in this ISP")
+    merit = pd.concat([cleared, idle[[c for c in cleared.columns if c in idle.columns]]],
+                      ignore_index=True)
+    merit["rank"] = merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
+    return merit.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
 def _grow(mon: Monitored, state: PowerFlowResult, cps: pd.DataFrame,
           limits: pd.DataFrame) -> Monitored | None:
     """The monitored set plus the points/buses ``state`` violates outside it (None: none)."""
@@ -216,7 +232,9 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
     report(STEPS[4])
     limits = voltage_limits(grid)
     monitored = monitored_points(grid, before)
-    offer_buses = offers["bus"].to_numpy(dtype=np.int64)
+    need_isp = _need_isps(before, cps, limits)
+    offer_buses = np.unique(offers.loc[need_isp[offers["isp"].to_numpy()], "bus"]
+                            .to_numpy(dtype=np.int64))
 
     def sensitivities(mon: Monitored) -> SparseSensitivity:
         return sparse_sensitivity(grid, forecast, offer_buses, cp_pos=mon.cp_pos,
@@ -235,8 +253,13 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
     after = before
     for round_no in range(1, scenario.market.max_rounds + 1):
         grown = _grow(monitored, state, cps, limits) if round_no > 1 else None
-        if grown is not None:
-            monitored = grown
+        # only offers in ISPs with a need can serve one: the others stay out of the LP
+        need_isp = _need_isps(state, cps, limits) if round_no > 1 else need_isp
+        in_play = remaining[need_isp[remaining["isp"].to_numpy()]]
+        new_buses = np.setdiff1d(in_play["bus"].to_numpy(dtype=np.int64), offer_buses)
+        if grown is not None or new_buses.size:
+            monitored = grown if grown is not None else monitored
+            offer_buses = np.union1d(offer_buses, new_buses)
             sensitivity = sensitivities(monitored)
         needs = _needs(state, cps, sensitivity, time_grid.isp_hours)
         v_needs = _voltage_needs(state, limits, sensitivity, monitored.bus_pos,
@@ -251,7 +274,7 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
             book, envelope.up_kw, envelope.down_kw, envelope.energy_up_max_kwh,
             envelope.energy_down_max_kwh, time_grid.isp_hours, requested))
         result = clear_dso_single_buyer(
-            remaining[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
+            in_play[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
             max_price_eur_per_mwh=scenario.market.price_cap_eur_per_mwh,
             voltage=v_needs, energy_budgets=budgets,
         )
@@ -300,7 +323,8 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
     v_shortfalls = (pd.concat([r.voltage_shortfalls.assign(round=i + 1)
                                for i, r in enumerate(results)], ignore_index=True)
                     if results else pd.DataFrame())
-    merit_order = results[0].merit_order if results else offers.assign(accepted_kw=0.0)
+    merit_order = _merit_order(results[0].merit_order, offers) if results else offers.assign(
+        accepted_kw=0.0)
     payments = pay_as_bid_payments(awards_all, scenario.market.dso_name)
     return DayResult(
         scenario=scenario,
