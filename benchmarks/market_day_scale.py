@@ -37,6 +37,9 @@ def measure(code: str, scenario_path: Path) -> dict:
     scenario = load_scenario(scenario_path)
     grid_spec = scenario.grid.model_copy(update={"simbench_code": code})
     scenario = scenario.model_copy(update={"grid": grid_spec, "name": f"scale-{code}"})
+    if "-MV-" in code:  # an MV grid's loads are whole LV grids: no households for EVs
+        ders = scenario.ders.model_copy(update={"ev_share_of_households": 0.0})
+        scenario = scenario.model_copy(update={"ders": ders})
     t_load = time.perf_counter()
     load_simbench_grid(code)  # warm: from the disk cache (built on the first run ever)
     load_s = time.perf_counter() - t_load

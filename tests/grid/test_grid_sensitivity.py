@@ -115,3 +115,27 @@ def test_dense_sensitivity_is_refused_on_an_area(lv_grid, midsummer, monkeypatch
     loads = bus_loads(lv_grid, lv_grid.element_profiles_kw(midsummer))
     with pytest.raises(InputError, match="dense"):
         flow_sensitivity(lv_grid, loads)
+
+
+@pytest.mark.parametrize(("grid_name", "dp_tol"), [("lv_grid", 1e-4), ("mv_grid", 1e-6)])
+def test_jacobian_sensitivities_match_the_perturbation_batch(request, midsummer, grid_name,
+                                                             dp_tol) -> None:
+    """The area method (adjoint of pandapower's AC Jacobian) against the PGM central
+    difference: the same derivative of the same grid, to the two models' agreement."""
+    grid = request.getfixturevalue(grid_name)
+    loads = bus_loads(grid, grid.element_profiles_kw(midsummer))
+    rng = np.random.default_rng(5)
+    inj = rng.choice(grid.bus_ids, size=min(12, grid.n_buses), replace=False)
+    cp_pos = np.arange(len(congestion_points(grid)))
+    v_pos = np.arange(grid.n_buses)
+    batch = sparse_sensitivity(grid, loads, inj, cp_pos=cp_pos, vm_bus_pos=v_pos,
+                               method="pgm_batch")
+    jac = sparse_sensitivity(grid, loads, inj, cp_pos=cp_pos, vm_bus_pos=v_pos,
+                             method="jacobian")
+    np.testing.assert_array_equal(jac.injection_bus_ids, batch.injection_bus_ids)
+    assert np.abs(batch.dp_kw_per_kw).max() > 0.5
+    np.testing.assert_allclose(jac.dp_kw_per_kw, batch.dp_kw_per_kw, atol=dp_tol)
+    np.testing.assert_allclose(jac.dv_pu_per_kw, batch.dv_pu_per_kw,
+                               atol=1e-2 * np.abs(batch.dv_pu_per_kw).max())
+    with pytest.raises(InputError):
+        sparse_sensitivity(grid, loads, inj, cp_pos=cp_pos, vm_bus_pos=v_pos, method="exact")

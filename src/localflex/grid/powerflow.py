@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import scipy.sparse as sp
 from power_grid_model import ComponentType, DatasetType, PowerGridModel, initialize_array
 from power_grid_model.errors import PowerGridBatchError, PowerGridError
 
@@ -43,24 +44,26 @@ ENGINES = ("pgm", "pandapower")
 DEFAULT_CHUNK_ISPS = 4096
 
 
-def _incidence(grid: GridModel) -> dict[str, np.ndarray]:
-    """Element → bus-axis matrices [n_element, B] with in_service·scaling weights."""
+def _incidence(grid: GridModel) -> dict[str, np.ndarray | sp.csr_array]:
+    """Element → bus-axis matrices [n_element, B] (sparse) with in_service·scaling weights."""
     cached = grid.cache.get("incidence")
     if cached is None:
         cached = {}
         for element in ("load", "sgen", "storage"):
             frame = grid.net[element]
-            mat = np.zeros((len(frame), grid.n_buses))
-            if len(frame):
+            n = len(frame)
+            if n:
                 pos = grid.bus_index_of(frame["bus"].to_numpy(dtype=np.int64))
                 weight = frame["in_service"].astype(bool).to_numpy() * frame[
                     "scaling"
                 ].fillna(1.0).to_numpy(dtype=float)
-                mat[np.arange(len(frame)), pos] = weight
+                mat = sp.csr_array((weight, (np.arange(n), pos)), shape=(n, grid.n_buses))
+            else:
+                mat = sp.csr_array((0, grid.n_buses))
             cached[element] = mat
             cached[f"{element}_q_kvar"] = (
                 frame["q_mvar"].fillna(0.0).to_numpy(dtype=float) * 1e3
-                if len(frame) else np.zeros(0)
+                if n else np.zeros(0)
             )
         grid.cache["incidence"] = cached
     return cached
@@ -75,13 +78,17 @@ def bus_loads(grid: GridModel, profiles: ElementProfiles) -> BusLoads:
     """
     inc = _incidence(grid)
     t = profiles.n_isps
+    def per_bus(values: np.ndarray, element: str) -> np.ndarray:
+        return np.asarray((inc[element].T @ np.asarray(values).T).T)  # [T, B]
+
     p = (
-        profiles.load_p_kw @ inc["load"]
-        - profiles.sgen_p_kw @ inc["sgen"]
-        + profiles.storage_p_kw @ inc["storage"]
+        per_bus(profiles.load_p_kw, "load")
+        - per_bus(profiles.sgen_p_kw, "sgen")
+        + per_bus(profiles.storage_p_kw, "storage")
     )
-    q_static = -inc["sgen_q_kvar"] @ inc["sgen"] + inc["storage_q_kvar"] @ inc["storage"]
-    q = profiles.load_q_kvar @ inc["load"] + np.broadcast_to(q_static, (t, grid.n_buses))
+    q_static = (-per_bus(inc["sgen_q_kvar"][None, :], "sgen")
+                + per_bus(inc["storage_q_kvar"][None, :], "storage"))[0]
+    q = per_bus(profiles.load_q_kvar, "load") + np.broadcast_to(q_static, (t, grid.n_buses))
     return BusLoads(p_kw=p, q_kvar=q)
 
 
