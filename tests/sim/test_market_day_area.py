@@ -48,6 +48,8 @@ def test_every_der_type_delivers_what_the_dso_bought(example) -> None:
     share = delivered_share_by_type(day)
     assert len(share) >= 1
     assert (share >= 0.95).all(), share.to_dict()
+    assert day.payments["amount_eur"].sum() == pytest.approx(day.awards["cost_eur"].sum(),
+                                                             abs=0.05)
 
 
 def test_without_energy_budgets_heat_pumps_are_oversold(monkeypatch) -> None:
@@ -57,8 +59,12 @@ def test_without_energy_budgets_heat_pumps_are_oversold(monkeypatch) -> None:
                 np.zeros(0))
 
     monkeypatch.setattr(engine, "unit_energy_budgets", no_budgets)
-    share = delivered_share_by_type(simulate(_scenario("demo.yaml")))
+    day = simulate(_scenario("demo.yaml"))
+    share = delivered_share_by_type(day)
     assert share["heat_pump"] < 0.95
+    # and the DSO pays for delivered energy only, with the settlement's penalty
+    assert (day.delivery["penalty_eur"] > 0).any()
+    assert day.payments["amount_eur"].sum() < day.awards["cost_eur"].sum() - 0.01
 
 
 @pytest.mark.parametrize("code", ["1-LV-rural1--2-sw", "1-MV-rural--2-sw"])

@@ -19,6 +19,11 @@ buyer, §5.3) on a real grid:
    point or bus that leaves its limits without being monitored joins the monitored set
    (its sensitivities are computed then).
 
+Payments follow delivered energy (``payments_on_delivery``): each award is checked against
+what its pool's DERs really did, with the settlement's rule (``settlement.delivery``: full pay
+within 10 % of the award, else the delivered energy only and a penalty of the missing energy
+at the award's price). Hand-entered offers are taken as delivered and paid as bid.
+
 ``simulate`` computes, and writes nothing; ``localflex.sim.outputs`` writes a run folder.
 """
 
@@ -58,16 +63,26 @@ from localflex.market import (
     pay_as_bid_payments,
     voltage_needs_from_power_flow,
 )
+from localflex.settlement.delivery import (
+    DeliveryRules,
+    UnderDeliveryRule,
+    award_ids,
+    delivery_check,
+    pool_keys,
+    pooled_measurements,
+)
 from localflex.sim.placement import PlacedDers
 from localflex.sim.scenario import Scenario
 from localflex.sim.setup import prepare_market
 
 __all__ = [
+    "DELIVERY_RULES",
     "OVERLOAD_TOLERANCE_KW",
     "STEPS",
     "VOLTAGE_SAFETY_PU",
     "VOLTAGE_TOLERANCE_PU",
     "DayResult",
+    "payments_on_delivery",
     "simulate",
     "voltage_violations",
 ]
@@ -84,6 +99,8 @@ STEPS = (
 OVERLOAD_TOLERANCE_KW = 0.1
 """An overload below this (0.1 kW, 0.06 % of a 160 kVA transformer) is power-flow and
 linearisation noise: it is neither cleared again nor counted as congestion."""
+DELIVERY_RULES = DeliveryRules(under_delivery=UnderDeliveryRule.PENALTY)
+"""The settlement's delivery rule the market day pays by (10 % tolerance, penalty 1×)."""
 VOLTAGE_TOLERANCE_PU = 1e-4
 """A voltage outside its band by less than this is noise: not bought for, not counted."""
 VOLTAGE_SAFETY_PU = 1e-3
@@ -123,6 +140,7 @@ class DayResult:
     rounds: list[dict] = field(default_factory=list)
     voltage_shortfalls: pd.DataFrame = field(default_factory=pd.DataFrame)
     monitored: Monitored | None = None
+    delivery: pd.DataFrame = field(default_factory=pd.DataFrame)  # per award, settlement rule
 
 
 def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int) -> np.ndarray:
@@ -176,6 +194,38 @@ def _voltage_needs(
         drop_headroom_pu=np.maximum(needs.drop_headroom_pu - VOLTAGE_SAFETY_PU, 0.0),
         injection_bus_ids=needs.injection_bus_ids,
     )
+
+
+def payments_on_delivery(
+    awards: pd.DataFrame, unit_pool: np.ndarray, baseline_kw: np.ndarray,
+    realised_kw: np.ndarray, isp_hours: float, dso_id: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Payments (PAYMENT_COLUMNS: utilisation − penalty per award) and the delivery check
+    (``settlement.delivery.DELIVERY_COLUMNS``) of the pooled awards; hand-entered awards are
+    paid as bid. ``unit_pool`` [N] is each unit's ``pool_keys`` key."""
+    extra = awards["offer_id"].str.contains("/extra", regex=False)
+    pooled = awards[~extra].reset_index(drop=True)
+    parts, checks = [pay_as_bid_payments(awards[extra], dso_id)], []
+    if len(pooled):
+        pooled = pooled.assign(award_id=award_ids(pooled),
+                               pool=pool_keys(pooled["aggregator_id"], pooled["bus"],
+                                              pooled["der_type"]))
+        # one direction per pool and ISP in each check (rounds may reverse a direction)
+        for _direction, group in pooled.groupby("direction", sort=True):
+            base, meter = pooled_measurements(group["pool"], group["isp"], unit_pool,
+                                              baseline_kw, realised_kw)
+            check = delivery_check(group, base, meter, isp_hours, DELIVERY_RULES,
+                                   buyer_id=dso_id)
+            checks.append(check.assign(offer_id=group["offer_id"].to_numpy()))
+        delivery = pd.concat(checks, ignore_index=True)
+        parts.append(pd.DataFrame({
+            "payer": dso_id, "payee": delivery["aggregator_id"].to_numpy(),
+            "isp": delivery["isp"].to_numpy(), "offer_id": delivery["offer_id"].to_numpy(),
+            "amount_eur": (delivery["utilisation_eur"] - delivery["penalty_eur"]).to_numpy(),
+        }))
+    payments = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
+        len(p) for p in parts) else parts[0]
+    return payments, (pd.concat(checks, ignore_index=True) if checks else pd.DataFrame())
 
 
 def _need_isps(state: PowerFlowResult, cps: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
@@ -325,7 +375,9 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
                     if results else pd.DataFrame())
     merit_order = _merit_order(results[0].merit_order, offers) if results else offers.assign(
         accepted_kw=0.0)
-    payments = pay_as_bid_payments(awards_all, scenario.market.dso_name)
+    unit_pool = pool_keys(setup.portfolio.unit_aggregator, envelope.bus, envelope.der_type)
+    payments, delivery = payments_on_delivery(awards_all, unit_pool, baseline, realised,
+                                              time_grid.isp_hours, scenario.market.dso_name)
     return DayResult(
         scenario=scenario,
         time_grid=time_grid,
@@ -347,5 +399,6 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
         rounds=rounds,
         voltage_shortfalls=v_shortfalls,
         monitored=monitored,
+        delivery=delivery,
     )
 

@@ -8,7 +8,9 @@ flexibility achieves and costs).
 | overload_energy_before_kwh / _after_kwh | kWh | Σ over points and ISPs of flow above limit × h |
 | overload_reduction_pct | % | 100 × (1 − after / before) |
 | worst_loading_before_pct / _after_pct | % | highest loading of any congestion point in any ISP |
-| dso_cost_eur | EUR | pay-as-bid payments of the DSO |
+| dso_cost_eur | EUR | pay-as-bid cost of the awards |
+| dso_paid_eur | EUR | what the DSO pays after the delivery check (utilisation − penalty) |
+| penalty_eur | EUR | penalties of under-delivery (``engine.DELIVERY_RULES``) |
 | activated_energy_kwh | kWh | awarded volume × ISP length |
 | delivered_energy_kwh | kWh | what the DERs really did in the awarded direction |
 | rebound_energy_kwh | kWh | deviation from baseline in ISPs without activation |
@@ -154,6 +156,10 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "worst_loading_after_pct": round(float(day.after.cp_loading_pct.max()), 2),
         "worst_loading_after_cp": str(cps["cp_id"].iloc[worst_a]),
         "dso_cost_eur": round(float(awards["cost_eur"].sum()), 2),
+        "dso_paid_eur": round(float(day.payments["amount_eur"].sum()), 2)
+        if len(day.payments) else 0.0,
+        "penalty_eur": round(float(day.delivery["penalty_eur"].sum()), 2)
+        if len(day.delivery) else 0.0,
         "activated_energy_kwh": round(float(awards["power_kw"].sum() * h), 3),
         "delivered_energy_kwh": round(float(delivered.sum() * h), 3),
         "rebound_energy_kwh": round(float(rebound.sum() * h), 3),
