@@ -43,6 +43,9 @@ def _summary(kpis: dict) -> Table:
     table.add_row("voltage violations (bus-ISPs)", f"{volt['violations_before']:,}",
                   f"{volt['violations_after']:,} ({volt['violations_new_after']} new)")
     table.add_row("DSO cost (EUR)", "", f"{kpis['dso_cost_eur']:,.2f}")
+    if "dso_paid_eur" in kpis:
+        table.add_row("  paid on delivery (EUR)", "",
+                      f"{kpis['dso_paid_eur']:,.2f} (penalties {kpis['penalty_eur']:,.2f})")
     table.add_row("activated / delivered (kWh)", "",
                   f"{kpis['activated_energy_kwh']:,.1f} / {kpis['delivered_energy_kwh']:,.1f}")
     table.add_row("rebound (kWh)", "", f"{kpis['rebound_energy_kwh']:,.1f}")
