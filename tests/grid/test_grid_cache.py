@@ -76,3 +76,17 @@ def test_the_cache_can_be_switched_off(cache_dir, monkeypatch) -> None:
         assert grid_cache.cache_enabled()
     finally:
         grid_cache.set_cache_enabled(None)
+
+
+def test_no_cache_option_of_the_cli_writes_no_entry(cache_dir, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from localflex.cli._app import app
+
+    try:
+        result = CliRunner().invoke(app, ["demo", "--no-cache", "--out", str(tmp_path / "run")])
+    finally:
+        grid_cache.set_cache_enabled(None)
+    assert result.exit_code == 0, result.output
+    assert not grid_cache.entry_dir(CODE).exists()
+    assert (tmp_path / "run" / "kpis.json").is_file()
