@@ -17,7 +17,8 @@ ALL_ON = PlacementOptions(ev_from_charging_stations=True, water_heater_share_of_
 
 
 def _scenario(code, day):
-    return parse_scenario({"name": "t", "seed": 3, "grid": {"simbench_code": code},
+    ders = {"ev_share_of_households": 0.0} if "-MV-" in code else {}  # MV: no households
+    return parse_scenario({"name": "t", "seed": 3, "grid": {"simbench_code": code}, "ders": ders,
                            "time": {"day": day}, "aggregators": [{"name": "a", "share": 1.0}]})
 
 

@@ -33,11 +33,22 @@ def test_bus_index_of(lv_grid) -> None:
 
 
 def test_day_maps_to_same_date_of_2016(lv_grid) -> None:
+    import warnings
+
+    import simbench
+
     tg = TimeGrid.for_day("2030-06-21")
     prof = lv_grid.element_profiles_kw(tg)
     first = (31 + 29 + 31 + 30 + 31 + 20) * 96  # 2016-06-21 00:00
-    year = lv_grid.profiles[("load", "p_mw")].to_numpy() * 1e3
-    np.testing.assert_allclose(prof.load_p_kw, year[first : first + 96])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        net = simbench.get_simbench_net(lv_grid.code)
+        year = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    for key, name in ((("load", "p_mw"), "load_p_kw"), (("load", "q_mvar"), "load_q_kvar"),
+                      (("sgen", "p_mw"), "sgen_p_kw"), (("storage", "p_mw"), "storage_p_kw")):
+        expected = year[key].to_numpy()[first : first + 96] * 1e3
+        np.testing.assert_allclose(getattr(prof, name), expected, rtol=1e-12)
     assert prof.load_p_kw.shape == (96, len(lv_grid.net.load))
     assert prof.sgen_p_kw.shape == (96, len(lv_grid.net.sgen))
     assert prof.storage_p_kw.shape == (96, len(lv_grid.net.storage))

@@ -9,7 +9,6 @@ Tolerances: bus voltages 1e-4 p.u., branch loadings 0.1 percentage points.
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 
 from localflex.domain import TimeGrid
 from localflex.grid import BusLoads, bus_loads, congestion_points, run_power_flow
+from localflex.grid.simbench_loader import pandapower_net
 
 ISPS = np.array([8, 32, 50, 64, 76, 88])  # 02:00, 08:00, 12:30, 16:00, 19:00, 22:00
 VM_TOL_PU = 1e-4
@@ -25,7 +25,7 @@ LOADING_TOL_PCT = 0.1
 
 
 def _pandapower_elementwise(grid, profiles, isps):
-    net = copy.deepcopy(grid.net)
+    net = pandapower_net(grid.net)  # a pandapowerNet also when the grid came from the cache
     vm, line_pct, trafo_pct, p_hv = [], [], [], []
     for t in isps:
         net.load["p_mw"] = profiles.load_p_kw[t] / 1e3

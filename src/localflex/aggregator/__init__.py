@@ -20,6 +20,7 @@ from localflex.aggregator.dispatch import (
     awarded_per_pool,
     dispatch_and_respond,
     dispatch_awards,
+    unit_energy_budgets,
 )
 from localflex.aggregator.offers import GENERATION_DER_TYPES, OfferBook, build_offers, pool_matrix
 from localflex.aggregator.portfolio import AggregatorRule, Portfolio, assign_portfolios
@@ -52,4 +53,5 @@ __all__ = [
     "pool_matrix",
     "pool_prices_eur_per_mwh",
     "product_rules",
+    "unit_energy_budgets",
 ]

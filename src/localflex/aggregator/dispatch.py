@@ -11,6 +11,14 @@ A book built under product rules records the units' kW behind its pools
 most what its energy sustains. Comfort bands are the DER models' own: a heat pump clips the
 request to its band in ``respond``.
 
+``unit_energy_budgets`` states the units' inter-temporal limits for the market: since an
+award on a pool falls on unit ``i`` as ``award × up_kw[t, i] / pool_up_kw[t]``, the energy
+bought from a pool in all ISPs may not exceed, for any of its units, that unit's energy
+content (``energy_up_max_kwh`` / ``energy_down_max_kwh`` of the envelope, less what earlier
+awards already use). One budget per unit and direction whose envelope over the horizon holds
+more energy than its content (the others cannot bind). The clearing keeps every budget, so a
+heat pump's or a battery's headroom is never sold twice.
+
 ``dispatch_and_respond`` goes one step further: it calls each fleet's ``respond`` on its slice
 of the setpoint changes and returns, per unit, what was asked, what was delivered and the
 rebound — plus, if a forecast-error model is given, a seeded draw of the baseline's forecast
@@ -51,6 +59,7 @@ __all__ = [
     "awarded_per_pool",
     "dispatch_and_respond",
     "dispatch_awards",
+    "unit_energy_budgets",
 ]
 
 ForecastErrorModel = Callable[[np.random.Generator, np.ndarray, np.ndarray], np.ndarray]
@@ -105,6 +114,64 @@ def dispatch_awards(
         share_up[:, pool] * up_kw[:, pooled] - share_down[:, pool] * down_kw[:, pooled]
     )
     return delta
+
+
+def unit_energy_budgets(
+    book: OfferBook,
+    up_kw: np.ndarray,
+    down_kw: np.ndarray,
+    energy_up_max_kwh: np.ndarray,
+    energy_down_max_kwh: np.ndarray,
+    isp_hours: float,
+    requested_delta_kw: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Energy budgets of the book's offers (module docstring): ``(offer_id, budget, weight,
+    limit_kwh)`` — the fields of ``localflex.market.EnergyBudgets``.
+
+    ``requested_delta_kw`` [T, N] (positive = UP) is what earlier awards already ask of the
+    units; their budgets shrink by it.
+    """
+    if book.unit_up_kw is not None and book.unit_down_kw is not None:
+        up_kw, down_kw = book.unit_up_kw, book.unit_down_kw
+    used = (np.zeros_like(up_kw, dtype=float) if requested_delta_kw is None
+            else np.asarray(requested_delta_kw, dtype=float))
+    offers = book.offers
+    ids, budgets, weights, limits = [], [], [], []
+    n_budgets = 0
+    for direction, unit_kw, pool_kw, energy, used_kw in (
+        (Direction.UP, up_kw, book.pool_up_kw, energy_up_max_kwh, np.clip(used, 0, None)),
+        (Direction.DOWN, down_kw, book.pool_down_kw, energy_down_max_kwh,
+         np.clip(-used, 0, None)),
+    ):
+        energy = np.asarray(energy, dtype=float)
+        pooled = book.pool_of_unit >= 0
+        binding = pooled & np.isfinite(energy) & (unit_kw.sum(axis=0) * isp_hours
+                                                  > energy + 1e-9)
+        units = np.flatnonzero(binding)
+        if units.size == 0:
+            continue
+        mine = offers[(offers["direction"] == direction.value) & (offers["pool"] >= 0)]
+        unit_frame = pd.DataFrame({"unit": units, "pool": book.pool_of_unit[units],
+                                   "k": n_budgets + np.arange(units.size)})
+        pairs = unit_frame.merge(mine[["offer_id", "pool", "isp"]], on="pool")
+        if pairs.empty:
+            continue
+        t = pairs["isp"].to_numpy(dtype=np.int64)
+        u = pairs["unit"].to_numpy(dtype=np.int64)
+        g = pairs["pool"].to_numpy(dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(pool_kw[t, g] > 0, unit_kw[t, u] / pool_kw[t, g], 0.0)
+        ids.append(pairs["offer_id"].to_numpy())
+        budgets.append(pairs["k"].to_numpy(dtype=np.int64))
+        weights.append(w)
+        limits.append(np.maximum(energy[units] - used_kw[:, units].sum(axis=0) * isp_hours,
+                                 0.0))
+        n_budgets += units.size
+    if not ids:
+        return (np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0),
+                np.zeros(0))
+    return (np.concatenate(ids), np.concatenate(budgets), np.concatenate(weights),
+            np.concatenate(limits))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ SeedOption = Annotated[int | None, typer.Option("--seed", help="override the sce
 OverwriteOption = Annotated[bool, typer.Option(
     "--overwrite", help="replace the files of an earlier localflex run folder at --out "
                         "(other files there stay; a folder localflex did not write is refused)")]
+NoCacheOption = Annotated[bool, typer.Option(
+    "--no-cache", help="read the SimBench grid from its CSV files, bypassing the grid cache")]
 
 
 def with_seed(scenario, seed: int | None):
@@ -53,7 +55,12 @@ def _summary(kpis: dict) -> Table:
     table.add_row("voltage min–max (p.u.)",
                   f"{volt['min_before_pu']:.3f}–{volt['max_before_pu']:.3f}",
                   f"{volt['min_after_pu']:.3f}–{volt['max_after_pu']:.3f}")
+    table.add_row("voltage violations (bus-ISPs)", f"{volt['violations_before']:,}",
+                  f"{volt['violations_after']:,} ({volt['violations_new_after']} new)")
     table.add_row("DSO cost (EUR)", "", f"{kpis['dso_cost_eur']:,.2f}")
+    if "dso_paid_eur" in kpis:
+        table.add_row("  paid on delivery (EUR)", "",
+                      f"{kpis['dso_paid_eur']:,.2f} (penalties {kpis['penalty_eur']:,.2f})")
     table.add_row("activated / delivered (kWh)", "",
                   f"{kpis['activated_energy_kwh']:,.1f} / {kpis['delivered_energy_kwh']:,.1f}")
     table.add_row("rebound (kWh)", "", f"{kpis['rebound_energy_kwh']:,.1f}")
@@ -63,15 +70,35 @@ def _summary(kpis: dict) -> Table:
     return table
 
 
+def _print_voltage(kpis: dict, shown: int = 5) -> None:
+    """What voltage problems remain and why (a few buses, then a count)."""
+    left = kpis.get("unsolved_voltage", [])
+    if not left:
+        console.print("[green]no voltage problem left after re-dispatch[/]")
+        return
+    volt = kpis["voltage"]
+    console.print(f"[yellow]voltage[/] {volt['violations_after']} bus-ISPs at {len(left)} buses "
+                  f"still outside their band ({volt['violations_new_after']} created by awards):")
+    by_cause: dict[str, list[int]] = {}
+    for item in left:  # group by the kind of cause (its text before any figures)
+        by_cause.setdefault(item["cause"].split(":")[0], []).append(item["bus"])
+    for cause, buses in sorted(by_cause.items(), key=lambda kv: -len(kv[1]))[:shown]:
+        more = f" and {len(buses) - 3} more" if len(buses) > 3 else ""
+        console.print(f"  buses {', '.join(map(str, buses[:3]))}{more} — {cause}")
+
+
 def _run(scenario_path: Path, out: Path | None, seed: int | None,
-         overwrite: bool = False) -> None:
+         overwrite: bool = False, no_cache: bool = False) -> None:
     # Imported here so that `localflex --help` stays fast.
+    from localflex.grid.grid_cache import set_cache_enabled
     from localflex.safe_io import check_output_dir
     from localflex.sim.engine import STEPS, simulate
     from localflex.sim.kpis import compute_kpis
     from localflex.sim.outputs import write_run_folder
     from localflex.sim.scenario import load_scenario
 
+    if no_cache:
+        set_cache_enabled(False)
     with user_errors():
         scenario = load_scenario(scenario_path)
         scenario = with_seed(scenario, seed)
@@ -96,6 +123,7 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None,
                       f"{item['cause']}")
     if not kpis["unsolved"]:
         console.print("[green]no congestion left after re-dispatch[/]")
+    _print_voltage(kpis)
     console.print(f"run folder: {written}  (kpis.json, report.html, tables/)")
 
 
@@ -105,14 +133,15 @@ def run(
     out: OutOption = None,
     seed: SeedOption = None,
     overwrite: OverwriteOption = False,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """Run the market day a scenario file describes."""
-    _run(scenario, out, seed, overwrite)
+    _run(scenario, out, seed, overwrite, no_cache)
 
 
 @app.command()
 def demo(out: OutOption = None, seed: SeedOption = None,
-         overwrite: OverwriteOption = False) -> None:
+         overwrite: OverwriteOption = False, no_cache: NoCacheOption = False) -> None:
     """Run the demo market day (the bundled examples/demo.yaml) on a congested SimBench grid."""
-    _run(DEMO_SCENARIO, out, seed, overwrite)
+    _run(DEMO_SCENARIO, out, seed, overwrite, no_cache)
 

@@ -8,7 +8,10 @@ Public surface (units in names, bus axis = ``GridModel.bus_ids``):
 * ``bus_loads(grid, profiles) -> BusLoads`` (net load per bus, consumption +)
 * ``run_power_flow(grid, loads, engine="pgm" | "pandapower") -> PowerFlowResult``
 * ``congestion_points(grid)``, ``voltage_limits(grid)``, ``overload_kw``, ``headroom_kw``
-* ``flow_sensitivity(grid, loads, isp)``, ``relief_kw_per_kw_up(sens, result)``
+* ``monitored_points(grid, result)``, ``sparse_sensitivity(grid, loads, offer_buses, ...)``,
+  ``relief_scale(result, cp_pos, rated)`` (what the market day uses: offers × needs);
+  ``flow_sensitivity(grid, loads, isp)``, ``relief_kw_per_kw_up(sens, result)`` (dense
+  reference, small grids only)
 * traffic light per congestion point and ISP (USEF / BDEW): ``forecast_lights``,
   ``state_lights``, ``light_hours``
 """
@@ -27,7 +30,16 @@ from localflex.grid.powerflow import (
     bus_loads,
     run_power_flow,
 )
-from localflex.grid.sensitivity import FlowSensitivity, flow_sensitivity, relief_kw_per_kw_up
+from localflex.grid.sensitivity import (
+    FlowSensitivity,
+    Monitored,
+    SparseSensitivity,
+    flow_sensitivity,
+    monitored_points,
+    relief_kw_per_kw_up,
+    relief_scale,
+    sparse_sensitivity,
+)
 from localflex.grid.simbench_loader import (
     ElementProfiles,
     GridModel,
@@ -51,7 +63,9 @@ __all__ = [
     "GridModel",
     "LightScheme",
     "LightThresholds",
+    "Monitored",
     "PowerFlowResult",
+    "SparseSensitivity",
     "bus_loads",
     "congestion_points",
     "flow_sensitivity",
@@ -59,10 +73,13 @@ __all__ = [
     "headroom_kw",
     "light_hours",
     "load_simbench_grid",
+    "monitored_points",
     "overload_kw",
     "profile_steps_of",
     "relief_kw_per_kw_up",
+    "relief_scale",
     "run_power_flow",
+    "sparse_sensitivity",
     "state_lights",
     "voltage_limits",
 ]

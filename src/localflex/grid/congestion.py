@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from localflex.grid.flows import PowerFlowResult
+
 if TYPE_CHECKING:
-    from localflex.grid.powerflow import PowerFlowResult
     from localflex.grid.simbench_loader import GridModel
 
 __all__ = [

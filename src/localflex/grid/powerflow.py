@@ -15,24 +15,26 @@ i·vn_side·√3 / (sn_mva·parallel·df)).
 
 from __future__ import annotations
 
-import copy
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import numpy as np
-from power_grid_model import ComponentType, DatasetType, initialize_array
+import scipy.sparse as sp
+from power_grid_model import ComponentType, DatasetType, PowerGridModel, initialize_array
 from power_grid_model.errors import PowerGridBatchError, PowerGridError
 
 from localflex.domain.errors import GridError, InputError
 from localflex.grid.congestion import congestion_points
+from localflex.grid.flows import BusLoads, PowerFlowResult
 from localflex.grid.pgm_model import PgmNetwork, build_pgm_network
-from localflex.grid.simbench_loader import ElementProfiles, GridModel
+from localflex.grid.simbench_loader import ElementProfiles, GridModel, pandapower_net
 
 __all__ = [
     "ENGINES",
     "BusLoads",
     "PowerFlowResult",
     "bus_loads",
+    "iter_pgm_batch",
     "pgm_network",
     "run_power_flow",
     "solve_pgm_batch",
@@ -42,60 +44,26 @@ ENGINES = ("pgm", "pandapower")
 DEFAULT_CHUNK_ISPS = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class BusLoads:
-    """Net load per bus, consumption positive: ``p_kw`` and ``q_kvar`` [T, B] (bus axis)."""
-
-    p_kw: np.ndarray
-    q_kvar: np.ndarray
-
-    @property
-    def n_isps(self) -> int:
-        return int(self.p_kw.shape[0])
-
-
-@dataclass(frozen=True, slots=True)
-class PowerFlowResult:
-    """Power flow results for T ISPs.
-
-    Bus axis B = ``grid.bus_ids``; line/trafo axes = ``net.line``/``net.trafo`` rows; CP axis =
-    rows of ``congestion_points(grid)``. ``cp_p_kw``/``cp_q_kvar``/``cp_s_kva`` are measured at
-    the from (hv) side, + from→to (hv→lv). Unsupplied buses have NaN voltage.
-    """
-
-    bus_vm_pu: np.ndarray  # [T, B]
-    line_loading_pct: np.ndarray  # [T, n_line]
-    trafo_loading_pct: np.ndarray  # [T, n_trafo]
-    cp_loading_pct: np.ndarray  # [T, CP]
-    cp_p_kw: np.ndarray  # [T, CP]
-    cp_s_kva: np.ndarray  # [T, CP]
-    engine: str
-    converged: bool
-    cp_q_kvar: np.ndarray | None = None  # [T, CP]
-
-    @property
-    def n_isps(self) -> int:
-        return int(self.bus_vm_pu.shape[0])
-
-
-def _incidence(grid: GridModel) -> dict[str, np.ndarray]:
-    """Element → bus-axis matrices [n_element, B] with in_service·scaling weights."""
+def _incidence(grid: GridModel) -> dict[str, np.ndarray | sp.csr_array]:
+    """Element → bus-axis matrices [n_element, B] (sparse) with in_service·scaling weights."""
     cached = grid.cache.get("incidence")
     if cached is None:
         cached = {}
         for element in ("load", "sgen", "storage"):
             frame = grid.net[element]
-            mat = np.zeros((len(frame), grid.n_buses))
-            if len(frame):
+            n = len(frame)
+            if n:
                 pos = grid.bus_index_of(frame["bus"].to_numpy(dtype=np.int64))
                 weight = frame["in_service"].astype(bool).to_numpy() * frame[
                     "scaling"
                 ].fillna(1.0).to_numpy(dtype=float)
-                mat[np.arange(len(frame)), pos] = weight
+                mat = sp.csr_array((weight, (np.arange(n), pos)), shape=(n, grid.n_buses))
+            else:
+                mat = sp.csr_array((0, grid.n_buses))
             cached[element] = mat
             cached[f"{element}_q_kvar"] = (
                 frame["q_mvar"].fillna(0.0).to_numpy(dtype=float) * 1e3
-                if len(frame) else np.zeros(0)
+                if n else np.zeros(0)
             )
         grid.cache["incidence"] = cached
     return cached
@@ -110,13 +78,17 @@ def bus_loads(grid: GridModel, profiles: ElementProfiles) -> BusLoads:
     """
     inc = _incidence(grid)
     t = profiles.n_isps
+    def per_bus(values: np.ndarray, element: str) -> np.ndarray:
+        return np.asarray((inc[element].T @ np.asarray(values).T).T)  # [T, B]
+
     p = (
-        profiles.load_p_kw @ inc["load"]
-        - profiles.sgen_p_kw @ inc["sgen"]
-        + profiles.storage_p_kw @ inc["storage"]
+        per_bus(profiles.load_p_kw, "load")
+        - per_bus(profiles.sgen_p_kw, "sgen")
+        + per_bus(profiles.storage_p_kw, "storage")
     )
-    q_static = -inc["sgen_q_kvar"] @ inc["sgen"] + inc["storage_q_kvar"] @ inc["storage"]
-    q = profiles.load_q_kvar @ inc["load"] + np.broadcast_to(q_static, (t, grid.n_buses))
+    q_static = (-per_bus(inc["sgen_q_kvar"][None, :], "sgen")
+                + per_bus(inc["storage_q_kvar"][None, :], "storage"))[0]
+    q = per_bus(profiles.load_q_kvar, "load") + np.broadcast_to(q_static, (t, grid.n_buses))
     return BusLoads(p_kw=p, q_kvar=q)
 
 
@@ -143,6 +115,78 @@ def _check_loads(grid: GridModel, loads: BusLoads) -> None:
 _BRANCH_ATTRS = ["p_from", "q_from", "s_from", "i_from", "i_to"]
 
 
+def _pgm_failure(grid: GridModel, failed: list[int], messages: list[str]) -> GridError:
+    shown = ", ".join(str(i) for i in failed[:10])
+    more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+    return GridError(
+        f"power flow did not converge on grid {grid.code!r} for ISP/scenario "
+        f"{shown}{more}: {messages[0] if messages else ''}"
+    )
+
+
+def _chunk_result(res: dict, n: int, branch_attrs: list[str]) -> dict[str, np.ndarray]:
+    """SI arrays of one PGM batch result (``u_pu`` NaN where not energized)."""
+    node = res[ComponentType.node]
+    out = {"u_pu": np.where(node["energized"] == 1, node["u_pu"], np.nan)}
+    for comp, prefix in ((ComponentType.line, "line"), (ComponentType.transformer, "trafo")):
+        data = res.get(comp)
+        for attr in branch_attrs:
+            out[f"{prefix}_{attr}"] = data[attr] if data is not None else np.zeros((n, 0))
+    return out
+
+
+def iter_pgm_batch(
+    grid: GridModel,
+    n_scenarios: int,
+    update_of: Callable[[int, int], np.ndarray],
+    *,
+    model: PowerGridModel | None = None,
+    chunk: int = DEFAULT_CHUNK_ISPS,
+    error_tolerance: float = 1e-8,
+    threading: int = 0,
+    branch_attrs: list[str] | None = None,
+) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """PGM batch power flow in chunks: yields ``(start, stop, arrays)`` per chunk.
+
+    ``update_of(start, stop)`` returns the sym_load batch update of those scenarios (a dense
+    [n, B] array, or a sparse ``{"indptr", "data"}`` dict); ``model`` (default: the grid's
+    PGM model at its input loads) is the state every scenario starts from. Arrays as
+    ``solve_pgm_batch`` (only ``branch_attrs`` of the branches, default all: fewer attributes,
+    less memory per chunk). Raises GridError naming the scenarios that did not converge.
+    """
+    model = model if model is not None else pgm_network(grid).model()
+    attrs = _BRANCH_ATTRS if branch_attrs is None else list(branch_attrs)
+    output_types = {
+        ComponentType.node: ["u_pu", "energized"],
+        ComponentType.line: attrs,
+        ComponentType.transformer: attrs,
+    }
+    failed: list[int] = []
+    messages: list[str] = []
+    for start in range(0, n_scenarios, chunk):
+        stop = min(start + chunk, n_scenarios)
+        try:
+            res = model.calculate_power_flow(
+                update_data={ComponentType.sym_load: update_of(start, stop)},
+                output_component_types=output_types,
+                error_tolerance=error_tolerance,
+                max_iterations=30,
+                threading=threading,
+            )
+        except PowerGridBatchError as exc:
+            failed.extend(int(s) + start for s in exc.failed_scenarios)
+            messages.extend(str(m) for m in exc.error_messages[:1])
+            continue
+        except PowerGridError as exc:
+            failed.extend(range(start, stop))
+            messages.append(str(exc))
+            continue
+        if not failed:
+            yield start, stop, _chunk_result(res, stop - start, attrs)
+    if failed:
+        raise _pgm_failure(grid, failed, messages)
+
+
 def solve_pgm_batch(
     grid: GridModel,
     p_kw: np.ndarray,
@@ -159,54 +203,23 @@ def solve_pgm_batch(
     and i_from, i_to (A). Raises GridError naming the scenarios that did not converge.
     """
     net_pgm = pgm_network(grid)
-    model = net_pgm.model()
     n_scen, n_bus = p_kw.shape
-    out: dict[str, list[np.ndarray]] = {}
-    failed: list[int] = []
-    messages: list[str] = []
-    output_types = {
-        ComponentType.node: ["u_pu", "energized"],
-        ComponentType.line: _BRANCH_ATTRS,
-        ComponentType.transformer: _BRANCH_ATTRS,
-    }
-    for start in range(0, n_scen, chunk_isps):
-        stop = min(start + chunk_isps, n_scen)
-        update = initialize_array(DatasetType.update, ComponentType.sym_load, (stop - start, n_bus))
+
+    def update_of(start: int, stop: int) -> np.ndarray:
+        update = initialize_array(DatasetType.update, ComponentType.sym_load,
+                                  (stop - start, n_bus))
         update["id"] = net_pgm.load_ids[None, :]
         update["status"] = 1
         update["p_specified"] = p_kw[start:stop] * 1e3
         update["q_specified"] = q_kvar[start:stop] * 1e3
-        try:
-            res = model.calculate_power_flow(
-                update_data={ComponentType.sym_load: update},
-                output_component_types=output_types,
-                error_tolerance=error_tolerance,
-                max_iterations=30,
-                threading=threading,
-            )
-        except PowerGridBatchError as exc:
-            failed.extend(int(s) + start for s in exc.failed_scenarios)
-            messages.extend(str(m) for m in exc.error_messages[:1])
-            continue
-        except PowerGridError as exc:
-            failed.extend(range(start, stop))
-            messages.append(str(exc))
-            continue
-        node = res[ComponentType.node]
-        u = np.where(node["energized"] == 1, node["u_pu"], np.nan)
-        out.setdefault("u_pu", []).append(u)
-        for comp, prefix in ((ComponentType.line, "line"), (ComponentType.transformer, "trafo")):
-            data = res.get(comp)
-            for attr in _BRANCH_ATTRS:
-                arr = data[attr] if data is not None else np.zeros((stop - start, 0))
-                out.setdefault(f"{prefix}_{attr}", []).append(arr)
-    if failed:
-        shown = ", ".join(str(i) for i in failed[:10])
-        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
-        raise GridError(
-            f"power flow did not converge on grid {grid.code!r} for ISP/scenario "
-            f"{shown}{more}: {messages[0] if messages else ''}"
-        )
+        return update
+
+    out: dict[str, list[np.ndarray]] = {}
+    for _start, _stop, arrays in iter_pgm_batch(grid, n_scen, update_of, chunk=chunk_isps,
+                                                error_tolerance=error_tolerance,
+                                                threading=threading):
+        for key, arr in arrays.items():
+            out.setdefault(key, []).append(arr)
     return {k: np.concatenate(v, axis=0) for k, v in out.items()}
 
 
@@ -276,7 +289,7 @@ def _run_pandapower(grid: GridModel, loads: BusLoads) -> PowerFlowResult:
     """Reference path: pandapower runpp (defaults: trafo_model 't', loading 'current')."""
     import pandapower as pp
 
-    net = copy.deepcopy(grid.net)
+    net = pandapower_net(grid.net)
     for element in ("load", "sgen", "storage"):
         net[element]["in_service"] = False
     new = pp.create_loads(net, grid.bus_ids, p_mw=0.0, q_mvar=0.0)

@@ -8,6 +8,11 @@ profiles for 2016) as those grids.
 ``load_simbench_grid(code)`` returns a ``GridModel``; ``GridModel.element_profiles_kw(time_grid)``
 maps the run's ISPs onto the 2016 profiles by month, day and time of day (a scenario on
 2030-06-21 12:00 UTC uses 2016-06-21 12:00), averaging the 15-min values over longer ISPs.
+Only the *relative* SimBench profiles (a few dozen profile types) are kept; element powers
+are the profile times the element's rated value, formed for the requested ISPs only (as
+``simbench.get_absolute_values`` does for the whole year — which for a ``1-MVLV-*-all`` area
+is 11,209 loads × 35,136 steps, ~3 GB per column). The loaded grid is stored once per
+(SimBench version, code) on disk by ``localflex.grid.grid_cache``.
 The SimBench time stamps are used as they are (naive local time read as UTC): a profile
 "day" of the study is the 2016 day with the same date.
 
@@ -33,8 +38,13 @@ __all__ = [
     "PROFILE_STEP_MINUTES",
     "ElementProfiles",
     "GridModel",
+    "NetTables",
+    "forget_loaded_grids",
+    "grid_model",
     "load_simbench_grid",
+    "pandapower_net",
     "profile_steps_of",
+    "read_simbench",
 ]
 
 PROFILE_STEP_MINUTES = 15
@@ -61,20 +71,58 @@ class ElementProfiles:
         return int(self.load_p_kw.shape[0])
 
 
+class NetTables(dict):
+    """A pandapower net's tables (DataFrames, std_types, ...) with attribute access, without
+    pandapower itself: what the grid cache stores and loads in a fraction of a second
+    (importing pandapower alone takes seconds). ``pandapower_net`` turns it into a real
+    ``pandapowerNet`` where pandapower's own functions need one."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __deepcopy__(self, memo: dict) -> NetTables:
+        import copy
+
+        return NetTables({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+
+def pandapower_net(net: Any) -> Any:
+    """A deep-copied ``pandapowerNet`` of ``net`` (a pandapowerNet or ``NetTables``)."""
+    import copy
+
+    import pandapower as pp
+
+    if not isinstance(net, NetTables):
+        return copy.deepcopy(net)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        out = pp.create_empty_network()
+    for key, value in net.items():
+        if not key.startswith("_"):  # tables, std_types; not the solver's internal state
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 @dataclass(eq=False)
 class GridModel:
     """A SimBench grid: the pandapower net (read-only by convention) and its year profiles.
 
-    ``bus_ids`` is the order of every bus axis ``B`` in localflex grid arrays. ``profiles`` is
-    the dict returned by ``simbench.get_absolute_values`` (MW/MVAr, 35,136 rows for 2016).
+    ``bus_ids`` is the order of every bus axis ``B`` in localflex grid arrays.
+    ``relative_profiles`` are SimBench's relative profiles per table ("load", "renewables",
+    "powerplants", "storage"; one column per profile type, 35,136 rows for 2016).
     Instances are cached and shared in-process (``load_simbench_grid``): do not mutate them;
-    take ``copy.deepcopy(grid.net)`` to experiment.
+    take ``pandapower_net(grid.net)`` to experiment. ``net`` is a ``pandapowerNet`` or, loaded
+    from the grid cache, the same tables as ``NetTables``.
     """
 
     code: str
     net: Any
     bus_ids: np.ndarray
-    profiles: dict[tuple[str, str], pd.DataFrame]
+    relative_profiles: dict[str, pd.DataFrame]
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -98,43 +146,61 @@ class GridModel:
         return found
 
     @cached_property
-    def _profile_arrays_kw(self) -> dict[str, np.ndarray]:
-        """Year profiles as float arrays [35136, n_element] in kW, columns in net row order."""
-        out: dict[str, np.ndarray] = {}
-        for (element, column), name in (
-            (("load", "p_mw"), "load_p_kw"),
-            (("load", "q_mvar"), "load_q_kvar"),
-            (("sgen", "p_mw"), "sgen_p_kw"),
-            (("storage", "p_mw"), "storage_p_kw"),
+    def _profile_factors(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per output array: relative profile matrix [35136, P] (float), the profile column of
+        each element (-1 = none: factor 1) and the element's rated value in kW/kvar."""
+        out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        sgen_rel = [self.relative_profiles[k] for k in ("powerplants", "renewables")
+                    if k in self.relative_profiles]
+        tables = {
+            "load": self.relative_profiles.get("load"),
+            "sgen": pd.concat(sgen_rel, axis=1) if sgen_rel else None,
+            "storage": self.relative_profiles.get("storage"),
+        }
+        for element, column, suffix, name in (
+            ("load", "p_mw", "_pload", "load_p_kw"),
+            ("load", "q_mvar", "_qload", "load_q_kvar"),
+            ("sgen", "p_mw", "", "sgen_p_kw"),
+            ("storage", "p_mw", "", "storage_p_kw"),
         ):
-            index = self.net[element].index
-            frame = self.profiles.get((element, column))
-            if frame is None or frame.shape[1] == 0:
-                static = self.net[element][column].to_numpy(dtype=float)
-                arr = np.broadcast_to(static * 1e3, (PROFILE_STEPS, index.size))
-            else:
-                arr = frame.reindex(columns=index).to_numpy(dtype=float) * 1e3
-                if np.isnan(arr).any():
-                    # elements without a profile keep their static value
-                    static = np.broadcast_to(
-                        self.net[element][column].to_numpy(dtype=float) * 1e3, arr.shape
-                    )
-                    arr = np.where(np.isnan(arr), static, arr)
-            if arr.shape[0] != PROFILE_STEPS:
+            frame = self.net[element]
+            rated = frame[column].to_numpy(dtype=float) * 1e3
+            rel = tables[element]
+            col_of = np.full(len(frame), -1, dtype=np.int64)
+            if rel is None or "profile" not in frame or len(frame) == 0:
+                out[name] = (np.zeros((PROFILE_STEPS, 0)), col_of, rated)
+                continue
+            rel = rel.loc[:, ~rel.columns.duplicated()]
+            wanted = frame["profile"]
+            has = wanted.notna().to_numpy()
+            names = (wanted[has].astype(str) + suffix).to_numpy()
+            missing = sorted(set(names) - set(rel.columns))
+            if missing:
+                raise GridError(f"grid {self.code!r}: {element} profiles {missing[:5]} are "
+                                "missing from the SimBench profile tables")
+            used, inverse = np.unique(names, return_inverse=True)
+            col_of[has] = inverse
+            mat = rel[list(used)].to_numpy(dtype=float)
+            if mat.shape[0] != PROFILE_STEPS:
                 raise GridError(
-                    f"grid {self.code!r}: {element}.{column} profile has {arr.shape[0]} steps, "
+                    f"grid {self.code!r}: {element}.{column} profile has {mat.shape[0]} steps, "
                     f"expected {PROFILE_STEPS} (15-min steps of 2016)"
                 )
-            out[name] = np.ascontiguousarray(arr)
+            out[name] = (mat, col_of, rated)
         return out
 
     def element_profiles_kw(self, time_grid: TimeGrid) -> ElementProfiles:
-        """Element powers for every ISP of ``time_grid`` (mean of the 15-min profile steps)."""
+        """Element powers for every ISP of ``time_grid`` (mean of the 15-min profile steps):
+        relative profile × rated value; elements without a profile keep their rated value."""
         steps = profile_steps_of(time_grid)  # [T, k]
-        arrays = self._profile_arrays_kw
-        return ElementProfiles(
-            **{name: arr[steps].mean(axis=1) for name, arr in arrays.items()}
-        )
+        arrays = {}
+        for name, (mat, col_of, rated) in self._profile_factors.items():
+            rel = mat[steps].mean(axis=1) if mat.shape[1] else np.zeros((len(steps), 0))
+            values = np.ones((len(steps), col_of.size))
+            has = col_of >= 0
+            values[:, has] = rel[:, col_of[has]]
+            arrays[name] = values * rated[None, :]
+        return ElementProfiles(**arrays)
 
 
 def profile_steps_of(time_grid: TimeGrid) -> np.ndarray:
@@ -172,8 +238,9 @@ def _known_codes() -> frozenset[str]:
     return frozenset(simbench.collect_all_simbench_codes())
 
 
-@lru_cache(maxsize=8)
-def _load_cached(code: str) -> GridModel:
+def read_simbench(code: str) -> tuple[Any, dict[str, pd.DataFrame]]:
+    """The pandapower net of ``code`` (without its profile tables) and its relative profiles
+    (numeric columns), read from the simbench package's CSV files."""
     import simbench
 
     with warnings.catch_warnings():
@@ -181,19 +248,51 @@ def _load_cached(code: str) -> GridModel:
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         net = simbench.get_simbench_net(code)
-        profiles = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    tables = net.pop("profiles", {}) or {}
+    net.pop("loadcases", None)
+    relative = {str(k): v.drop(columns=["time"], errors="ignore").astype(float)
+                for k, v in tables.items()}
+    return net, relative
+
+
+def grid_model(code: str, net: Any, relative_profiles: dict[str, pd.DataFrame]) -> GridModel:
     bus_ids = net.bus.index.to_numpy(dtype=np.int64)
     bus_ids.setflags(write=False)
-    return GridModel(code=code, net=net, bus_ids=bus_ids, profiles=profiles)
+    return GridModel(code=code, net=net, bus_ids=bus_ids, relative_profiles=relative_profiles)
 
 
-def load_simbench_grid(code: str) -> GridModel:
-    """The SimBench grid ``code`` with its profiles (cached in-process; treat as read-only)."""
-    if not isinstance(code, str) or code not in _known_codes():
+@lru_cache(maxsize=8)
+def _load_cached(code: str, use_disk_cache: bool) -> GridModel:
+    from localflex.grid.grid_cache import load_or_build
+
+    if use_disk_cache:
+        net, relative = load_or_build(code)
+    else:
+        net, relative = read_simbench(code)
+    return grid_model(code, net, relative)
+
+
+def forget_loaded_grids() -> None:
+    """Empty the in-process grid cache (the next load reads the disk cache or SimBench)."""
+    _load_cached.cache_clear()
+
+
+def load_simbench_grid(code: str, *, use_cache: bool | None = None) -> GridModel:
+    """The SimBench grid ``code`` with its profiles (cached in-process; treat as read-only).
+
+    ``use_cache`` (default: ``grid_cache.cache_enabled()``, i.e. unless ``--no-cache`` or
+    ``LOCALFLEX_GRID_CACHE=off``) reads/writes the on-disk grid cache.
+    """
+    from localflex.grid.grid_cache import cache_enabled, has_entry
+
+    if use_cache is None:
+        use_cache = cache_enabled()
+    cached = isinstance(code, str) and use_cache and has_entry(code)
+    if not cached and (not isinstance(code, str) or code not in _known_codes()):
         raise UnknownGridCode(
             "grid.simbench_code",
             code,
             "a SimBench code such as '1-LV-rural1--2-sw' "
             "(see simbench.collect_all_simbench_codes())",
         )
-    return _load_cached(code)
+    return _load_cached(code, bool(use_cache))

@@ -62,6 +62,9 @@ relief[t_o, cp, bus_o] * sign_o`` and ``v_{o,b} = 1000 * dv[b, bus_o] * sign_o``
           1000 raise[t,b] <= sum_o v_{o,b} x_o + u_{b,t} <= 1000 rise[t, b]    (under-voltage)
           -1000 drop[t,b] <= sum_o v_{o,b} x_o <= 1000 rise[t, b]   (voltage headroom rows)
 
+Slacks are bounded by their need (``s <= overload``, ``u <= need``): a point or bus with a
+need may be left short, never pushed further out of its limit. Energy budgets
+(``EnergyBudgets``, optional) add ``sum_e weight_e x_{o_e} h <= limit_kwh[k]`` per budget.
 ``h`` is ``isp_hours``, ``penalty`` is ``shortfall_penalty_eur_per_mwh``, ``vpenalty`` is
 ``voltage_penalty_eur_per_pu`` (EUR per p.u. left uncovered per ISP); ``rise``/``drop`` are
 the voltage headrooms of ``VoltageNeeds``. Voltage rows are in milli-p.u. to keep the matrix
@@ -111,6 +114,8 @@ __all__ = [
     "VOLTAGE_SHORTFALL_COLUMNS",
     "ClearingResult",
     "CongestionNeeds",
+    "EnergyBudgets",
+    "FactoredRelief",
     "Pricing",
     "VoltageNeeds",
     "clear_dso_single_buyer",
@@ -161,17 +166,56 @@ CLEARING_PRICE_COLUMNS: dict[str, tuple[str, str, str]] = {
 
 
 @dataclass(frozen=True)
+class EnergyBudgets:
+    """Inter-temporal limits of the offers (paper §2: a unit's energy content).
+
+    Budget ``k`` bounds the energy bought across ISPs: ``sum_e weight_e * x_{offer_e} * h <=
+    limit_kwh[k]`` over its entries ``e`` (``budget[e] == k``); ``weight`` is the share of an
+    offer's kW that falls on the limited unit (1 for a pool limited as a whole). An
+    aggregator thus never sells the same thermal or battery headroom twice.
+    """
+
+    offer_id: np.ndarray  # [E] str
+    budget: np.ndarray  # [E] int, index into limit_kwh
+    weight: np.ndarray  # [E] >= 0
+    limit_kwh: np.ndarray  # [K] >= 0
+
+
+@dataclass(frozen=True)
+class FactoredRelief:
+    """The relief array in factored form: ``relief[t, cp, b] = scale[t, cp] * dp[cp, b]``.
+
+    What a grid's sparse sensitivities give (``localflex.grid.relief_scale`` and
+    ``SparseSensitivity.dp_kw_per_kw``): memory T·CP + CP·B instead of T·CP·B, and the
+    clearing only ever forms ``relief[isp_o, :, bus_o]`` per offer ([O, CP]).
+    """
+
+    scale: np.ndarray  # [T, CP]
+    dp_kw_per_kw: np.ndarray  # [CP, B]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.scale.shape, self.dp_kw_per_kw.shape[1])
+
+    def per_offer(self, isp_o: np.ndarray, buspos_o: np.ndarray) -> np.ndarray:
+        """[O, CP] relief per kW of UP of each offer."""
+        return self.scale[isp_o, :] * self.dp_kw_per_kw[:, buspos_o].T
+
+
+@dataclass(frozen=True)
 class CongestionNeeds:
     """What the DSO must buy: overloads, headroom and sensitivities per ISP and point.
 
     ``relief_kw_per_kw_up[t, cp, b]`` is the kW of relief at ``cp`` for one kW of UP (more
-    injection) at bus ``bus_ids[b]`` in ISP ``t``; DOWN relief is the negative of it.
+    injection) at bus ``bus_ids[b]`` in ISP ``t``; DOWN relief is the negative of it. It is a
+    dense array or a ``FactoredRelief`` (same values, offers × points memory). ``bus_ids``
+    is the axis of the buses offers may sit at (the injection axis).
     """
 
     cp_ids: np.ndarray  # [CP] str
     overload_kw: np.ndarray  # [T, CP] >= 0
     headroom_kw: np.ndarray  # [T, CP]; NaN/inf = no headroom constraint
-    relief_kw_per_kw_up: np.ndarray  # [T, CP, B]
+    relief_kw_per_kw_up: np.ndarray | FactoredRelief  # [T, CP, B]
     bus_ids: np.ndarray  # [B] int
     isp_hours: float
 
@@ -186,6 +230,9 @@ class VoltageNeeds:
     dv_pu_per_kw``; for reactive power, per kvar injected). ``rise_headroom_pu`` and
     ``drop_headroom_pu`` ([T, B], NaN/inf = unconstrained, None = all unconstrained) say how far
     the voltage may still rise / fall before it leaves its band: a clearing never uses more.
+    ``injection_bus_ids`` (default ``bus_ids``) is the column axis of ``dv_pu_per_kw`` — the
+    buses offers may sit at, i.e. ``CongestionNeeds.bus_ids`` — when the DSO watches fewer
+    buses than carry offers (monitored buses × offer buses, ``dv`` shape [Bm, Bo]).
     """
 
     bus_ids: np.ndarray
@@ -195,6 +242,7 @@ class VoltageNeeds:
     isp_hours: float
     rise_headroom_pu: np.ndarray | None = None
     drop_headroom_pu: np.ndarray | None = None
+    injection_bus_ids: np.ndarray | None = None
 
 
 def voltage_needs_from_power_flow(
@@ -206,6 +254,7 @@ def voltage_needs_from_power_flow(
     bus_ids: np.ndarray,
     isp_hours: float,
     margin_pu: float = 0.0,
+    injection_bus_ids: np.ndarray | None = None,
 ) -> VoltageNeeds:
     """Needs and headroom from a power flow's ``bus_vm_pu`` [T, B] and the band [B].
 
@@ -233,6 +282,8 @@ def voltage_needs_from_power_flow(
         isp_hours=float(isp_hours),
         rise_headroom_pu=np.where(known, np.maximum(0.0, vmax - vm0), np.nan),
         drop_headroom_pu=np.where(known, np.maximum(0.0, vm0 - vmin), np.nan),
+        injection_bus_ids=(None if injection_bus_ids is None
+                           else np.asarray(injection_bus_ids, dtype=np.int64)),
     )
 
 
@@ -289,7 +340,8 @@ def _check_needs(needs: CongestionNeeds, n_isps: int) -> tuple[np.ndarray, ...]:
         ("headroom_kw", (n_isps, n_cp)),
         ("relief_kw_per_kw_up", (n_isps, n_cp, n_bus)),
     ):
-        arr = np.asarray(getattr(needs, name), dtype=float)
+        value = getattr(needs, name)
+        arr = value if isinstance(value, FactoredRelief) else np.asarray(value, dtype=float)
         if arr.shape != shape:
             raise InputError(f"needs.{name}", arr.shape, f"shape {shape} (n_isps, CP[, B])")
         arrays[name] = arr
@@ -299,7 +351,12 @@ def _check_needs(needs: CongestionNeeds, n_isps: int) -> tuple[np.ndarray, ...]:
         t, c = np.argwhere(bad)[0]
         raise InputError(f"needs.overload_kw[{t}, {cp_ids[c]}]", overload[t, c], "finite >= 0")
     relief = arrays["relief_kw_per_kw_up"]
-    if not np.isfinite(relief).all():
+    if isinstance(relief, FactoredRelief):
+        for part in ("scale", "dp_kw_per_kw"):
+            if not np.isfinite(getattr(relief, part)).all():
+                raise InputError(f"needs.relief_kw_per_kw_up.{part}", "non-finite values",
+                                 "finite sensitivities")
+    elif not np.isfinite(relief).all():
         t, c, b = np.argwhere(~np.isfinite(relief))[0]
         raise InputError(
             f"needs.relief_kw_per_kw_up[{t}, {cp_ids[c]}, bus {bus_ids[b]}]",
@@ -326,12 +383,17 @@ def _check_voltage(
     voltage: VoltageNeeds, n_isps: int, bus_ids: np.ndarray, isp_hours: float | None
 ) -> tuple[np.ndarray, ...]:
     """Shapes and values of ``voltage``; raise InputError naming the field."""
-    v_bus = np.asarray(voltage.bus_ids)
-    if v_bus.shape != bus_ids.shape or not (v_bus == bus_ids).all():
-        raise InputError("voltage.bus_ids", v_bus.shape, "the bus axis of needs.bus_ids")
+    inj = voltage.injection_bus_ids
+    inj_bus = np.asarray(voltage.bus_ids if inj is None else inj)
+    if inj_bus.shape != bus_ids.shape or not (inj_bus == bus_ids).all():
+        field = "voltage.bus_ids" if inj is None else "voltage.injection_bus_ids"
+        raise InputError(field, inj_bus.shape, "the bus axis of needs.bus_ids")
     if isp_hours is not None and voltage.isp_hours != isp_hours:
         raise InputError("voltage.isp_hours", voltage.isp_hours, f"{isp_hours} (needs.isp_hours)")
-    n_bus = len(bus_ids)
+    v_bus = np.asarray(voltage.bus_ids)
+    n_inj = len(bus_ids)
+    bus_ids = v_bus  # rows of the voltage arrays
+    n_bus = len(v_bus)
     shape = (n_isps, n_bus)
     out = []
     for name in ("lower_pu", "raise_pu"):
@@ -350,9 +412,9 @@ def _check_voltage(
         raise InputError(f"voltage.raise_pu[{t}, bus {bus_ids[b]}]", raise_[t, b],
                          "0 where lower_pu > 0 (one bus cannot be too high and too low)")
     dv = np.asarray(voltage.dv_pu_per_kw, dtype=float)
-    if dv.shape not in ((n_bus, n_bus), (n_isps, n_bus, n_bus)):
+    if dv.shape not in ((n_bus, n_inj), (n_isps, n_bus, n_inj)):
         raise InputError("voltage.dv_pu_per_kw", dv.shape,
-                         f"shape {(n_bus, n_bus)} or {(n_isps, n_bus, n_bus)}")
+                         f"shape {(n_bus, n_inj)} or {(n_isps, n_bus, n_inj)}")
     if not np.isfinite(dv).all():
         raise InputError("voltage.dv_pu_per_kw", "non-finite values", "finite sensitivities")
     heads = []
@@ -369,11 +431,12 @@ def _check_voltage(
         heads.append(arr)
     if not (isinstance(voltage.isp_hours, int | float) and voltage.isp_hours > 0):
         raise InputError("voltage.isp_hours", voltage.isp_hours, "a positive ISP length in hours")
-    return lower, raise_, dv, heads[0], heads[1]
+    return lower, raise_, dv, heads[0], heads[1], v_bus.astype(np.int64)
 
 
 def _no_congestion(voltage: VoltageNeeds, n_isps: int) -> CongestionNeeds:
-    bus_ids = np.asarray(voltage.bus_ids)
+    inj = voltage.injection_bus_ids
+    bus_ids = np.asarray(voltage.bus_ids if inj is None else inj)
     return CongestionNeeds(
         cp_ids=np.array([], dtype=str),
         overload_kw=np.zeros((n_isps, 0)),
@@ -411,9 +474,11 @@ def clear_dso_single_buyer(
     voltage: VoltageNeeds | None = None,
     voltage_penalty_eur_per_pu: float = 1e7,
     pricing: Pricing | str = Pricing.PAY_AS_BID,
+    energy_budgets: EnergyBudgets | None = None,
 ) -> ClearingResult:
     """Buy the cheapest offers that remove the overloads of ``needs`` and the voltage
     problems of ``voltage`` (either may be None, not both); rules in the module docstring.
+    ``energy_budgets`` adds one row per budget: what is bought stays deliverable.
 
     ``offers`` has OFFER_COLUMNS (domain). Raises OfferError for a bad offer (unknown bus,
     ISP outside ``0..n_isps-1``, negative volume, a block of several aggregators, ...) and
@@ -457,7 +522,8 @@ def clear_dso_single_buyer(
     max_kw_o = frame["max_power_kw"].to_numpy(dtype=float)
     min_kw_o = frame["min_power_kw"].to_numpy(dtype=float)
     price_o = frame["price_eur_per_mwh"].to_numpy(dtype=float)
-    r = relief[isp_o, :, buspos_o] * sign_o[:, None]  # [O, CP]
+    r = (relief.per_offer(isp_o, buspos_o) if isinstance(relief, FactoredRelief)
+         else relief[isp_o, :, buspos_o]) * sign_o[:, None]  # [O, CP]
     r[np.abs(r) <= RELIEF_EPS_KW_PER_KW] = 0.0
 
     is_need = overload > 0  # [T, CP]
@@ -466,7 +532,7 @@ def clear_dso_single_buyer(
 
     # --- voltage: signed effect cv[o, b] (p.u. per kW) and usefulness ---------------------
     if v_arrays is not None:
-        lower_pu, raise_pu, dv, rise_head, drop_head = v_arrays
+        lower_pu, raise_pu, dv, rise_head, drop_head, v_bus_ids = v_arrays
         cv = (dv[:, buspos_o].T if dv.ndim == 2 else dv[isp_o, :, buspos_o]) * sign_o[:, None]
         cv[np.abs(cv) <= VOLTAGE_EPS_PU_PER_KW] = 0.0
         v_lower, v_raise = lower_pu > 0, raise_pu > 0
@@ -556,6 +622,7 @@ def clear_dso_single_buyer(
         vslack_coef = np.where(is_low[:n_vneed], -1.0, 1.0)
     else:
         n_vneed = n_vrows = 0
+        v_bus_ids = np.zeros(0, dtype=np.int64)
         vo = vb = vrow = np.zeros(0, dtype=np.int64)
         vval = v_lo = v_up = vslack_coef = np.zeros(0)
         vneed_t = vneed_b = np.zeros(0, dtype=np.int64)
@@ -586,7 +653,13 @@ def clear_dso_single_buyer(
         val_e * scale_c[oi], vval * scale_c[vo], np.ones(n_need), vslack_coef,
         np.ones(2 * n_ind), -max_kw_o[cand_idx][ind], -min_kw_o[cand_idx][ind],
     ])
-    a_csc = sp.csc_array((vals, (rows, cols)), shape=(n_rows + 2 * n_ind, n_cols))
+    e_rows, e_cols, e_vals, e_upper = _budget_entries(
+        energy_budgets, frame, cand_idx, col_of_c, scale_c, isp_hours)
+    n_erows = len(e_upper)
+    rows = np.concatenate([rows, n_rows + 2 * n_ind + e_rows])
+    cols = np.concatenate([cols, e_cols])
+    vals = np.concatenate([vals, e_vals])
+    a_csc = sp.csc_array((vals, (rows, cols)), shape=(n_rows + 2 * n_ind + n_erows, n_cols))
     a_csc.sum_duplicates()
     a_csc.sort_indices()
     x_cost = np.bincount(col_of_c, weights=_lp_price(price_o[cand_idx]) * scale_c,
@@ -598,14 +671,18 @@ def clear_dso_single_buyer(
         np.zeros(n_ind),
     ])
     col_lower = np.zeros(n_cols)
+    # slacks are capped at the need: a point or bus with a need may stay short of its limit,
+    # never be pushed further out of it (an award creates no violation and worsens none)
+    vneed_m = (np.where(lower_pu[vneed_t, vneed_b] > 0, lower_pu[vneed_t, vneed_b],
+                        raise_pu[vneed_t, vneed_b]) * 1000.0 if n_vneed else np.zeros(0))
     col_upper = np.concatenate([
         max_kw_o[cand_idx][single_c], np.ones(n_b),
-        np.full(n_need + n_vneed, highspy.kHighsInf), np.ones(n_ind),
+        overload[need_t, need_cp], vneed_m, np.ones(n_ind),
     ])
     row_lower = np.concatenate([c_lower, v_lo, np.full(n_ind, -highspy.kHighsInf),
-                                np.zeros(n_ind)])
+                                np.zeros(n_ind), np.full(n_erows, -highspy.kHighsInf)])
     row_upper = np.concatenate([c_upper, v_up, np.zeros(n_ind),
-                                np.full(n_ind, highspy.kHighsInf)])
+                                np.full(n_ind, highspy.kHighsInf), e_upper])
     integer = np.zeros(n_cols, dtype=bool)
     integer[y_col] = True
     integer[n_s + np.flatnonzero(blk_binary)] = True
@@ -627,7 +704,7 @@ def clear_dso_single_buyer(
         paid_price, prices = _pay_as_clear(
             price_c=price_o[cand_idx], acc_c=acc_c,
             cong=(oi, row_e, val_e, n_need, need_t, need_cp, cp_ids),
-            volt=(vo, vrow, vval, n_vneed, vneed_t, vneed_b, bus_ids,
+            volt=(vo, vrow, vval, n_vneed, vneed_t, vneed_b, v_bus_ids,
                   vslack_coef if n_vneed else np.zeros(0)),
         )
         full = price_o.copy()
@@ -647,7 +724,7 @@ def clear_dso_single_buyer(
     if n_vneed:
         v_activity = np.bincount(vrow, weights=vval * acc_c[vo], minlength=n_vrows)[:n_vneed]
         v_short = _voltage_shortfalls(
-            v_activity=v_activity, vneed_t=vneed_t, vneed_b=vneed_b, bus_ids=bus_ids,
+            v_activity=v_activity, vneed_t=vneed_t, vneed_b=vneed_b, bus_ids=v_bus_ids,
             lower_pu=lower_pu, raise_pu=raise_pu, cv=cv, isp_o=isp_o, max_kw_o=max_kw_o,
             capped_o=capped_o, n_isps=n_isps,
         )
@@ -680,6 +757,37 @@ def clear_dso_single_buyer(
         pricing=pricing.value,
         isp_hours=isp_hours,
     )
+
+
+def _budget_entries(
+    budgets: EnergyBudgets | None, frame: pd.DataFrame, cand_idx: np.ndarray,
+    col_of_c: np.ndarray, scale_c: np.ndarray, isp_hours: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Matrix entries (local row, column, value) and row upper bounds of the energy budgets
+    that touch a candidate; budgets without a candidate entry get no row."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+    if budgets is None or len(budgets.offer_id) == 0 or len(cand_idx) == 0:
+        return empty
+    weight = np.asarray(budgets.weight, dtype=float)
+    limit = np.asarray(budgets.limit_kwh, dtype=float)
+    budget = np.asarray(budgets.budget, dtype=np.int64)
+    if not (np.isfinite(weight).all() and (weight >= 0).all()):
+        raise InputError("energy_budgets.weight", "negative or non-finite", "finite >= 0")
+    if np.isnan(limit).any() or (limit < 0).any():
+        raise InputError("energy_budgets.limit_kwh", "negative or NaN", ">= 0 kWh (inf = none)")
+    if budget.size and (budget.min() < 0 or budget.max() >= limit.size):
+        raise InputError("energy_budgets.budget", int(budget.max()),
+                         f"an index into limit_kwh (0..{limit.size - 1})")
+    local = np.full(len(frame), -1, dtype=np.int64)
+    local[cand_idx] = np.arange(len(cand_idx))
+    row = pd.Index(frame["offer_id"].to_numpy()).get_indexer(np.asarray(budgets.offer_id))
+    c = np.where(row >= 0, local[np.maximum(row, 0)], -1)
+    keep = (c >= 0) & (weight > 0) & np.isfinite(limit[budget])
+    if not keep.any():
+        return empty
+    c, k, w = c[keep], budget[keep], weight[keep]
+    used, k_local = np.unique(k, return_inverse=True)
+    return k_local, col_of_c[c], w * scale_c[c] * isp_hours, limit[used]
 
 
 def _pay_as_clear(

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from localflex.domain import InputError, TimeGrid
 
@@ -519,6 +518,8 @@ def synthetic_meter_data(
                            time_grid.isp_minutes)
         load_p = grid.element_profiles_kw(shifted).load_p_kw
         expected[:, cols] = np.maximum(load_p[:, elements[pick[cols]]], 0.0) * scale[cols]
+    from scipy.signal import lfilter  # here: scipy.signal takes seconds to import
+
     innovations = rng.standard_normal((n_t, n_meters))
     rho = noise_persistence
     noise = lfilter([np.sqrt(1.0 - rho**2)], [1.0, -rho], innovations, axis=0)

@@ -6,12 +6,23 @@ buyer, §5.3) on a real grid:
 1. aggregators pool their DERs' flexibility envelopes and offer them per bus and ISP (§4;
    ``localflex.sim.setup.prepare_market``);
 2. the DSO forecasts the day by power flow with every DER at its baseline and finds the
-   congestion points and ISPs whose loading exceeds the limit;
-3. the DSO buys, at least cost, what relieves each congestion (network-aware LP);
+   congestion points and ISPs whose loading exceeds the limit and the buses whose voltage
+   leaves its band; it monitors those and the points/buses close to their limits
+   (``grid.monitored_points``) and computes the sensitivities of the monitored points to
+   the offer buses only (``grid.sparse_sensitivity``: offers × needs, never buses²);
+3. the DSO buys, at least cost, what relieves each congestion and voltage problem together
+   (network-aware LP), keeping every monitored point and bus inside its limits;
 4. the aggregators re-dispatch their DERs; each DER's model carries its state forward and
    returns what it really does, rebound included;
 5. a second power flow verifies the result. What it still finds overloaded (linearisation
-   error, rebound) is cleared again in a further round, up to ``market.max_rounds``.
+   error, rebound) is cleared again in a further round, up to ``market.max_rounds``; a
+   point or bus that leaves its limits without being monitored joins the monitored set
+   (its sensitivities are computed then).
+
+Payments follow delivered energy (``payments_on_delivery``): each award is checked against
+what its pool's DERs really did, with the settlement's rule (``settlement.delivery``: full pay
+within 10 % of the award, else the delivered energy only and a penalty of the missing energy
+at the award's price). Hand-entered offers are taken as delivered and paid as bid.
 
 ``simulate`` computes, and writes nothing; ``localflex.sim.outputs`` writes a run folder.
 """
@@ -24,32 +35,57 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from localflex.aggregator import dispatch_awards
+from localflex.aggregator import dispatch_awards, unit_energy_budgets
 from localflex.der import FlexEnvelope
 from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, TimeGrid, empty_frame
 from localflex.grid import (
     BusLoads,
     GridModel,
+    Monitored,
     PowerFlowResult,
+    SparseSensitivity,
     congestion_points,
-    flow_sensitivity,
     headroom_kw,
+    monitored_points,
     overload_kw,
-    relief_kw_per_kw_up,
+    relief_scale,
     run_power_flow,
+    sparse_sensitivity,
     voltage_limits,
 )
 from localflex.market import (
     ClearingResult,
     CongestionNeeds,
+    EnergyBudgets,
+    FactoredRelief,
+    VoltageNeeds,
     clear_dso_single_buyer,
     pay_as_bid_payments,
+    voltage_needs_from_power_flow,
+)
+from localflex.settlement.delivery import (
+    DeliveryRules,
+    UnderDeliveryRule,
+    award_ids,
+    delivery_check,
+    pool_keys,
+    pooled_measurements,
 )
 from localflex.sim.placement import PlacedDers
 from localflex.sim.scenario import Scenario
 from localflex.sim.setup import prepare_market
 
-__all__ = ["OVERLOAD_TOLERANCE_KW", "STEPS", "DayResult", "simulate"]
+__all__ = [
+    "DELIVERY_RULES",
+    "OVERLOAD_TOLERANCE_KW",
+    "STEPS",
+    "VOLTAGE_SAFETY_PU",
+    "VOLTAGE_TOLERANCE_PU",
+    "DayResult",
+    "payments_on_delivery",
+    "simulate",
+    "voltage_violations",
+]
 
 STEPS = (
     "load grid",
@@ -63,6 +99,21 @@ STEPS = (
 OVERLOAD_TOLERANCE_KW = 0.1
 """An overload below this (0.1 kW, 0.06 % of a 160 kVA transformer) is power-flow and
 linearisation noise: it is neither cleared again nor counted as congestion."""
+DELIVERY_RULES = DeliveryRules(under_delivery=UnderDeliveryRule.PENALTY)
+"""The settlement's delivery rule the market day pays by (10 % tolerance, penalty 1×)."""
+VOLTAGE_TOLERANCE_PU = 1e-4
+"""A voltage outside its band by less than this is noise: not bought for, not counted."""
+VOLTAGE_SAFETY_PU = 1e-3
+"""The clearing keeps this much of every monitored bus's voltage headroom unused, against
+the linearisation error (an award must not push a bus out of its band)."""
+
+
+def voltage_violations(vm_pu: np.ndarray, limits: pd.DataFrame,
+                       tol_pu: float = VOLTAGE_TOLERANCE_PU) -> np.ndarray:
+    """[T, B] True where a bus is outside its band by more than ``tol_pu`` (bus axis)."""
+    with np.errstate(invalid="ignore"):
+        return ((vm_pu < limits["vm_min_pu"].to_numpy()[None, :] - tol_pu)
+                | (vm_pu > limits["vm_max_pu"].to_numpy()[None, :] + tol_pu))
 
 
 @dataclass
@@ -87,6 +138,9 @@ class DayResult:
     realised_kw: np.ndarray  # [T, N] units' realised net load
     requested_delta_kw: np.ndarray  # [T, N] setpoint change asked (positive = UP)
     rounds: list[dict] = field(default_factory=list)
+    voltage_shortfalls: pd.DataFrame = field(default_factory=pd.DataFrame)
+    monitored: Monitored | None = None
+    delivery: pd.DataFrame = field(default_factory=pd.DataFrame)  # per award, settlement rule
 
 
 def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int) -> np.ndarray:
@@ -101,16 +155,105 @@ def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int)
 
 
 def _needs(
-    state: PowerFlowResult, cps: pd.DataFrame, sensitivity, isp_hours: float, bus_ids
+    state: PowerFlowResult, cps: pd.DataFrame, sens: SparseSensitivity, isp_hours: float,
 ) -> CongestionNeeds:
+    """Thermal needs of the monitored congestion points; relief in factored form."""
+    mon = cps.iloc[sens.cp_pos]
+    overload = overload_kw(state, cps)[:, sens.cp_pos]
+    overload = np.where(overload > OVERLOAD_TOLERANCE_KW, overload, 0.0)
+    headroom = np.where(overload > 0, 0.0,
+                        np.maximum(headroom_kw(state, cps)[:, sens.cp_pos], 0.0))
     return CongestionNeeds(
-        cp_ids=cps["cp_id"].to_numpy(),
-        overload_kw=overload_kw(state, cps),
-        headroom_kw=headroom_kw(state, cps),
-        relief_kw_per_kw_up=relief_kw_per_kw_up(sensitivity, state),
-        bus_ids=bus_ids,
+        cp_ids=mon["cp_id"].to_numpy(),
+        overload_kw=overload,
+        headroom_kw=headroom,
+        relief_kw_per_kw_up=FactoredRelief(
+            relief_scale(state, sens.cp_pos, sens.cp_rated_kva), sens.dp_kw_per_kw),
+        bus_ids=sens.injection_bus_ids,
         isp_hours=isp_hours,
     )
+
+
+def _voltage_needs(
+    state: PowerFlowResult, limits: pd.DataFrame, sens: SparseSensitivity, bus_pos: np.ndarray,
+    isp_hours: float,
+) -> VoltageNeeds:
+    """Voltage needs of the monitored buses; headroom kept ``VOLTAGE_SAFETY_PU`` short."""
+    needs = voltage_needs_from_power_flow(
+        state.bus_vm_pu[:, bus_pos], limits["vm_min_pu"].to_numpy()[bus_pos],
+        limits["vm_max_pu"].to_numpy()[bus_pos], sens.dv_pu_per_kw,
+        bus_ids=sens.vm_bus_ids, isp_hours=isp_hours,
+        injection_bus_ids=sens.injection_bus_ids,
+    )
+    lower = np.where(needs.lower_pu > VOLTAGE_TOLERANCE_PU, needs.lower_pu, 0.0)
+    raise_ = np.where(needs.raise_pu > VOLTAGE_TOLERANCE_PU, needs.raise_pu, 0.0)
+    return VoltageNeeds(
+        bus_ids=needs.bus_ids, lower_pu=lower, raise_pu=raise_,
+        dv_pu_per_kw=needs.dv_pu_per_kw, isp_hours=isp_hours,
+        rise_headroom_pu=np.maximum(needs.rise_headroom_pu - VOLTAGE_SAFETY_PU, 0.0),
+        drop_headroom_pu=np.maximum(needs.drop_headroom_pu - VOLTAGE_SAFETY_PU, 0.0),
+        injection_bus_ids=needs.injection_bus_ids,
+    )
+
+
+def payments_on_delivery(
+    awards: pd.DataFrame, unit_pool: np.ndarray, baseline_kw: np.ndarray,
+    realised_kw: np.ndarray, isp_hours: float, dso_id: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Payments (PAYMENT_COLUMNS: utilisation − penalty per award) and the delivery check
+    (``settlement.delivery.DELIVERY_COLUMNS``) of the pooled awards; hand-entered awards are
+    paid as bid. ``unit_pool`` [N] is each unit's ``pool_keys`` key."""
+    extra = awards["offer_id"].str.contains("/extra", regex=False)
+    pooled = awards[~extra].reset_index(drop=True)
+    parts, checks = [pay_as_bid_payments(awards[extra], dso_id)], []
+    if len(pooled):
+        pooled = pooled.assign(award_id=award_ids(pooled),
+                               pool=pool_keys(pooled["aggregator_id"], pooled["bus"],
+                                              pooled["der_type"]))
+        # one direction per pool and ISP in each check (rounds may reverse a direction)
+        for _direction, group in pooled.groupby("direction", sort=True):
+            base, meter = pooled_measurements(group["pool"], group["isp"], unit_pool,
+                                              baseline_kw, realised_kw)
+            check = delivery_check(group, base, meter, isp_hours, DELIVERY_RULES,
+                                   buyer_id=dso_id)
+            checks.append(check.assign(offer_id=group["offer_id"].to_numpy()))
+        delivery = pd.concat(checks, ignore_index=True)
+        parts.append(pd.DataFrame({
+            "payer": dso_id, "payee": delivery["aggregator_id"].to_numpy(),
+            "isp": delivery["isp"].to_numpy(), "offer_id": delivery["offer_id"].to_numpy(),
+            "amount_eur": (delivery["utilisation_eur"] - delivery["penalty_eur"]).to_numpy(),
+        }))
+    payments = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
+        len(p) for p in parts) else parts[0]
+    return payments, (pd.concat(checks, ignore_index=True) if checks else pd.DataFrame())
+
+
+def _need_isps(state: PowerFlowResult, cps: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
+    """[T] True in ISPs with an overload or a voltage violation (where offers can serve)."""
+    return ((overload_kw(state, cps) > OVERLOAD_TOLERANCE_KW).any(axis=1)
+            | voltage_violations(state.bus_vm_pu, limits).any(axis=1))
+
+
+def _merit_order(cleared: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
+    """The first round's merit order plus the offers of ISPs without a need (never in play)."""
+    idle = offers[~offers["offer_id"].isin(cleared["offer_id"])].assign(
+        accepted_kw=0.0, accepted=False, status="no need in this ISP")
+    merit = pd.concat([cleared, idle[[c for c in cleared.columns if c in idle.columns]]],
+                      ignore_index=True)
+    merit["rank"] = merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
+    return merit.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def _grow(mon: Monitored, state: PowerFlowResult, cps: pd.DataFrame,
+          limits: pd.DataFrame) -> Monitored | None:
+    """The monitored set plus the points/buses ``state`` violates outside it (None: none)."""
+    over = np.flatnonzero((overload_kw(state, cps) > OVERLOAD_TOLERANCE_KW).any(axis=0))
+    volt = np.flatnonzero(voltage_violations(state.bus_vm_pu, limits).any(axis=0))
+    new_cp = np.setdiff1d(over, mon.cp_pos)
+    new_bus = np.setdiff1d(volt, mon.bus_pos)
+    if new_cp.size == 0 and new_bus.size == 0:
+        return None
+    return Monitored(np.union1d(mon.cp_pos, new_cp), np.union1d(mon.bus_pos, new_bus))
 
 
 def _realise(
@@ -137,7 +280,17 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
     before = run_power_flow(grid, forecast, engine=engine)
 
     report(STEPS[4])
-    sensitivity = flow_sensitivity(grid, forecast)
+    limits = voltage_limits(grid)
+    monitored = monitored_points(grid, before)
+    need_isp = _need_isps(before, cps, limits)
+    offer_buses = np.unique(offers.loc[need_isp[offers["isp"].to_numpy()], "bus"]
+                            .to_numpy(dtype=np.int64))
+
+    def sensitivities(mon: Monitored) -> SparseSensitivity:
+        return sparse_sensitivity(grid, forecast, offer_buses, cp_pos=mon.cp_pos,
+                                  vm_bus_pos=mon.bus_pos)
+
+    sensitivity = sensitivities(monitored)
 
     report(STEPS[5])
     remaining = offers.copy()
@@ -149,15 +302,31 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
     requested = np.zeros_like(baseline)
     after = before
     for round_no in range(1, scenario.market.max_rounds + 1):
-        needs = _needs(state, cps, sensitivity, time_grid.isp_hours, bus_ids)
-        if not (needs.overload_kw > OVERLOAD_TOLERANCE_KW).any():
+        grown = _grow(monitored, state, cps, limits) if round_no > 1 else None
+        # only offers in ISPs with a need can serve one: the others stay out of the LP
+        need_isp = _need_isps(state, cps, limits) if round_no > 1 else need_isp
+        in_play = remaining[need_isp[remaining["isp"].to_numpy()]]
+        new_buses = np.setdiff1d(in_play["bus"].to_numpy(dtype=np.int64), offer_buses)
+        if grown is not None or new_buses.size:
+            monitored = grown if grown is not None else monitored
+            offer_buses = np.union1d(offer_buses, new_buses)
+            sensitivity = sensitivities(monitored)
+        needs = _needs(state, cps, sensitivity, time_grid.isp_hours)
+        v_needs = _voltage_needs(state, limits, sensitivity, monitored.bus_pos,
+                                 time_grid.isp_hours)
+        if not ((needs.overload_kw > 0).any() or (v_needs.lower_pu > 0).any()
+                or (v_needs.raise_pu > 0).any()):
             break
         need_kwh = float(needs.overload_kw.sum() * time_grid.isp_hours)
         if round_no > 1:
             report(f"clear market (round {round_no})")
+        budgets = EnergyBudgets(*unit_energy_budgets(
+            book, envelope.up_kw, envelope.down_kw, envelope.energy_up_max_kwh,
+            envelope.energy_down_max_kwh, time_grid.isp_hours, requested))
         result = clear_dso_single_buyer(
-            remaining[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
+            in_play[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
             max_price_eur_per_mwh=scenario.market.price_cap_eur_per_mwh,
+            voltage=v_needs, energy_budgets=budgets,
         )
         results.append(result)
         awards = result.awards.assign(round=round_no)
@@ -186,6 +355,12 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
             "shortfall_kwh": float(result.shortfalls["shortfall_kw"].sum() * time_grid.isp_hours)
             if len(result.shortfalls) else 0.0,
             "residual_overload_kwh": residual_kwh,
+            "voltage_need_bus_isps": int(((v_needs.lower_pu > 0) | (v_needs.raise_pu > 0)).sum()),
+            "voltage_shortfall_bus_isps": len(result.voltage_shortfalls),
+            "voltage_violations_after": int(voltage_violations(after.bus_vm_pu, limits).sum()),
+            "monitored_points": int(monitored.cp_pos.size),
+            "monitored_buses": int(monitored.bus_pos.size),
+            "offer_buses": int(sensitivity.injection_bus_ids.size),
         })
         state = after
         if result.awards.empty:
@@ -195,8 +370,14 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
                   else empty_frame(AWARD_COLUMNS).assign(round=pd.Series(dtype=np.int64)))
     shortfalls = (pd.concat([r.shortfalls.assign(round=i + 1) for i, r in enumerate(results)],
                             ignore_index=True) if results else pd.DataFrame())
-    merit_order = results[0].merit_order if results else offers.assign(accepted_kw=0.0)
-    payments = pay_as_bid_payments(awards_all, scenario.market.dso_name)
+    v_shortfalls = (pd.concat([r.voltage_shortfalls.assign(round=i + 1)
+                               for i, r in enumerate(results)], ignore_index=True)
+                    if results else pd.DataFrame())
+    merit_order = _merit_order(results[0].merit_order, offers) if results else offers.assign(
+        accepted_kw=0.0)
+    unit_pool = pool_keys(setup.portfolio.unit_aggregator, envelope.bus, envelope.der_type)
+    payments, delivery = payments_on_delivery(awards_all, unit_pool, baseline, realised,
+                                              time_grid.isp_hours, scenario.market.dso_name)
     return DayResult(
         scenario=scenario,
         time_grid=time_grid,
@@ -216,5 +397,8 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
         realised_kw=realised,
         requested_delta_kw=requested,
         rounds=rounds,
+        voltage_shortfalls=v_shortfalls,
+        monitored=monitored,
+        delivery=delivery,
     )
 

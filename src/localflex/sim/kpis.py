@@ -8,13 +8,18 @@ flexibility achieves and costs).
 | overload_energy_before_kwh / _after_kwh | kWh | Σ over points and ISPs of flow above limit × h |
 | overload_reduction_pct | % | 100 × (1 − after / before) |
 | worst_loading_before_pct / _after_pct | % | highest loading of any congestion point in any ISP |
-| dso_cost_eur | EUR | pay-as-bid payments of the DSO |
+| dso_cost_eur | EUR | pay-as-bid cost of the awards |
+| dso_paid_eur | EUR | what the DSO pays after the delivery check (utilisation − penalty) |
+| penalty_eur | EUR | penalties of under-delivery (``engine.DELIVERY_RULES``) |
 | activated_energy_kwh | kWh | awarded volume × ISP length |
 | delivered_energy_kwh | kWh | what the DERs really did in the awarded direction |
 | rebound_energy_kwh | kWh | deviation from baseline in ISPs without activation |
 | per_aggregator, per_der_type | | activated energy and cost split |
-| voltage | p.u. | min/max before/after and bus-ISPs outside the band |
+| voltage | p.u. | min/max before/after, bus-ISPs outside the band before/after (by more than
+  ``VOLTAGE_TOLERANCE_PU``) and ``violations_new_after``: bus-ISPs inside the band before and
+  outside after (a violation the awards created) |
 | unsolved | | congestion left after verification, per point, with its cause |
+| unsolved_voltage | | buses still outside their band, per bus, with the cause |
 
 Congested counts and ``unsolved`` ignore overloads below ``OVERLOAD_TOLERANCE_KW``; the
 overload energies count everything.
@@ -28,16 +33,41 @@ import numpy as np
 import pandas as pd
 
 from localflex.grid import overload_kw
-from localflex.sim.engine import OVERLOAD_TOLERANCE_KW, DayResult
+from localflex.sim.engine import OVERLOAD_TOLERANCE_KW, DayResult, voltage_violations
 
-__all__ = ["compute_kpis", "unsolved_congestion"]
+__all__ = ["compute_kpis", "unsolved_congestion", "unsolved_voltage"]
 
 
-def _voltage_violations(vm_pu: np.ndarray, limits: pd.DataFrame, bus_ids: np.ndarray) -> int:
-    lim = limits.set_index("bus").reindex(bus_ids)
-    low = lim["vm_min_pu"].to_numpy()[None, :]
-    high = lim["vm_max_pu"].to_numpy()[None, :]
-    return int(((vm_pu < low - 1e-9) | (vm_pu > high + 1e-9)).sum())
+def unsolved_voltage(day: DayResult) -> list[dict[str, Any]]:
+    """Buses still outside their band after the last verification, each with its cause (the
+    clearing's voltage shortfall of the last round that had one, most frequent first)."""
+    after = voltage_violations(day.after.bus_vm_pu, day.voltage_limits)
+    bus_ids = day.grid.bus_ids
+    vm = day.after.bus_vm_pu
+    vmax = day.voltage_limits["vm_max_pu"].to_numpy()
+    vmin = day.voltage_limits["vm_min_pu"].to_numpy()
+    short = day.voltage_shortfalls
+    if len(short):
+        short = short[short["round"] == short["round"].max()]
+    causes = (short.groupby("bus")["cause"].agg(lambda c: c.value_counts().index[0])
+              if len(short) else pd.Series(dtype=object))
+    monitored = (set(bus_ids[day.monitored.bus_pos].tolist()) if day.monitored is not None
+                 else set())
+    out = []
+    for b in np.flatnonzero(after.any(axis=0)):
+        isps = np.flatnonzero(after[:, b])
+        bus = int(bus_ids[b])
+        excess = np.maximum(vm[isps, b] - vmax[b], vmin[b] - vm[isps, b])
+        if bus in causes.index:
+            cause = str(causes[bus])
+        elif bus not in monitored:
+            cause = "left its band only after re-dispatch (not monitored in the forecast)"
+        else:
+            cause = ("the linear sensitivities or the DERs' response (rebound) left it outside "
+                     f"its band after {len(day.rounds)} clearing round(s)")
+        out.append({"bus": bus, "isps": isps.tolist(),
+                    "max_excess_pu": round(float(np.nanmax(excess)), 5), "cause": cause})
+    return out
 
 
 def unsolved_congestion(day: DayResult) -> list[dict[str, Any]]:
@@ -99,9 +129,10 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         return {str(k): {c: round(float(v), 3) for c, v in row.items()}
                 for k, row in grouped.iterrows()}
 
-    bus_ids = day.grid.bus_ids
     limits = day.voltage_limits
     unsolved = unsolved_congestion(day)
+    v_before = voltage_violations(day.before.bus_vm_pu, limits)
+    v_after = voltage_violations(day.after.bus_vm_pu, limits)
     worst_b = int(np.argmax(day.before.cp_loading_pct.max(axis=0)))
     worst_a = int(np.argmax(day.after.cp_loading_pct.max(axis=0)))
     return {
@@ -125,6 +156,10 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "worst_loading_after_pct": round(float(day.after.cp_loading_pct.max()), 2),
         "worst_loading_after_cp": str(cps["cp_id"].iloc[worst_a]),
         "dso_cost_eur": round(float(awards["cost_eur"].sum()), 2),
+        "dso_paid_eur": round(float(day.payments["amount_eur"].sum()), 2)
+        if len(day.payments) else 0.0,
+        "penalty_eur": round(float(day.delivery["penalty_eur"].sum()), 2)
+        if len(day.delivery) else 0.0,
         "activated_energy_kwh": round(float(awards["power_kw"].sum() * h), 3),
         "delivered_energy_kwh": round(float(delivered.sum() * h), 3),
         "rebound_energy_kwh": round(float(rebound.sum() * h), 3),
@@ -135,13 +170,17 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "per_aggregator": split("aggregator_id"),
         "per_der_type": split("der_type"),
         "voltage": {
-            "min_before_pu": round(float(day.before.bus_vm_pu.min()), 4),
-            "max_before_pu": round(float(day.before.bus_vm_pu.max()), 4),
-            "min_after_pu": round(float(day.after.bus_vm_pu.min()), 4),
-            "max_after_pu": round(float(day.after.bus_vm_pu.max()), 4),
-            "violations_before": _voltage_violations(day.before.bus_vm_pu, limits, bus_ids),
-            "violations_after": _voltage_violations(day.after.bus_vm_pu, limits, bus_ids),
+            "min_before_pu": round(float(np.nanmin(day.before.bus_vm_pu)), 4),
+            "max_before_pu": round(float(np.nanmax(day.before.bus_vm_pu)), 4),
+            "min_after_pu": round(float(np.nanmin(day.after.bus_vm_pu)), 4),
+            "max_after_pu": round(float(np.nanmax(day.after.bus_vm_pu)), 4),
+            "violations_before": int(v_before.sum()),
+            "violations_after": int(v_after.sum()),
+            "violations_new_after": int((v_after & ~v_before).sum()),
+            "buses_violated_before": int(v_before.any(axis=0).sum()),
+            "buses_violated_after": int(v_after.any(axis=0).sum()),
         },
         "rounds": day.rounds,
         "unsolved": unsolved,
+        "unsolved_voltage": unsolved_voltage(day),
     }

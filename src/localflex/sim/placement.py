@@ -30,6 +30,13 @@
 * Thermal storage: SimBench has no storage-heater profiles, so a share of the H0 households
   (default 0) gets a night storage heater sized to the month's heat demand.
 
+A grid without household loads cannot host the household families: SimBench MV grids
+(``1-MV-*``) model each LV grid as one MV load (profiles ``lv_rural1``, ...). A scenario that
+asks for a share of households there (``ders.ev_share_of_households`` > 0, or a water heater,
+appliance or storage-heater share) is refused with an InputError naming the key — never
+placed as zero units in silence. EVs on an MV area come with its LV grids
+(``1-MVLV-*-all-2-sw``).
+
 ``PlacementOptions`` holds the defaults of the families the scenario schema does not (yet)
 name. Everything else stays inflexible background load. The result carries the background per
 bus and the fleets, which the simulator adds up per bus for the power flow.
@@ -59,7 +66,7 @@ from localflex.der import (
     outdoor_temperature_c,
     total_by_bus,
 )
-from localflex.domain import TimeGrid
+from localflex.domain import InputError, TimeGrid
 from localflex.grid import GridModel, bus_loads
 from localflex.sim.scenario import DerSpec, Scenario
 
@@ -160,6 +167,27 @@ def _charging_station_sessions(
     return first.astype(np.int64), departure.astype(np.int64), need
 
 
+def _check_households(code: str, ev_share: float, opts: PlacementOptions,
+                      is_household: np.ndarray, is_h0: np.ndarray,
+                      load_profile: np.ndarray) -> None:
+    """Refuse household shares on a grid without household loads (module docstring)."""
+    names, counts = np.unique(load_profile, return_counts=True)
+    kinds = names[np.argsort(-counts, kind="stable")][:3].tolist()
+    for key, share, homes in (
+        ("ev_share_of_households", ev_share, is_household),
+        ("water_heater_share_of_households", opts.water_heater_share_of_households, is_h0),
+        ("appliance_share_of_households", opts.appliance_share_of_households, is_h0),
+        ("thermal_storage_share_of_households", opts.thermal_storage_share_of_households,
+         is_h0),
+    ):
+        if share > 0 and not homes.any():
+            raise InputError(
+                f"ders.{key}", share,
+                f"0 on grid {code}: it has no household (H0) loads to place them at (its loads "
+                f"are {', '.join(kinds)}...; SimBench MV loads are whole LV grids) — use a "
+                "1-MVLV-*-all-2-sw grid for households")
+
+
 def place_ders(
     grid: GridModel,
     scenario: Scenario,
@@ -191,6 +219,8 @@ def place_ders(
     sgen_rated_kw = (net.sgen["p_mw"].to_numpy() * 1000.0 * scenario.grid.sgen_scale
                      if len(net.sgen) else np.array([]))
     household_load = load_p.copy()  # H0 loads less the appliances placed in them
+    _check_households(scenario.grid.simbench_code, spec.ev_share_of_households, opts,
+                      is_household, is_h0, load_profile)
 
     fleets: list[DerFleet] = []
     flexible_sgen = is_pv & spec.pv_from_grid

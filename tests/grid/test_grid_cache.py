@@ -1,0 +1,92 @@
+"""The on-disk SimBench grid cache: built once, read back equal, stale/corrupt entries rebuilt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from localflex.domain import TimeGrid
+from localflex.grid import grid_cache
+from localflex.grid.simbench_loader import forget_loaded_grids, load_simbench_grid
+
+CODE = "1-LV-rural1--2-sw"
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(grid_cache.CACHE_DIR_ENV, str(tmp_path))
+    forget_loaded_grids()
+    yield tmp_path
+    forget_loaded_grids()
+
+
+def _profiles(grid):
+    return grid.element_profiles_kw(TimeGrid.for_day("2030-01-15", 60))
+
+
+def test_cached_grid_equals_the_simbench_grid(cache_dir) -> None:
+    fresh = load_simbench_grid(CODE, use_cache=False)
+    forget_loaded_grids()
+    built = load_simbench_grid(CODE, use_cache=True)  # miss: builds the entry
+    entry = grid_cache.entry_dir(CODE)
+    assert entry.parent.parent == cache_dir
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert manifest["code"] == CODE and "net.pickle" in manifest["files"]
+    forget_loaded_grids()
+    cached = load_simbench_grid(CODE, use_cache=True)  # hit: read from disk
+    for grid in (built, cached):
+        np.testing.assert_array_equal(grid.bus_ids, fresh.bus_ids)
+        for name in ("load_p_kw", "load_q_kvar", "sgen_p_kw", "storage_p_kw"):
+            np.testing.assert_array_equal(getattr(_profiles(grid), name),
+                                          getattr(_profiles(fresh), name))
+    assert len(cached.net.line) == len(fresh.net.line)
+    assert (cached.net.trafo["sn_mva"].to_numpy() == fresh.net.trafo["sn_mva"].to_numpy()).all()
+    assert not list(entry.parent.glob(f".{CODE}.*"))  # no temporary directory left
+
+
+@pytest.mark.parametrize("damage", ["truncate_parquet", "stale_version", "no_manifest"])
+def test_a_corrupt_or_stale_entry_is_rebuilt(cache_dir, damage) -> None:
+    load_simbench_grid(CODE, use_cache=True)
+    entry = grid_cache.entry_dir(CODE)
+    if damage == "truncate_parquet":
+        target = next(entry.glob("profiles-load.parquet"))
+        target.write_bytes(target.read_bytes()[:100])
+    elif damage == "stale_version":
+        manifest = json.loads((entry / "manifest.json").read_text())
+        manifest["versions"]["simbench"] = "0.0.1"
+        (entry / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        (entry / "manifest.json").unlink()
+    assert grid_cache.valid_manifest(entry, CODE) is None
+    forget_loaded_grids()
+    grid = load_simbench_grid(CODE, use_cache=True)
+    assert grid_cache.valid_manifest(entry, CODE) is not None  # rebuilt
+    assert _profiles(grid).load_p_kw.shape[1] == len(grid.net.load)
+
+
+def test_the_cache_can_be_switched_off(cache_dir, monkeypatch) -> None:
+    monkeypatch.setenv(grid_cache.CACHE_SWITCH_ENV, "off")
+    assert not grid_cache.cache_enabled()
+    load_simbench_grid(CODE)
+    assert not grid_cache.entry_dir(CODE).exists()
+    grid_cache.set_cache_enabled(True)
+    try:
+        assert grid_cache.cache_enabled()
+    finally:
+        grid_cache.set_cache_enabled(None)
+
+
+def test_no_cache_option_of_the_cli_writes_no_entry(cache_dir, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from localflex.cli._app import app
+
+    try:
+        result = CliRunner().invoke(app, ["demo", "--no-cache", "--out", str(tmp_path / "run")])
+    finally:
+        grid_cache.set_cache_enabled(None)
+    assert result.exit_code == 0, result.output
+    assert not grid_cache.entry_dir(CODE).exists()
+    assert (tmp_path / "run" / "kpis.json").is_file()
