@@ -16,19 +16,26 @@ Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with 
     direction) is paid the one clearing price (buyers pay <= their bid, sellers get >= their
     ask).
 
-``conditional`` — refs. [68] (USEF, 4 regimes) and [69] (BDEW, 3)
-    One market (the IMO's book); the traffic light (``grid.traffic_light.forecast_lights``)
-    per congestion point and ISP decides the regime:
+``conditional`` — refs. [68] (USEF, 4 regimes) and [69] (BDEW, 3); §6.2, §7
+    One market (the IMO's book); the traffic light (``grid.traffic_light``) per congestion
+    point and ISP decides the regime:
     * green: free trading, no check;
-    * yellow: the DSO buys in the market first (single buyer on the yellow points' needs);
-      market trades that affect the point are then limited so that it stays within its limit;
-    * orange (USEF): the market cannot solve it: direct control of contracted resources
-      (``control_*_kw``, at ``control_price_eur_per_mwh``); sellers behind the point may not
-      trade in the market that ISP;
-    * red: emergency curtailment / load shedding (``curtail_*_kw``, at
-      ``curtailment_price_eur_per_mwh``); BDEW's red is USEF's orange + red, so it uses
-      direct control first, then curtailment.
-    Graceful degradation: what a regime leaves unsolved escalates (yellow → orange → red).
+    * yellow: the DSO asks the market first — it buys (single buyer) at every point with a
+      forecast need; market trades that affect a yellow point are then limited so that it
+      stays within its limit. USEF's yellow covers the "potential state of risk" (within
+      ``yellow_margin_pct`` of the limit); BDEW's yellow starts when a problem is foreseen
+      (need > 0), so trading in BDEW's margin band stays free;
+    * orange (USEF): only what the market could not solve escalates: direct control of
+      contracted resources (``control_*_kw``, at ``control_price_eur_per_mwh``); graceful
+      degradation: the market goes on beside it, its trades checked at the point;
+    * red: what direct control could not solve either (or a point in the documented
+      emergency condition, ``LightThresholds.emergency_factor``, off by default, where the
+      DSO does not wait for the market): emergency curtailment / load shedding
+      (``curtail_*_kw``, at ``curtailment_price_eur_per_mwh``). BDEW's red is USEF's orange
+      + red: direct control first, then curtailment. Behind a red point the operator
+      overrides the market: its sellers may not trade that ISP (USEF's orange keeps them).
+    The forecast colours (``forecast_lights``) are reported; the realised regimes
+    (``escalate``) follow from what the market actually solved.
 
 ``sequential_dso_first`` — ref. [65]
     The DSO clears first on all offers; the remaining bids pass to the TSO, whose trades the
@@ -53,10 +60,11 @@ import pandas as pd
 from localflex.grid.traffic_light import (
     GREEN,
     LIGHT_CODES,
-    ORANGE,
     RED,
     YELLOW,
     LightScheme,
+    emergency_mask,
+    escalate,
     forecast_lights,
     light_hours,
 )
@@ -173,51 +181,56 @@ def _blocked_offers(inp: DesignInput, pool: OfferPool, blocked: np.ndarray) -> n
 
 def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, *,
                 name: str | None = None) -> DesignResult:
-    """Conditional coupling by traffic light, USEF (4 regimes) or BDEW (3) (module doc)."""
+    """Conditional coupling by traffic light, USEF (4 regimes, ref. [68]) or BDEW (3,
+    ref. [69]); paper §6.2 (module docstring)."""
     scheme = LightScheme(scheme)
     market_relief, control_relief = market_and_control_relief_kw(inp)
+    th = inp.params.thresholds
     lights = forecast_lights(inp.forecast.cp_loading_pct, inp.cps,
                              market_relief_kw=market_relief, control_relief_kw=control_relief,
-                             scheme=scheme, thresholds=inp.params.thresholds)
+                             scheme=scheme, thresholds=th)
+    limit = inp.cps["max_loading_pct"].to_numpy(dtype=float)
+    emergency = emergency_mask(inp.forecast.cp_loading_pct, limit, th)
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp, enforce=lights != GREEN)
     prm = inp.params
     control_up, control_down = inp.control_up_kw.copy(), inp.control_down_kw.copy()
     curtail_up, curtail_down = inp.curtail_up_kw.copy(), inp.curtail_down_kw.copy()
 
-    yellow = lights == YELLOW
-    dso_stage(inp, pool, guard, log, stage="yellow-dso", mask=yellow)
-    # graceful degradation: what the yellow market left escalates
-    left_yellow = yellow & (guard.head_kw < -1e-6)
+    # yellow: the DSO asks the market first wherever a problem is forecast (unless an
+    # emergency condition holds there: then it does not wait for market delivery)
+    need = (guard.head_kw < -1e-6) & (lights >= YELLOW)
+    dso_stage(inp, pool, guard, log, stage="yellow-dso", mask=need & ~emergency)
+    # only what the market could not solve escalates (paper §6.2)
+    market_left = need & (guard.head_kw < -1e-6)
     traded_up, traded_down = log.delivered_kw(inp.n_isps, inp.bus_ids)
     control_up = np.maximum(control_up - traded_up, 0.0)
     control_down = np.maximum(control_down - traded_down, 0.0)
-    if scheme is LightScheme.USEF:
-        orange = (lights == ORANGE) | left_yellow
-        control_kw = force_stage(inp, guard, log, stage="orange-control", targets=orange,
-                                 up_kw=control_up, down_kw=control_down,
-                                 price_eur_per_mwh=prm.control_price_eur_per_mwh,
-                                 purpose=TradePurpose.CONTROL, seller_id="contracted")
-        red = (lights == RED) | (orange & (guard.head_kw < -1e-6))
-    else:
-        red = (lights == RED) | left_yellow
-        control_kw = force_stage(inp, guard, log, stage="red-control", targets=red,
-                                 up_kw=control_up, down_kw=control_down,
-                                 price_eur_per_mwh=prm.control_price_eur_per_mwh,
-                                 purpose=TradePurpose.CONTROL, seller_id="contracted")
-    curtail_kw = force_stage(inp, guard, log, stage="red-curtail", targets=red,
+    stage = "orange-control" if scheme is LightScheme.USEF else "red-control"
+    control_kw = force_stage(inp, guard, log, stage=stage, targets=market_left,
+                             up_kw=control_up, down_kw=control_down,
+                             price_eur_per_mwh=prm.control_price_eur_per_mwh,
+                             purpose=TradePurpose.CONTROL, seller_id="contracted")
+    control_left = market_left & (guard.head_kw < -1e-6)
+    curtail_kw = force_stage(inp, guard, log, stage="red-curtail", targets=control_left,
                              up_kw=curtail_up, down_kw=curtail_down,
                              price_eur_per_mwh=prm.curtailment_price_eur_per_mwh,
                              purpose=TradePurpose.CURTAIL, seller_id="curtailed")
-    # market use: free where green, guarded where yellow, closed behind orange / red points
-    closed = _blocked_offers(inp, pool, lights >= ORANGE)
+    regimes = escalate(lights, market_left, control_left, scheme)
+    # market use: free where green, guarded where yellow and in USEF's orange (graceful
+    # degradation: the market goes on beside direct control), closed behind red points
+    # (USEF's emergency, BDEW's intervention: the operator overrides the market there)
+    closed = _blocked_offers(inp, pool, regimes == RED)
     book_stage(inp, pool, inp.requests, log, stage="market", guard=guard, offer_mask=~closed)
     details = {
         "scheme": scheme.value,
         "forecast_light_hours": light_hours(lights, inp.isp_hours),
         "forecast_light_cp_isps": {str(c): int((lights == i).sum())
                                    for i, c in enumerate(LIGHT_CODES)},
-        "escalated_from_yellow_cp_isps": int(left_yellow.sum()),
+        "regime_cp_isps": {str(c): int((regimes == i).sum())
+                           for i, c in enumerate(LIGHT_CODES)},
+        "emergency_cp_isps": int(emergency.sum()),
+        "escalated_from_market_cp_isps": int(market_left.sum()),
         "control_kw": control_kw,
         "curtail_kw": curtail_kw,
         "guard_limited_kw": guard.limited_kw,
