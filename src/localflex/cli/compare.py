@@ -176,6 +176,20 @@ def _table(results, title: str, columns) -> Table:
     return table
 
 
+def _pricing_table(results) -> Table:
+    """Each design's stages, in execution order, with the pricing rule each states."""
+    from localflex.market.designs.ledger import PRICING_RULES
+
+    table = Table(title="pricing rule of each stage (" + "; ".join(
+        f"{k}: {v}" for k, v in PRICING_RULES.items()) + ")", title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("design", no_wrap=True)
+    table.add_column("stage=rule, in execution order")
+    for r in results:
+        table.add_row(r.design, r.kpis["pricing"] or "-")
+    return table
+
+
 @app.command()
 def compare(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -227,4 +241,5 @@ def compare(
                                   "control, curtailment (kWh); requests served", _GRID))
     console.print(_table(results, "hours per traffic-light colour after the trades; sellers "
                                   "(min) and HHI (max) at the congested points", _LIGHTS))
+    console.print(_pricing_table(results))
     console.print(f"written: {', '.join(str(p) for p in written)}")

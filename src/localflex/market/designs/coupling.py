@@ -70,7 +70,13 @@ from localflex.grid.traffic_light import (
 )
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.joint import pair_fills
-from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
+from localflex.market.designs.ledger import (
+    UNIFORM_PRICE,
+    GridGuard,
+    OfferPool,
+    TradeLog,
+    TradePurpose,
+)
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.stages import book_stage, dso_stage, force_stage
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
@@ -134,7 +140,7 @@ def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame
                      isp=s_rows["isp"].to_numpy(), direction=direction, power_kw=q,
                      ask_eur_per_mwh=s_rows["price_eur_per_mwh"].to_numpy(),
                      bid_eur_per_mwh=b_rows["price_eur_per_mwh"].to_numpy(),
-                     paid_eur=amount, received_eur=amount)
+                     paid_eur=amount, received_eur=amount, pricing=UNIFORM_PRICE)
         log.add(**frame)
         pool.take(s_rows["offer_id"], q)
         out.append(pd.DataFrame(frame))

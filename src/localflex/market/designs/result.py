@@ -34,7 +34,7 @@ import pandas as pd
 from localflex.grid import BusLoads, PowerFlowResult, overload_kw, run_power_flow
 from localflex.grid.traffic_light import light_hours, state_lights
 from localflex.market.designs.inputs import DesignInput
-from localflex.market.designs.ledger import TradePurpose
+from localflex.market.designs.ledger import TradePurpose, stage_pricing
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
 __all__ = ["KPI_KEYS", "OVERLOAD_TOLERANCE_KW", "DesignResult", "evaluate"]
@@ -70,9 +70,11 @@ KPI_KEYS: tuple[str, ...] = (
     "sellers_min",
     "hhi_max",
     "liquidity",
+    "pricing",
 )
 """Every design's KPIs, in this order. ``liquidity`` is {cp_id: {"sellers", "hhi"}};
-``sellers_min`` / ``hhi_max`` summarise it over the congested points (0 / NaN if none)."""
+``sellers_min`` / ``hhi_max`` summarise it over the congested points (0 / NaN if none).
+``pricing`` names each stage's pricing rule, ``stage=rule; ...`` (``ledger.PRICING_RULES``)."""
 
 
 @dataclass
@@ -193,6 +195,7 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
         "sellers_min": int(min(sellers)) if sellers else 0,
         "hhi_max": float(max(hhis)) if hhis else float("nan"),
         "liquidity": liquidity,
+        "pricing": "; ".join(f"{k}={v}" for k, v in stage_pricing(trades).items()),
     }
     if tuple(kpis) != KPI_KEYS:  # the contract every design is compared by
         raise RuntimeError(f"KPI keys drifted from KPI_KEYS: {tuple(kpis)}")

@@ -31,6 +31,11 @@ the centralized one).
 ``tso_dso_integrated`` — integrated flexibility market model
     One market, run by an IMO, where the DSO, the TSO and the BRPs all buy: one
     welfare-maximising program of all three kinds of buyer under the grid's constraints.
+
+Pricing (every scheme): ``PAY_AS_OFFER`` — each fill at the seller's ask. In the joint
+programs a buyer never pays above its bid: where the program served a BRP or the TSO with an
+offer dearer than its bid because that offer also relieves the DSO's need, the DSO pays the
+excess (a money-only row, ``power_kw`` 0, purpose ``grid``).
 """
 
 from __future__ import annotations
@@ -95,13 +100,22 @@ def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: Trade
     q = pairs["kw"].to_numpy()
     ask = s["price_eur_per_mwh"].to_numpy()
     bid = r["price_eur_per_mwh"].to_numpy()
+    pay = ask if mandatory else np.minimum(ask, bid)
     log.add(stage=stage, purpose=r["purpose"].to_numpy(),
             buyer_id=inp.dso_id if buyer_is_dso else r["party_id"].to_numpy(),
             seller_id=s["aggregator_id"].to_numpy(), offer_id=s["offer_id"].to_numpy(),
             request_id=r["request_id"].to_numpy(), bus=s["bus"].to_numpy(),
             isp=s["isp"].to_numpy(), direction=s["direction"].to_numpy(), power_kw=q,
             ask_eur_per_mwh=ask, bid_eur_per_mwh=bid, received_eur=ask * q * h,
-            paid_eur=(ask if mandatory else bid) * q * h)
+            paid_eur=pay * q * h)
+    gap = (ask - pay) * q * h
+    if (gap > 1e-12).any():  # the DSO pays what its own relief made worth buying (module doc)
+        g = gap > 1e-12
+        log.add(stage=stage, purpose=TradePurpose.GRID.value, buyer_id=inp.dso_id,
+                seller_id=s["aggregator_id"].to_numpy()[g], offer_id=s["offer_id"].to_numpy()[g],
+                request_id=r["request_id"].to_numpy()[g], bus=s["bus"].to_numpy()[g],
+                isp=s["isp"].to_numpy()[g], direction=s["direction"].to_numpy()[g],
+                power_kw=0.0, ask_eur_per_mwh=ask[g], paid_eur=gap[g], received_eur=0.0)
     taken = res.dso_kw + res.market_kw
     pool.take(offers["offer_id"], taken)
     sign = np.where(offers["direction"].to_numpy() == "up", 1.0, -1.0)
