@@ -39,6 +39,36 @@ def test_compare_runs_every_design_on_the_demo(tmp_path: Path):
     assert (by["residual_overload_kwh"] <= doc["meta"]["forecast_overload_kwh"]).all()
 
 
+def test_no_coupling_example_leaves_overload_sequential_coupling_removes(tmp_path: Path):
+    examples = Path(DEMO_SCENARIO).parent
+    out = tmp_path / "nc"
+    result = runner.invoke(app, [
+        "compare", str(DEMO_SCENARIO), "--params", str(examples / "designs_no_coupling.yaml"),
+        "--designs", "no_coupling,sequential_dso_first", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    by = pd.read_csv(out / "designs.csv").set_index("design")
+    assert by.loc["no_coupling", "residual_overload_kwh"] > 1.0
+    assert by.loc["sequential_dso_first", "residual_overload_kwh"] < 0.1
+    assert by.loc["no_coupling", "welfare_eur"] < by.loc["sequential_dso_first", "welfare_eur"]
+    assert "pay_as_offer" in result.output  # each stage's pricing rule is named
+
+
+def test_scarce_offers_example_shows_the_backup_value(tmp_path: Path):
+    examples = Path(DEMO_SCENARIO).parent
+    out = tmp_path / "scarce"
+    result = runner.invoke(app, [
+        "compare", str(examples / "designs_scarce.yaml"), "--designs",
+        "sequential_dso_first,conditional_usef,conditional_bdew", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    by = pd.read_csv(out / "designs.csv").set_index("design")
+    market_only = by.loc["sequential_dso_first"]
+    assert market_only["residual_overload_kwh"] > 100.0
+    for name in ("conditional_usef", "conditional_bdew"):
+        assert by.loc[name, "control_kwh"] + by.loc[name, "curtailed_kwh"] > 100.0
+        assert by.loc[name, "residual_overload_kwh"] < 0.1 * market_only["residual_overload_kwh"]
+        assert by.loc[name, "welfare_eur"] > market_only["welfare_eur"]
+
+
 def test_bad_design_name_exits_2_and_names_it(tmp_path: Path):
     out = tmp_path / "never"
     result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--designs",

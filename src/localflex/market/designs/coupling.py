@@ -3,12 +3,14 @@
 Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with the same KPIs.
 
 ``no_coupling`` — Table 2, rows 1–2 (refs. [54–60] and [66, 67])
-    Two markets side by side, nothing couples them. The DSO's market (DSO the single buyer,
-    aggregators the sellers, §5.3) clears day-ahead on the forecast. The IMO's continuous
-    double auction (ref. [66]; BRPs buy, aggregators sell what the DSO left) trades without
-    network constraints; the TSO buys its balancing in its own AS market, grid-blind too. The
-    DSO never learns of either: their trades can re-create the congestion the DSO paid to
-    remove, or create new congestion — ``new_overload_kwh`` and ``residual_overload_kwh``.
+    Two markets side by side, nothing couples them. Before either opens, each aggregator
+    splits its flexibility between them with the multi-market allocation on expected prices
+    (``split``). The DSO's market (DSO the single buyer, §5.3) clears day-ahead on the
+    forecast with the part offered to it. The IMO's continuous double auction (ref. [66]:
+    BRPs buy; network constraints "are not considered") and the TSO's AS market trade the
+    other part, grid-blind. The DSO never hears of their trades; it sees them only as the
+    grid state they leave, and in an intraday round buys away what its own market still
+    offers, or leaves the overload — ``new_overload_kwh`` and ``residual_overload_kwh``.
 
 ``no_coupling_micro`` — as ``no_coupling``, with the IMO's market the day-ahead uniform-price
     micro-market of ref. [67] (``localflex.market.micro_market``) instead of the continuous
@@ -37,10 +39,14 @@ Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with 
     The forecast colours (``forecast_lights``) are reported; the realised regimes
     (``escalate``) follow from what the market actually solved.
 
-``sequential_dso_first`` — ref. [65]
-    The DSO clears first on all offers; the remaining bids pass to the TSO, whose trades the
-    ``GridGuard`` limits so that no point resolved by the DSO is overloaded again; what is
-    left goes to market use (BRPs), guarded the same way.
+``sequential_dso_first`` — ref. [65], as §6.2 describes it
+    One IMO platform. The DSO clears first on all offers; the remaining bids pass to the TSO,
+    whose trades the ``GridGuard`` limits so that no point resolved by the DSO is overloaded
+    again; "eventually leaving the non-constrained flexibility offers for market-oriented
+    services": the BRPs may buy only offers that touch no point congested or within the
+    yellow margin in the forecast in their ISP (guarded too). (``tso_dso_local`` differs:
+    the DSO operates its own market and hands the TSO aggregated, prequalified bids; BRPs
+    buy any offer the guard lets through.)
 
 ``sequential_brp_first`` — ref. [70]
     Intraday: first the BRP (and TSO) requests in the DSO's direction of each ISP (the one
@@ -67,6 +73,7 @@ from localflex.grid.traffic_light import (
     escalate,
     forecast_lights,
     light_hours,
+    state_lights,
 )
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.joint import pair_fills
@@ -78,6 +85,7 @@ from localflex.market.designs.ledger import (
     TradePurpose,
 )
 from localflex.market.designs.result import DesignResult, evaluate
+from localflex.market.designs.split import split_offers
 from localflex.market.designs.stages import book_stage, dso_stage, force_stage
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 from localflex.market.micro_market import clear_micro_market
@@ -92,15 +100,38 @@ __all__ = [
 ]
 
 
-def no_coupling(inp: DesignInput, *, name: str = "no_coupling") -> DesignResult:
-    """DSO market and IMO market side by side, uncoupled (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+def _uncoupled(inp: DesignInput, name: str, imo_stage) -> DesignResult:
+    """The two uncoupled markets of Table 2 (module docstring): ex-ante split, DSO day-ahead
+    on its part, grid-blind IMO trading on the other, the DSO's intraday round."""
+    dso_offers, imo_offers, allocation = split_offers(inp)
+    dso_pool, imo_pool = OfferPool(dso_offers), OfferPool(imo_offers)
+    log = TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
-    dso = dso_stage(inp, pool, guard, log, stage="dso")
-    market = book_stage(inp, pool, inp.brp_requests, log, stage="imo")
-    system = book_stage(inp, pool, inp.tso_requests, log, stage="tso")
-    details = {"stages": {"dso": len(dso), "imo": len(market), "tso": len(system)}}
+    da = dso_stage(inp, dso_pool, guard, log, stage="1-dso-da")
+    market = imo_stage(inp, imo_pool, inp.brp_requests, log, stage="2-imo")
+    system = book_stage(inp, imo_pool, inp.tso_requests, log, stage="3-tso")
+    # the DSO sees the schedules only as a changed grid state (no coordination) ...
+    for trades in (market, system):
+        if len(trades):
+            guard.apply_trades(pd.DataFrame(trades))
+    created = guard.overload_kw.sum() * inp.isp_hours
+    # ... and buys away what it can with what is left in its own market, or leaves it
+    intraday = dso_stage(inp, dso_pool, guard, log, stage="4-dso-intraday")
+    by_market = (allocation.groupby("market")["power_kw"].sum() * inp.isp_hours
+                 if len(allocation) else pd.Series(dtype=float))
+    details = {
+        "stages": {"dso-da": len(da), "imo": len(market), "tso": len(system),
+                   "dso-intraday": len(intraday)},
+        "offered_kwh_by_market": {str(k): float(v) for k, v in by_market.items()},
+        "overload_after_imo_kwh_linearised": float(created),
+    }
     return evaluate(inp, name, log.frame(), details)
+
+
+def no_coupling(inp: DesignInput, *, name: str = "no_coupling") -> DesignResult:
+    """Table 2 rows 1–2: DSO market and IMO continuous book (ref. [66]) side by side,
+    uncoupled; aggregators split their flexibility ex ante (module docstring)."""
+    return _uncoupled(inp, name, book_stage)
 
 
 def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame,
@@ -148,14 +179,9 @@ def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame
 
 
 def no_coupling_micro(inp: DesignInput, *, name: str = "no_coupling_micro") -> DesignResult:
-    """DSO market beside the day-ahead micro-market of ref. [67], uncoupled (module doc)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
-    guard = GridGuard(inp)
-    dso = dso_stage(inp, pool, guard, log, stage="dso")
-    market = micro_market_stage(inp, pool, inp.brp_requests, log, stage="micro-market")
-    system = book_stage(inp, pool, inp.tso_requests, log, stage="tso")
-    details = {"stages": {"dso": len(dso), "micro-market": len(market), "tso": len(system)}}
-    return evaluate(inp, name, log.frame(), details)
+    """As ``no_coupling`` with the IMO's market the uniform-price micro-market of ref. [67]
+    (module docstring)."""
+    return _uncoupled(inp, name, micro_market_stage)
 
 
 def market_and_control_relief_kw(inp: DesignInput) -> tuple[np.ndarray, np.ndarray]:
@@ -247,13 +273,19 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
 
 def sequential_dso_first(inp: DesignInput, *, name: str = "sequential_dso_first"
                          ) -> DesignResult:
-    """Ref. [65]: DSO, then TSO, then market use, each stage guarded (module docstring)."""
+    """Ref. [65] as §6.2 reads it: DSO, then TSO, then market use on the non-constrained
+    offers only, each stage guarded (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     dso_stage(inp, pool, guard, log, stage="1-dso")
     book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)
-    book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard)
-    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw})
+    watched = state_lights(inp.forecast.cp_loading_pct, inp.cps,
+                           inp.params.thresholds) != GREEN
+    constrained = _blocked_offers(inp, pool, watched)
+    book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard,
+               offer_mask=~constrained)
+    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw,
+                                             "constrained_offers": int(constrained.sum())})
 
 
 def dso_direction(inp: DesignInput) -> np.ndarray:

@@ -13,9 +13,15 @@ the centralized one).
     of the resulting state (guarded). BRPs trade grid-blind.
 
 ``tso_dso_local`` — local AS market model
-    The DSO runs a local market and clears its needs first; it passes the remaining bids to
-    the TSO's market, limited so that their activation violates no distribution constraint
-    (the guard). BRPs last, guarded.
+    The DSO runs a local market and clears its needs first with local resources; it then
+    aggregates the unused local bids into one stepwise bid per (ISP, direction) —
+    prequalified so that any activation of the whole curve is safe for the distribution grid
+    (bids that worsen a point are scaled down together) — and passes only these aggregated
+    bids to the TSO's market (the TSO does not see the
+    distribution grid nor the single bids). The DSO disaggregates the TSO's activations pro
+    rata over each step's members. BRPs last, guarded. (``sequential_dso_first`` differs:
+    there one IMO platform passes the single remaining bids on, each trade checked as it
+    happens.)
 
 ``tso_dso_shared_balancing`` — shared balancing responsibility model
     The TSO may not use distribution resources; the DSO takes over the balancing of its area
@@ -43,18 +49,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from localflex.domain import OFFER_COLUMNS
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.joint import clear_joint, pair_fills
 from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.stages import book_stage, dso_stage
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
 __all__ = [
+    "aggregate_local_bids",
     "tso_dso_centralized",
     "tso_dso_common",
     "tso_dso_integrated",
     "tso_dso_local",
     "tso_dso_shared_balancing",
+    "tso_market_on_aggregated_bids",
 ]
 
 
@@ -70,13 +80,98 @@ def tso_dso_centralized(inp: DesignInput, *, name: str = "tso_dso_centralized"
     return evaluate(inp, name, log.frame())
 
 
+def aggregate_local_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
+                         requests: pd.DataFrame) -> pd.DataFrame:
+    """The DSO's aggregated bids for the TSO's market (ref. [65], local AS market model).
+
+    Per (ISP, direction) the TSO asks for, the DSO passes its unused local bids on only as
+    far as *any* activation of them is safe for its grid, since it does not know which part
+    of the curve the TSO will activate: at every enforced point the worsening of all the
+    bids together (Σ max(0, −relief·sign) · kW) must fit the point's room (the guard's
+    headroom, 0 if overloaded); where it does not, every bid that worsens the point is
+    scaled down by the same factor (no priority by price among local resources). Bids of one
+    price form one step. Returns one row per member bid: ``step_id`` (the aggregated bid the
+    TSO sees), ``offer_id``, ``aggregator_id``, ``bus``, ``isp``, ``direction``,
+    ``price_eur_per_mwh``, ``qualified_kw``."""
+    offers = pool.available()
+    keys = set(zip(requests["isp"], requests["direction"], strict=True))
+    hit = np.fromiter(((t, d) in keys for t, d in zip(offers["isp"], offers["direction"],
+                                                       strict=True)), bool, len(offers))
+    offers = offers[hit].sort_values(["isp", "direction", "price_eur_per_mwh", "offer_id"],
+                                     kind="stable").reset_index(drop=True)
+    isp = offers["isp"].to_numpy(dtype=np.int64)
+    sign = np.where(offers["direction"].to_numpy() == "up", 1.0, -1.0)
+    kw = offers["max_power_kw"].to_numpy(dtype=float)
+    effect = inp.relief[isp, :, guard.bus_pos(offers["bus"].to_numpy())] * sign[:, None]
+    worsen = np.where((effect < -RELIEF_EPS_KW_PER_KW) & guard.enforce[isp], -effect, 0.0)
+    group = isp * 2 + (sign < 0)  # one curve per (ISP, direction)
+    total = np.zeros((2 * inp.n_isps, effect.shape[1]))
+    np.add.at(total, group, worsen * kw[:, None])
+    room = np.maximum(guard.head_kw, 0.0)[isp]  # [O, CP]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(total[group] > 1e-9, np.minimum(1.0, room / total[group]), 1.0)
+    factor = np.where(worsen > 0, scale, 1.0).min(axis=1) if len(offers) else np.zeros(0)
+    step = (inp.dso_id + "/agg/t" + offers["isp"].astype(str) + "/" + offers["direction"]
+            + "/" + offers["price_eur_per_mwh"].map("{:.4f}".format))
+    out = offers.assign(step_id=step.to_numpy(), qualified_kw=kw * factor)
+    return out[out["qualified_kw"] >= 1e-3][
+        ["step_id", "offer_id", "aggregator_id", "bus", "isp", "direction",
+         "price_eur_per_mwh", "qualified_kw"]].reset_index(drop=True)
+
+
+def tso_market_on_aggregated_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
+                                  log: TradeLog, *, stage: str) -> pd.DataFrame:
+    """The TSO's AS market cleared on the DSO's aggregated bids, disaggregated pro rata.
+
+    The TSO sees one sell order per step (seller of record: the DSO), at the step's price;
+    its requests clear against them in the continuous book (``book_stage``, pay-as-offer).
+    The DSO then splits each step's fill over the step's member bids in proportion to their
+    prequalified kW; every member delivers and is paid the step's price (its own ask)."""
+    members = aggregate_local_bids(inp, pool, guard, inp.tso_requests)
+    if members.empty:
+        return pd.DataFrame()
+    steps = members.groupby("step_id", sort=False).agg(
+        bus=("bus", "first"), isp=("isp", "first"), direction=("direction", "first"),
+        price_eur_per_mwh=("price_eur_per_mwh", "first"), max_power_kw=("qualified_kw", "sum"),
+    ).reset_index().rename(columns={"step_id": "offer_id"})
+    steps = steps.assign(aggregator_id=inp.dso_id, min_power_kw=0.0, der_type="aggregated",
+                         block_id="")[list(OFFER_COLUMNS)]
+    step_log = TradeLog(inp.isp_hours)
+    fills = book_stage(inp, OfferPool(steps), inp.tso_requests, step_log, stage=stage)
+    if fills.empty:
+        return fills
+    fills = pd.DataFrame(fills)[["offer_id", "request_id", "power_kw"]].rename(
+        columns={"offer_id": "step_id", "power_kw": "step_kw"})
+    share = members["qualified_kw"] / members.groupby("step_id")["qualified_kw"].transform("sum")
+    rows = fills.merge(members.assign(share=share.to_numpy()), on="step_id")
+    kw = rows["step_kw"].to_numpy() * rows["share"].to_numpy()
+    ask = rows["price_eur_per_mwh"].to_numpy(dtype=float)
+    bid = inp.tso_requests.set_index("request_id").loc[rows["request_id"],
+                                                       "price_eur_per_mwh"].to_numpy()
+    log.add(stage=stage, purpose=TradePurpose.SYSTEM.value, buyer_id=inp.tso_id,
+            seller_id=rows["aggregator_id"].to_numpy(), offer_id=rows["offer_id"].to_numpy(),
+            request_id=rows["request_id"].to_numpy(), bus=rows["bus"].to_numpy(),
+            isp=rows["isp"].to_numpy(), direction=rows["direction"].to_numpy(), power_kw=kw,
+            ask_eur_per_mwh=ask, bid_eur_per_mwh=bid)
+    pool.take(rows["offer_id"], kw)
+    sign = np.where(rows["direction"].to_numpy() == "up", 1.0, -1.0)
+    guard.apply(rows["isp"].to_numpy(), guard.bus_pos(rows["bus"].to_numpy()), sign, kw)
+    return rows
+
+
 def tso_dso_local(inp: DesignInput, *, name: str = "tso_dso_local") -> DesignResult:
+    """Ref. [65] local AS market model: the DSO clears its needs with local resources, then
+    aggregates the unused local bids (prequalified so that any activation is safe) and
+    passes them to the TSO's market, which sees only the aggregated bids; BRPs last,
+    guarded (module docstring; paper §6.1)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     dso_stage(inp, pool, guard, log, stage="1-dso-local")
-    book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)
+    agg = tso_market_on_aggregated_bids(inp, pool, guard, log, stage="2-tso-aggregated")
     book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard)
-    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw})
+    return evaluate(inp, name, log.frame(), {
+        "guard_limited_kw": guard.limited_kw,
+        "aggregated_steps_traded": int(agg["step_id"].nunique()) if len(agg) else 0})
 
 
 def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeLog,
