@@ -69,6 +69,45 @@ def test_scarce_offers_example_shows_the_backup_value(tmp_path: Path):
         assert by.loc[name, "welfare_eur"] > market_only["welfare_eur"]
 
 
+def _compare(tmp_path: Path, name: str, *args: str) -> pd.DataFrame:
+    out = tmp_path / name
+    result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--designs",
+                                 "sequential_dso_first,tso_dso_integrated", "--out", str(out),
+                                 *args])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out / "designs.csv").set_index("design")
+
+
+def test_concentration_and_prices_move_with_aggregators_and_strategy(tmp_path: Path):
+    one = _compare(tmp_path, "one", "--aggregators", "1", "--strategy", "cost")
+    four = _compare(tmp_path, "four", "--aggregators", "4", "--strategy", "cost")
+    assert (one["sellers_total"] == 1).all() and (four["sellers_total"] == 4).all()
+    assert (one["hhi_sales"] == 10_000).all()
+    assert (four["hhi_sales"] < 5_000).all()
+    marked = _compare(tmp_path, "marked", "--aggregators", "4", "--strategy", "markup:0.5")
+    for col in ("price_grid_eur_per_mwh", "seller_profit_eur", "dso_cost_eur"):
+        assert (marked[col] > four[col] + 1e-6).all(), col
+    assert (four["seller_profit_eur"].abs() < 1e-6).all()  # cost-based: no profit
+    # welfare is its parts; a markup moves money, not welfare, unless it changes trades
+    for frame in (one, four, marked):
+        parts = frame["dso_value_eur"] + frame["buyer_value_eur"] - frame["seller_cost_eur"]
+        assert (abs(parts - frame["welfare_eur"]) < 1e-6).all()
+    assert (marked["buyer_value_eur"] <= four["buyer_value_eur"] + 1e-9).all()
+
+
+def test_bad_strategy_exits_2_and_names_it(tmp_path: Path):
+    out = tmp_path / "never"
+    result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--strategy", "bluff",
+                                 "--out", str(out)])
+    assert result.exit_code == 2
+    assert "strategy" in result.output and "bluff" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--aggregators", "0",
+                                 "--out", str(out)])
+    assert result.exit_code == 2 and "--aggregators" in result.output
+    assert not out.exists()
+
+
 def test_bad_design_name_exits_2_and_names_it(tmp_path: Path):
     out = tmp_path / "never"
     result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--designs",

@@ -80,7 +80,9 @@ class DesignParams:
     ``tso_price_eur_per_mwh``. Direct control (orange) is compensated at
     ``control_price_eur_per_mwh`` (a regulated price); curtailment / shedding (red) costs
     ``curtailment_price_eur_per_mwh`` (compensation plus penalty). Welfare charges every
-    kWh of overload left after all trades at ``overload_penalty_eur_per_mwh``.
+    kWh of overload left after all trades at ``overload_penalty_eur_per_mwh``: the DSO's
+    stated value of one MWh of overload avoided (welfare counts the overload the trades
+    remove at this value; overload they create counts against it).
     """
 
     n_brps: int = 2
@@ -170,6 +172,16 @@ class DesignInput:
     dso_id: str = "DSO"
     tso_id: str = "TSO"
     engine: str = "pgm"
+    costs_eur_per_mwh: pd.Series | None = None  # offer_id -> the seller's true cost
+
+    @property
+    def offer_costs(self) -> pd.Series:
+        """offer_id -> the seller's cost per MWh (welfare, profits): ``costs_eur_per_mwh``
+        where given, else the ask (cost-based bidding)."""
+        ask = self.offers.set_index("offer_id")["price_eur_per_mwh"].astype(float)
+        if self.costs_eur_per_mwh is None:
+            return ask
+        return self.costs_eur_per_mwh.reindex(ask.index).fillna(ask)
 
     @property
     def n_isps(self) -> int:
@@ -195,6 +207,15 @@ class DesignInput:
 
     def with_requests(self, requests: pd.DataFrame) -> DesignInput:
         return _replace(self, requests=_check_requests(requests, self.n_isps))
+
+    def with_markups(self, markups: dict[str, float]) -> DesignInput:
+        """The same scenario with every aggregator's asks at its true cost × (1 + markup)
+        (``aggregator.strategies.apply_markups``); the costs stay what they were."""
+        from localflex.aggregator.strategies import apply_markups
+
+        costs = self.offer_costs
+        marked = _replace(self, costs_eur_per_mwh=costs)
+        return marked.with_offers(apply_markups(self.offers, costs, markups))
 
 
 def _replace(inp: DesignInput, **changes) -> DesignInput:
@@ -287,11 +308,13 @@ def make_design_input(
     engine: str = "pgm",
     dso_id: str = "DSO",
     tso_id: str = "TSO",
+    offer_cost_eur_per_mwh: pd.Series | None = None,
 ) -> DesignInput:
     """Forecast power flow, sensitivities, needs and seeded requests for ``offers``.
 
     ``control_*_kw`` [T, B] default to zero (no contracted resources). ``requests`` default
-    to ``brp_requests`` + ``tso_requests`` drawn from ``seed``.
+    to ``brp_requests`` + ``tso_requests`` drawn from ``seed``. ``offer_cost_eur_per_mwh``
+    (offer_id -> EUR/MWh) is the sellers' true cost where their asks carry a markup.
     """
     params = params or DesignParams()
     if not (np.isfinite(isp_hours) and isp_hours > 0):
@@ -342,4 +365,15 @@ def make_design_input(
         dso_id=dso_id,
         tso_id=tso_id,
         engine=engine,
+        costs_eur_per_mwh=_check_costs(offer_cost_eur_per_mwh),
     )
+
+
+def _check_costs(costs: pd.Series | None) -> pd.Series | None:
+    if costs is None:
+        return None
+    costs = pd.Series(costs, dtype=float)
+    if not np.isfinite(costs.to_numpy()).all():
+        bad = costs[~np.isfinite(costs.to_numpy())].index[0]
+        raise InputError(f"offer_cost_eur_per_mwh[{bad}]", costs[bad], "a finite cost")
+    return costs
