@@ -5,7 +5,10 @@ USEF and BDEW differ in how they name the regimes (BDEW's red is USEF's orange +
 same measures in the same order) and in USEF's margin band, where USEF checks market trades
 and BDEW trades freely. Where the market covers every need and no trade would push a
 margin-band point past its limit (the demo), the paper's rules give both the same trades;
-``test_design_all`` compares their regimes where offers fall short."""
+``test_design_all`` compares their regimes where offers fall short. De-Flex (DSO first, then
+one market session within area restriction levels) and the conditional designs (DSO first,
+then one market session checked at the yellow points) trade the same where neither the levels
+nor the checks bind (the demo); they differ where they bind (the small scenario)."""
 
 from __future__ import annotations
 
@@ -13,11 +16,14 @@ import itertools
 from pathlib import Path
 
 import pytest
+from design_builders import small_input
 
 from localflex.market.designs import DESIGNS, run_designs
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo.yaml"
-SAME_WHERE_THE_MARKET_COVERS_THE_NEED = {("conditional_usef", "conditional_bdew")}
+SAME_WHERE_THE_MARKET_COVERS_THE_NEED = {("conditional_usef", "conditional_bdew"),
+                                         ("conditional_usef", "deflex_areas"),
+                                         ("conditional_bdew", "deflex_areas")}
 
 
 def tape(result) -> list[tuple]:
@@ -47,3 +53,10 @@ def test_no_two_designs_share_a_trade_tape_on_the_demo(demo_results):
     for name in ("conditional_usef", "conditional_bdew"):
         k = demo_results[name].kpis
         assert k["control_kwh"] == 0.0 and k["curtailed_kwh"] == 0.0
+
+
+def test_deflex_differs_from_the_conditional_designs_where_its_levels_bind():
+    res = {r.design: tape(r) for r in run_designs(
+        small_input(), "deflex_areas,conditional_usef,conditional_bdew,sequential_dso_first")}
+    for other in ("conditional_usef", "conditional_bdew", "sequential_dso_first"):
+        assert res["deflex_areas"] != res[other], other
