@@ -296,10 +296,10 @@ def compare(
         written = write_comparison(results, out_dir, meta)
     console.print(f"[bold]market designs[/]: {spec.name} on {spec.grid.simbench_code}, "
                   f"forecast overload {meta['forecast_overload_kwh']:,.1f} kWh, "
-                  f"{meta['offers']} offers, {meta['brp_requests']} BRP and "
+                  f"{meta['offers']} offers, {meta['brp_requests']} market-use and "
                   f"{meta['tso_requests']} TSO requests")
     adaptive = meta["strategy"].startswith(("learn", "best-response"))
-    console.print(f"{len(meta['aggregators'])} aggregators; bidding: {meta['strategy']}"
+    console.print(f"{len(meta['aggregators'])} sellers; bidding: {meta['strategy']}"
                   + (f" (markups {', '.join(f'{a} {m:g}' for a, m in markups.items())}"
                      + (f", chosen against {respond_to}" if adaptive else "") + ")"
                      if markups else ""))

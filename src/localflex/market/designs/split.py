@@ -21,7 +21,8 @@ market and how much to the IMO's (BRPs and the TSO), with the multi-market alloc
   kW: per point the overload divided by the mean relief per kW of the offers of ``(t, d)``
   that relieve it (the largest over the points); zero in the direction that worsens.
 
-Each offer is then split in the proportion its aggregator chose for its ``(t, d)``: one part
+Each offer is then split in the proportion its aggregator chose for its ``(t, d)`` (an offer
+that touches no congestion point cannot serve the DSO and goes to the IMO whole): one part
 rests in the DSO's market, the other in the IMO's (same offer id, two pools: no kW is
 offered twice).
 Linear expected profit makes the choice all-or-nothing per ``(t, d)`` unless markets tie
@@ -37,6 +38,7 @@ import pandas as pd
 
 from localflex.aggregator.allocation import MarketOutlook, allocate_flexibility
 from localflex.market.designs.inputs import DesignInput
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
 __all__ = ["expected_acceptance", "split_offers"]
 
@@ -113,6 +115,12 @@ def split_offers(inp: DesignInput) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         d = (mine["direction"].to_numpy() != "up").astype(np.int64)
         rows = offers.index.get_indexer(mine.index)
         share_dso[rows] = frac[d, mine["isp"].to_numpy(dtype=np.int64)]
+    # an offer that relieves no congestion point (e.g. a BRP's, outside the area) cannot
+    # serve the DSO: it all goes to the IMO
+    pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
+    touches = (np.abs(inp.relief[offers["isp"].to_numpy(dtype=np.int64), :, pos])
+               > RELIEF_EPS_KW_PER_KW).any(axis=1)
+    share_dso = np.where(touches, share_dso, 0.0)
     kw = offers["max_power_kw"].to_numpy(dtype=float)
     dso = offers.assign(max_power_kw=kw * share_dso)
     imo = offers.assign(max_power_kw=kw * (1 - share_dso))

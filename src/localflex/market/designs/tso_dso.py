@@ -41,7 +41,9 @@ the centralized one).
 Pricing (every scheme): ``PAY_AS_OFFER`` — each fill at the seller's ask. In the joint
 programs a buyer never pays above its bid: where the program served a BRP or the TSO with an
 offer dearer than its bid because that offer also relieves the DSO's need, the DSO pays the
-excess (a money-only row, ``power_kw`` 0, purpose ``grid``).
+excess (a money-only row, ``power_kw`` 0, purpose ``grid``). An aggregator that buys
+(Table 2) may be served by its own offers in a joint program: portfolio netting, a row whose
+buyer is its seller and whose money nets to zero for it.
 """
 
 from __future__ import annotations
