@@ -186,3 +186,11 @@ def test_unknown_design_is_named():
 def test_guard_headroom_starts_at_the_forecast(inp):
     guard = GridGuard(inp)
     np.testing.assert_allclose(guard.head_kw, headroom_kw(inp.forecast, inp.cps))
+
+
+def test_every_design_cites_its_paper_section_or_reference():
+    import re
+
+    for name, design in DESIGNS.items():
+        doc = design.__doc__ or ""
+        assert re.search(r"§\d|[Rr]ef\. \[\d", doc), name

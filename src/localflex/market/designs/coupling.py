@@ -92,6 +92,8 @@ from localflex.market.micro_market import clear_micro_market
 
 __all__ = [
     "conditional",
+    "conditional_bdew",
+    "conditional_usef",
     "market_and_control_relief_kw",
     "no_coupling",
     "no_coupling_micro",
@@ -129,8 +131,9 @@ def _uncoupled(inp: DesignInput, name: str, imo_stage) -> DesignResult:
 
 
 def no_coupling(inp: DesignInput, *, name: str = "no_coupling") -> DesignResult:
-    """Table 2 rows 1–2: DSO market and IMO continuous book (ref. [66]) side by side,
-    uncoupled; aggregators split their flexibility ex ante (module docstring)."""
+    """Paper §6.2, Table 2 rows 1–2 (refs. [54–60], [66]): DSO market and IMO continuous
+    book side by side, uncoupled; aggregators split their flexibility ex ante (module
+    docstring)."""
     return _uncoupled(inp, name, book_stage)
 
 
@@ -179,8 +182,8 @@ def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame
 
 
 def no_coupling_micro(inp: DesignInput, *, name: str = "no_coupling_micro") -> DesignResult:
-    """As ``no_coupling`` with the IMO's market the uniform-price micro-market of ref. [67]
-    (module docstring)."""
+    """Paper §6.2, Table 2 row 2, ref. [67]: as ``no_coupling`` with the IMO's market the
+    uniform-price micro-market (module docstring)."""
     return _uncoupled(inp, name, micro_market_stage)
 
 
@@ -271,6 +274,18 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
     return evaluate(inp, name or f"conditional_{scheme.value}", log.frame(), details)
 
 
+def conditional_usef(inp: DesignInput) -> DesignResult:
+    """Ref. [68] (USEF, four operating regimes), paper §6.2 and §7: ``conditional`` with
+    the USEF scheme."""
+    return conditional(inp, LightScheme.USEF)
+
+
+def conditional_bdew(inp: DesignInput) -> DesignResult:
+    """Ref. [69] (BDEW Traffic Light Concept, three phases), paper §6.2 and §7:
+    ``conditional`` with the BDEW scheme."""
+    return conditional(inp, LightScheme.BDEW)
+
+
 def sequential_dso_first(inp: DesignInput, *, name: str = "sequential_dso_first"
                          ) -> DesignResult:
     """Ref. [65] as §6.2 reads it: DSO, then TSO, then market use on the non-constrained
@@ -301,7 +316,8 @@ def dso_direction(inp: DesignInput) -> np.ndarray:
 
 def sequential_brp_first(inp: DesignInput, *, name: str = "sequential_brp_first"
                          ) -> DesignResult:
-    """Ref. [70]: requests in the DSO's direction, then opposite, then the DSO (module doc)."""
+    """Ref. [70], paper §6.2: requests in the DSO's direction, then opposite, then the DSO
+    (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     direction = dso_direction(inp)

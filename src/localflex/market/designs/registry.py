@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from localflex.domain import InputError
-from localflex.grid.traffic_light import LightScheme
 from localflex.market.designs.coupling import (
-    conditional,
+    conditional_bdew,
+    conditional_usef,
     no_coupling,
     no_coupling_micro,
     sequential_brp_first,
@@ -29,8 +29,8 @@ __all__ = ["DESIGNS", "resolve_designs", "run_designs"]
 DESIGNS: dict[str, Callable[[DesignInput], DesignResult]] = {
     "no_coupling": no_coupling,
     "no_coupling_micro": no_coupling_micro,
-    "conditional_usef": lambda inp: conditional(inp, LightScheme.USEF),
-    "conditional_bdew": lambda inp: conditional(inp, LightScheme.BDEW),
+    "conditional_usef": conditional_usef,
+    "conditional_bdew": conditional_bdew,
     "sequential_dso_first": sequential_dso_first,
     "sequential_brp_first": sequential_brp_first,
     "tso_dso_centralized": tso_dso_centralized,

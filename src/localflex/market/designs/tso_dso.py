@@ -72,6 +72,9 @@ __all__ = [
 
 def tso_dso_centralized(inp: DesignInput, *, name: str = "tso_dso_centralized"
                         ) -> DesignResult:
+    """Ref. [65] centralized AS market model (paper §6.1): the TSO clears first on every
+    offer, blind to the distribution grid; the DSO then buys what the resulting state
+    needs; BRPs last, grid-blind (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     tso = book_stage(inp, pool, inp.tso_requests, log, stage="1-tso-central")
@@ -221,6 +224,9 @@ def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: Trade
 
 def tso_dso_shared_balancing(inp: DesignInput, *, name: str = "tso_dso_shared_balancing"
                              ) -> DesignResult:
+    """Ref. [65] shared balancing responsibility model (paper §6.1: "sharing of balance
+    responsibility", ref. [62]): the DSO meets its needs and the area's balancing obligation
+    in one network-aware program and pays for both; BRPs last (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.tso_requests, stage="1-dso-area",
@@ -230,6 +236,9 @@ def tso_dso_shared_balancing(inp: DesignInput, *, name: str = "tso_dso_shared_ba
 
 
 def tso_dso_common(inp: DesignInput, *, name: str = "tso_dso_common") -> DesignResult:
+    """Ref. [65] common TSO–DSO AS market model (paper §6.1, refs. [63, 64]: joint
+    procurement): one program of the DSO's needs and the TSO's requests under the
+    distribution grid's constraints; BRPs last (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.tso_requests, stage="1-common",
@@ -239,6 +248,8 @@ def tso_dso_common(inp: DesignInput, *, name: str = "tso_dso_common") -> DesignR
 
 
 def tso_dso_integrated(inp: DesignInput, *, name: str = "tso_dso_integrated") -> DesignResult:
+    """Ref. [65] integrated flexibility market model (paper §6.1): DSO, TSO and BRPs buy in
+    one welfare-maximising program run by an IMO (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.requests, stage="1-integrated",
