@@ -94,7 +94,7 @@ def test_the_same_request_served_at_the_same_price_costs_the_same_in_every_desig
     per_mwh = {}
     for r in run_designs(inp, [d for d in DESIGNS if d != "no_coupling_micro"]):
         t = r.trades[r.trades["pricing"] == PAY_AS_OFFER]
-        assert set(r.trades["pricing"]) <= {PAY_AS_OFFER, "regulated"}, r.design
+        assert set(r.trades["pricing"]) <= {PAY_AS_OFFER, "regulated", "availability"}, r.design
         served = t[t["request_id"] != ""]
         money = served.groupby(["stage", "request_id", "offer_id"]).agg(
             paid=("paid_eur", "sum"), received=("received_eur", "sum"),
@@ -106,7 +106,7 @@ def test_the_same_request_served_at_the_same_price_costs_the_same_in_every_desig
         price = (money["paid"] / (money["kw"] * h)).groupby(["request_id", "offer_id"]).mean()
         per_mwh[r.design] = price
         assert r.kpis["pricing"] and all(
-            rule in (PAY_AS_OFFER, "regulated")
+            rule in (PAY_AS_OFFER, "regulated", "availability")
             for rule in (p.split("=")[1] for p in r.kpis["pricing"].split("; "))), r.design
     both = pd.concat(per_mwh, axis=1)
     spread = both.max(axis=1) - both.min(axis=1)

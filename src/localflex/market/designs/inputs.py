@@ -89,7 +89,9 @@ class DesignParams:
     at the grid's connection (slack) bus: its resources lie outside the area, so it touches
     no congestion point; aggregators as buyers — each aggregator asks, in a share
     ``aggregator_buy_share`` of the ISPs, for up to ``aggregator_buy_kw`` kW (uniform) to
-    cover a shortfall of its portfolio, at the BRPs' price range. Welfare charges every
+    cover a shortfall of its portfolio, at the BRPs' price range. FLECH's reservation
+    (``designs.reservation``) pays ``availability_price_eur_per_mw_h`` for held capacity
+    (an assumption: no market data). Welfare charges every
     kWh of overload left after all trades at ``overload_penalty_eur_per_mwh``: the DSO's
     stated value of one MWh of overload avoided (welfare counts the overload the trades
     remove at this value; overload they create counts against it).
@@ -111,6 +113,7 @@ class DesignParams:
     brp_offer_price_eur_per_mwh: tuple[float, float] = (70.0, 130.0)
     aggregator_buy_share: float = 0.0
     aggregator_buy_kw: float = 10.0
+    availability_price_eur_per_mw_h: float = 5.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_brps, int) and self.n_brps >= 0):
@@ -126,6 +129,7 @@ class DesignParams:
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
                 raise InputError(name, (lo, hi), "a finite range (low, high) with low <= high")
         for name in ("brp_imbalance_kw", "aggregator_buy_kw", "control_price_eur_per_mwh",
+                     "availability_price_eur_per_mw_h",
                      "curtailment_price_eur_per_mwh", "overload_penalty_eur_per_mwh"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):

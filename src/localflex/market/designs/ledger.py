@@ -34,6 +34,7 @@ from localflex.market.designs.inputs import DesignInput
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
 __all__ = [
+    "AVAILABILITY",
     "DESIGN_TRADE_COLUMNS",
     "PAY_AS_OFFER",
     "PRICING_RULES",
@@ -80,6 +81,7 @@ DESIGN_TRADE_COLUMNS: dict[str, tuple[str, str, str]] = {
 PAY_AS_OFFER = "pay_as_offer"
 UNIFORM_PRICE = "uniform_price"
 REGULATED = "regulated"
+AVAILABILITY = "availability"
 PRICING_RULES: dict[str, str] = {
     PAY_AS_OFFER: "every fill at the seller's ask: the seller receives it and the buyer pays "
                   "it (never above the buyer's bid); the DSO single buyer's pay-as-bid is "
@@ -88,6 +90,8 @@ PRICING_RULES: dict[str, str] = {
                    "micro-market): sellers get >= their ask, buyers pay <= their bid",
     REGULATED: "direct control / curtailment paid at the design's regulated / emergency "
                "price (DesignParams), not a market price",
+    AVAILABILITY: "FLECH reservation: held kW x window hours x the seller's availability "
+                  "price (EUR/MW/h), pay-as-offer; a money-only row",
 }
 """The pricing rules a stage can state. Every market stage of every design uses
 ``PAY_AS_OFFER`` unless the design is about its pricing rule (``no_coupling_micro``)."""

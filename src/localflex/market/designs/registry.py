@@ -14,6 +14,7 @@ from localflex.market.designs.coupling import (
     sequential_dso_first,
 )
 from localflex.market.designs.inputs import DesignInput
+from localflex.market.designs.reservation import flech_sequential
 from localflex.market.designs.restriction import deflex_areas
 from localflex.market.designs.result import DesignResult
 from localflex.market.designs.tso_dso import (
@@ -39,9 +40,11 @@ DESIGNS: dict[str, Callable[[DesignInput], DesignResult]] = {
     "tso_dso_common": tso_dso_common,
     "tso_dso_integrated": tso_dso_integrated,
     "deflex_areas": deflex_areas,
+    "flech_sequential": flech_sequential,
 }
 """Name -> design. Paper: §6.2 Table 2 (no coupling, conditional, sequential), §6.1
-ref. [65] (the five TSO–DSO schemes) and §5.3 ref. [57] (De-Flex restriction areas)."""
+ref. [65] (the five TSO–DSO schemes), §5.3 ref. [57] (De-Flex restriction areas) and
+refs. [54, 55] (FLECH reservation then activation)."""
 
 
 def resolve_designs(names: str | Sequence[str] = "all") -> list[str]:

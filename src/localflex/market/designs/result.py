@@ -133,7 +133,7 @@ def seller_cost_per_mwh(inp: DesignInput, trades: pd.DataFrame) -> np.ndarray:
         return ask
     costs = inp.offer_costs
     mapped = trades["offer_id"].map(costs).to_numpy(dtype=float)
-    return np.where(np.isfinite(mapped), mapped, ask)
+    return np.where(np.isfinite(mapped), mapped, np.nan_to_num(ask))  # money-only rows: 0
 
 
 def market_sales_kwh(trades: pd.DataFrame, isp_hours: float) -> pd.Series:
