@@ -67,6 +67,7 @@ __all__ = [
     "tso_dso_local",
     "tso_dso_shared_balancing",
     "tso_market_on_aggregated_bids",
+    "tso_market_on_areas",
 ]
 
 
@@ -126,41 +127,65 @@ def aggregate_local_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
 
 def tso_market_on_aggregated_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
                                   log: TradeLog, *, stage: str) -> pd.DataFrame:
-    """The TSO's AS market cleared on the DSO's aggregated bids, disaggregated pro rata.
+    """The TSO's AS market cleared on one DSO's aggregated bids (``tso_market_on_areas``)."""
+    return tso_market_on_areas([(inp, pool, guard, log)], inp.tso_requests, stage=stage)
 
-    The TSO sees one sell order per step (seller of record: the DSO), at the step's price;
-    its requests clear against them in the continuous book (``book_stage``, pay-as-offer).
-    The DSO then splits each step's fill over the step's member bids in proportion to their
-    prequalified kW; every member delivers and is paid the step's price (its own ask)."""
-    members = aggregate_local_bids(inp, pool, guard, inp.tso_requests)
-    if members.empty:
+
+def tso_market_on_areas(areas: list[tuple[DesignInput, OfferPool, GridGuard, TradeLog]],
+                        tso_requests: pd.DataFrame, *, stage: str) -> pd.DataFrame:
+    """The TSO's AS market cleared on the aggregated bids of one or several DSOs (paper
+    §6.1: "several local markets operated by different DSOs, coordinated with the
+    traditional AS markets operated by the TSO"), disaggregated pro rata.
+
+    Each DSO passes its prequalified steps (``aggregate_local_bids``); the TSO sees one sell
+    order per step (seller of record: that DSO), at the step's price, and its requests clear
+    against all of them in one continuous book (``book_stage``, pay-as-offer). Each DSO then
+    splits its steps' fills over their member bids in proportion to their prequalified kW;
+    every member delivers and is paid the step's price (its own ask). Returns the member
+    rows (with ``dso_id``)."""
+    all_members, all_steps = [], []
+    for inp, pool, guard, _log in areas:
+        members = aggregate_local_bids(inp, pool, guard, tso_requests)
+        if members.empty:
+            continue
+        members = members.assign(dso_id=inp.dso_id, step_id=inp.dso_id + ":" + members["step_id"])
+        steps = members.groupby("step_id", sort=False).agg(
+            bus=("bus", "first"), isp=("isp", "first"), direction=("direction", "first"),
+            price_eur_per_mwh=("price_eur_per_mwh", "first"),
+            max_power_kw=("qualified_kw", "sum"),
+        ).reset_index().rename(columns={"step_id": "offer_id"})
+        all_steps.append(steps.assign(aggregator_id=inp.dso_id, min_power_kw=0.0,
+                                      der_type="aggregated", block_id="")[list(OFFER_COLUMNS)])
+        all_members.append(members)
+    if not all_steps:
         return pd.DataFrame()
-    steps = members.groupby("step_id", sort=False).agg(
-        bus=("bus", "first"), isp=("isp", "first"), direction=("direction", "first"),
-        price_eur_per_mwh=("price_eur_per_mwh", "first"), max_power_kw=("qualified_kw", "sum"),
-    ).reset_index().rename(columns={"step_id": "offer_id"})
-    steps = steps.assign(aggregator_id=inp.dso_id, min_power_kw=0.0, der_type="aggregated",
-                         block_id="")[list(OFFER_COLUMNS)]
-    step_log = TradeLog(inp.isp_hours)
-    fills = book_stage(inp, OfferPool(steps), inp.tso_requests, step_log, stage=stage)
+    members = pd.concat(all_members, ignore_index=True)
+    steps = pd.concat(all_steps, ignore_index=True)
+    first = areas[0][0]
+    fills = book_stage(first, OfferPool(steps), tso_requests, TradeLog(first.isp_hours),
+                       stage=stage)
     if fills.empty:
         return fills
     fills = pd.DataFrame(fills)[["offer_id", "request_id", "power_kw"]].rename(
         columns={"offer_id": "step_id", "power_kw": "step_kw"})
     share = members["qualified_kw"] / members.groupby("step_id")["qualified_kw"].transform("sum")
     rows = fills.merge(members.assign(share=share.to_numpy()), on="step_id")
-    kw = rows["step_kw"].to_numpy() * rows["share"].to_numpy()
-    ask = rows["price_eur_per_mwh"].to_numpy(dtype=float)
-    bid = inp.tso_requests.set_index("request_id").loc[rows["request_id"],
-                                                       "price_eur_per_mwh"].to_numpy()
-    log.add(stage=stage, purpose=TradePurpose.SYSTEM.value, buyer_id=inp.tso_id,
-            seller_id=rows["aggregator_id"].to_numpy(), offer_id=rows["offer_id"].to_numpy(),
-            request_id=rows["request_id"].to_numpy(), bus=rows["bus"].to_numpy(),
-            isp=rows["isp"].to_numpy(), direction=rows["direction"].to_numpy(), power_kw=kw,
-            ask_eur_per_mwh=ask, bid_eur_per_mwh=bid)
-    pool.take(rows["offer_id"], kw)
-    sign = np.where(rows["direction"].to_numpy() == "up", 1.0, -1.0)
-    guard.apply(rows["isp"].to_numpy(), guard.bus_pos(rows["bus"].to_numpy()), sign, kw)
+    rows["kw"] = rows["step_kw"].to_numpy() * rows["share"].to_numpy()
+    bids = tso_requests.set_index("request_id")["price_eur_per_mwh"]
+    for inp, pool, guard, log in areas:
+        mine = rows[rows["dso_id"] == inp.dso_id]
+        if mine.empty:
+            continue
+        kw = mine["kw"].to_numpy()
+        log.add(stage=stage, purpose=TradePurpose.SYSTEM.value, buyer_id=inp.tso_id,
+                seller_id=mine["aggregator_id"].to_numpy(), offer_id=mine["offer_id"].to_numpy(),
+                request_id=mine["request_id"].to_numpy(), bus=mine["bus"].to_numpy(),
+                isp=mine["isp"].to_numpy(), direction=mine["direction"].to_numpy(), power_kw=kw,
+                ask_eur_per_mwh=mine["price_eur_per_mwh"].to_numpy(dtype=float),
+                bid_eur_per_mwh=bids.loc[mine["request_id"]].to_numpy())
+        pool.take(mine["offer_id"], kw)
+        sign = np.where(mine["direction"].to_numpy() == "up", 1.0, -1.0)
+        guard.apply(mine["isp"].to_numpy(), guard.bus_pos(mine["bus"].to_numpy()), sign, kw)
     return rows
 
 
