@@ -255,6 +255,7 @@ def compare(
 ) -> None:
     """Run every market design (paper §6) on one scenario and compare their KPIs."""
     from localflex.aggregator.strategies import parse_strategy
+    from localflex.domain import InputError
     from localflex.market.designs import (
         DESIGNS,
         MITIGATIONS,
@@ -274,7 +275,9 @@ def compare(
         if aggregators is not None:
             spec = with_equal_aggregators(spec, aggregators)
         chosen = parse_strategy(strategy, seed=spec.seed) if strategy is not None else None
-        responder = DESIGNS[resolve_designs(respond_to)[0]]
+        if respond_to not in DESIGNS:
+            raise InputError("--respond-to", respond_to, f"one of {', '.join(DESIGNS)}")
+        responder = DESIGNS[respond_to]
         with console.status("building the scenario (forecast, sensitivities, offers)"):
             inp = design_input_for_scenario(spec, design_params)
         markups = None

@@ -105,6 +105,9 @@ def test_bad_strategy_exits_2_and_names_it(tmp_path: Path):
     result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--aggregators", "0",
                                  "--out", str(out)])
     assert result.exit_code == 2 and "--aggregators" in result.output
+    result = runner.invoke(app, ["compare", str(DEMO_SCENARIO), "--strategy", "learn",
+                                 "--respond-to", "pony", "--out", str(out)])
+    assert result.exit_code == 2 and "--respond-to" in result.output and "pony" in result.output
     assert not out.exists()
 
 
