@@ -144,3 +144,18 @@ def test_example_params_file_parses():
     path = Path(__file__).resolve().parents[3] / "examples" / "designs.yaml"
     params = design_params_from_mapping(yaml.safe_load(path.read_text()))
     assert params == DesignParams()  # the example file states the defaults
+
+
+def test_example_design_variants_parse():
+    import yaml
+
+    from localflex.market.designs import design_params_from_mapping
+
+    examples = Path(__file__).resolve().parents[3] / "examples"
+    roles = design_params_from_mapping(
+        yaml.safe_load((examples / "designs_roles.yaml").read_text()))
+    assert roles.brp_offer_share > 0 and roles.aggregator_buy_share > 0
+    assert roles.brp_offer_price_eur_per_mwh == (70.0, 130.0)
+    no_coupling = design_params_from_mapping(
+        yaml.safe_load((examples / "designs_no_coupling.yaml").read_text()))
+    assert no_coupling.brp_imbalance_kw == 60.0
