@@ -31,7 +31,7 @@ from localflex.cli._app import app, console, user_errors
 from localflex.cli.run import OverwriteOption, with_seed
 from localflex.safe_io import write_output_dir
 
-__all__ = ["design_input_for_scenario", "write_comparison"]
+__all__ = ["design_input_for_scenario", "with_equal_aggregators", "write_comparison"]
 
 _MONEY = (
     ("DSO", "dso_cost_eur", "{:,.2f}"),
@@ -39,6 +39,21 @@ _MONEY = (
     ("BRP", "brp_cost_eur", "{:,.2f}"),
     ("IMO", "operator_surplus_eur", "{:,.2f}"),
     ("welfare", "welfare_eur", "{:,.1f}"),
+)
+_WELFARE = (
+    ("DSO val", "dso_value_eur", "{:,.0f}"),
+    ("buy val", "buyer_value_eur", "{:,.2f}"),
+    ("cost", "seller_cost_eur", "{:,.2f}"),
+    ("profit", "seller_profit_eur", "{:,.2f}"),
+    ("welfare", "welfare_eur", "{:,.1f}"),
+)
+_PRICES = (
+    ("p grid", "price_grid_eur_per_mwh", "{:,.1f}"),
+    ("p sys", "price_system_eur_per_mwh", "{:,.1f}"),
+    ("p mkt", "price_market_eur_per_mwh", "{:,.1f}"),
+    ("sellers", "sellers_total", "{}"),
+    ("HHI", "hhi_sales", "{:,.0f}"),
+    ("HHI cp", "hhi_max", "{:,.0f}"),
 )
 _GRID = (
     ("resid", "residual_overload_kwh", "{:,.1f}"),
@@ -69,13 +84,36 @@ def design_input_for_scenario(scenario, params=None):
     grid, envelope = setup.grid, setup.envelope
     if params is None:
         params = DesignParams(dso_price_cap_eur_per_mwh=scenario.market.price_cap_eur_per_mwh)
+    offers = setup.offers[list(OFFER_COLUMNS)]
+    markup = {a.name: a.price_markup for a in scenario.aggregators}
+    # the true cost: the scenario's price_markup is a multiplier on the DER cost model
+    costs = pd.Series((offers["price_eur_per_mwh"] / offers["aggregator_id"].map(markup)
+                       .fillna(1.0)).to_numpy(dtype=float), index=offers["offer_id"].to_numpy())
     return make_design_input(
-        grid, setup.forecast_loads, setup.offers[list(OFFER_COLUMNS)],
+        grid, setup.forecast_loads, offers,
         isp_hours=setup.time_grid.isp_hours, seed=scenario.seed, params=params,
         control_up_kw=total_by_bus(envelope.up_kw, envelope.bus, grid.bus_ids),
         control_down_kw=total_by_bus(envelope.down_kw, envelope.bus, grid.bus_ids),
         engine=scenario.grid.power_flow_engine, dso_id=scenario.market.dso_name,
+        offer_cost_eur_per_mwh=costs,
     )
+
+
+def with_equal_aggregators(spec, n: int):
+    """The scenario with its DERs pooled by ``n`` equal aggregators ``agg1..aggN`` (share
+    1/n, the first aggregator's minimum bid, cost-based asks): the sweep of market
+    concentration (paper §7: "a sufficient number of competitors")."""
+    from localflex.domain import InputError
+
+    if not (isinstance(n, int) and 1 <= n <= 100):
+        raise InputError("--aggregators", n, "an integer 1..100")
+    first = spec.aggregators[0]
+    shares = [round(1.0 / n, 12)] * n
+    shares[-1] = 1.0 - sum(shares[:-1])
+    aggs = [first.model_copy(update={"name": f"agg{i + 1}", "share": shares[i],
+                                     "price_markup": 1.0, "der_types": None})
+            for i in range(n)]
+    return spec.model_copy(update={"aggregators": aggs})
 
 
 def _load_params(path: Path, spec):
@@ -171,6 +209,20 @@ def _table(results, title: str, columns) -> Table:
     return table
 
 
+def _pricing_table(results) -> Table:
+    """Each design's stages, in execution order, with the pricing rule each states."""
+    from localflex.market.designs.ledger import PRICING_RULES
+
+    table = Table(title="pricing rule of each stage (" + "; ".join(
+        f"{k}: {v}" for k, v in PRICING_RULES.items()) + ")", title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("design", no_wrap=True)
+    table.add_column("stage=rule, in execution order")
+    for r in results:
+        table.add_row(r.design, r.kpis["pricing"] or "-")
+    return table
+
+
 @app.command()
 def compare(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
@@ -185,14 +237,29 @@ def compare(
         "--gamer", help="also play the inc-dec game (paper §6.1) with this aggregator, "
                         "without and with each mitigation")] = None,
     overwrite: OverwriteOption = False,
+    aggregators: Annotated[int | None, typer.Option(
+        "--aggregators", help="pool the DERs into N equal aggregators agg1..aggN instead of "
+                              "the scenario's (market concentration)")] = None,
+    strategy: Annotated[str | None, typer.Option(
+        "--strategy", help="bidding: 'cost', 'markup:X' (ask = cost x (1+X)), 'learn' or "
+                           "'best-response[:ROUNDS]' (default: the scenario's asks)")] = None,
+    respond_to: Annotated[str, typer.Option(
+        "--respond-to", help="the design the learning / best-responding aggregators play "
+                             "against")] = "sequential_dso_first",
+    days: Annotated[int, typer.Option(
+        "--days", min=1, max=365, help="'learn': times the day is repeated")] = 20,
 ) -> None:
     """Run every market design (paper §6) on one scenario and compare their KPIs."""
+    from localflex.aggregator.strategies import parse_strategy
+    from localflex.domain import InputError
     from localflex.market.designs import (
+        DESIGNS,
         MITIGATIONS,
         inc_dec_game,
         resolve_designs,
         run_designs,
     )
+    from localflex.market.designs.strategic import play_on_day
     from localflex.safe_io import check_output_dir
     from localflex.sim.scenario import load_scenario
 
@@ -203,8 +270,19 @@ def compare(
         spec = with_seed(spec, seed)
         out_dir = check_output_dir(out or Path("runs") / f"{spec.name}-designs",
                                    overwrite=overwrite)
+        if aggregators is not None:
+            spec = with_equal_aggregators(spec, aggregators)
+        chosen = parse_strategy(strategy, seed=spec.seed) if strategy is not None else None
+        if respond_to not in DESIGNS:
+            raise InputError("--respond-to", respond_to, f"one of {', '.join(DESIGNS)}")
+        responder = DESIGNS[respond_to]
         with console.status("building the scenario (forecast, sensitivities, offers)"):
             inp = design_input_for_scenario(spec, design_params)
+        markups = None
+        if chosen is not None:
+            with console.status(f"aggregators bid: {strategy}"):
+                inp, _state, history = play_on_day(inp, chosen, responder, days=days)
+                markups = history[-1]
         with console.status(f"running {len(names)} designs"):
             results = run_designs(inp, names)
             if gamer is not None:
@@ -212,16 +290,30 @@ def compare(
         meta = {"scenario": spec.name, "grid": spec.grid.simbench_code, "seed": spec.seed,
                 "day": str(spec.time.day), "offers": len(inp.offers),
                 "brp_requests": len(inp.brp_requests), "tso_requests": len(inp.tso_requests),
-                "forecast_overload_kwh": float(inp.needs.overload_kw.sum() * inp.isp_hours)}
+                "forecast_overload_kwh": float(inp.needs.overload_kw.sum() * inp.isp_hours),
+                "aggregators": sorted(set(inp.offers["aggregator_id"])),
+                "strategy": strategy or "scenario", "markups": markups}
         written = write_comparison(results, out_dir, meta, overwrite)
     console.print(f"[bold]market designs[/]: {spec.name} on {spec.grid.simbench_code}, "
                   f"forecast overload {meta['forecast_overload_kwh']:,.1f} kWh, "
-                  f"{meta['offers']} offers, {meta['brp_requests']} BRP and "
+                  f"{meta['offers']} offers, {meta['brp_requests']} market-use and "
                   f"{meta['tso_requests']} TSO requests")
+    adaptive = meta["strategy"].startswith(("learn", "best-response"))
+    console.print(f"{len(meta['aggregators'])} sellers; bidding: {meta['strategy']}"
+                  + (f" (markups {', '.join(f'{a} {m:g}' for a, m in markups.items())}"
+                     + (f", chosen against {respond_to}" if adaptive else "") + ")"
+                     if markups else ""))
     console.print(_table(results, "money (EUR): what each party pays; IMO = the operator's "
                                   "surplus", _MONEY))
+    console.print(_table(results, "welfare (EUR) = DSO value of avoided overload + BRP/TSO "
+                                  "bid value - sellers' true cost; sellers' profit",
+                         _WELFARE))
+    console.print(_table(results, "mean price received (EUR/MWh) per use; sellers and HHI "
+                                  "of market sales (HHI cp: max at a congested point)",
+                         _PRICES))
     console.print(_table(results, "grid after every trade (power flow): residual overload, "
                                   "control, curtailment (kWh); requests served", _GRID))
     console.print(_table(results, "hours per traffic-light colour after the trades; sellers "
                                   "(min) and HHI (max) at the congested points", _LIGHTS))
+    console.print(_pricing_table(results))
     console.print(f"written: {', '.join(str(p) for p in written)}")

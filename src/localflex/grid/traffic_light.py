@@ -16,24 +16,35 @@ decides the regime of every (congestion point, ISP) from numbers, not by hand:
 All volumes are in the kVA-equivalent kW of ``grid.overload_kw``: ``need_kw`` = loading
 above the limit / 100 × rated kVA.
 
-Thresholds (``LightThresholds``; defaults in brackets)
-------------------------------------------------------
-USEF, per point and ISP, first rule that holds, from the top:
+Regimes (``LightThresholds``; defaults in brackets)
+---------------------------------------------------
+The paper's rule (§6.2): the market-based mechanism runs first; "the last two operating
+regimes come into play if the market-based mechanism is unable to solve the local problems"
+(USEF), the red phase comes "if this mechanism fails to solve the grid constraints" (BDEW).
+So the orange and red colours are never set by a loading threshold alone. Per point and ISP,
+first rule that holds, from the top:
 
-* **red** — loading > ``red_factor`` × limit [1.5: IEC 60076-7's normal cyclic loading
-  limit of a distribution transformer], or market + control relief < need: emergency,
-  curtailment / load shedding;
-* **orange** — need > 0 and market relief < need (<= market + control relief): the market
-  cannot solve it, the DSO uses direct control of contracted resources (graceful
-  degradation, e.g. load / generation limitation);
-* **yellow** — loading > limit − ``yellow_margin_pct`` [10 percentage points]: a forecast
-  problem (or one within the margin) the DSO expects to solve by buying flexibility; market
-  trades that worsen the point are limited;
-* **green** — otherwise: no forecast problem, free trading.
+* **red** — an emergency condition holds (loading > ``emergency_factor`` × limit, a
+  parameter that is off by default [None]: e.g. a protection limit where the DSO does not
+  wait for market delivery), or the market and direct control together cannot cover the
+  need (market + control relief < ``cover_factor`` × need): curtailment / load shedding;
+* **orange** (USEF only) — the market cannot cover the need (market relief <
+  ``cover_factor`` × need) but direct control of contracted resources can: graceful
+  degradation;
+* **yellow** — the DSO asks the market. USEF: the grid is "in a potential state of risk":
+  loading > limit − ``yellow_margin_pct`` [10 percentage points]; market trades that would
+  worsen the point are checked. BDEW: "the DSO foresees a technical problem": a forecast need
+  > 0 (the margin band stays green, trading there is free);
+* **green** — otherwise: free trading.
 
-``market relief < need`` compares with ``cover_factor`` × need [1.0] (a value above 1 asks
-for spare liquidity before trusting the market). BDEW has no orange: what USEF calls orange
-is red in BDEW (the network operator intervenes directly — control first, then curtailment).
+``market relief`` is an upper bound of what the market can deliver at the point (every
+offer's positive relief summed); so a point the forecast paints orange or red truly cannot be
+solved by the market. Where it can in sum but not in fact (offers shared between points),
+the design escalates what the market left after it has cleared (``escalate``): the regime of
+a point is decided by the outcome of the market, evaluated per ISP and point.
+``cover_factor`` [1.0] > 1 asks for spare liquidity before trusting the market. BDEW has no
+orange: what USEF calls orange is red in BDEW (the network operator intervenes directly —
+control first, then curtailment).
 
 ``state_lights`` classifies a *realised* state (a verification power flow) with the same
 loading bands only (no offers): green ≤ limit − margin < yellow ≤ limit < orange ≤
@@ -55,6 +66,8 @@ __all__ = [
     "LIGHT_CODES",
     "LightScheme",
     "LightThresholds",
+    "emergency_mask",
+    "escalate",
     "forecast_lights",
     "light_hours",
     "state_lights",
@@ -77,11 +90,14 @@ class LightScheme(StrEnum):
 
 @dataclass(frozen=True)
 class LightThresholds:
-    """Where the colours change (see the module docstring)."""
+    """Where the colours change (see the module docstring). ``red_factor`` bands a
+    *realised* state only (``state_lights``); forecast red needs a market that cannot cover
+    the need or the ``emergency_factor`` condition (None: off)."""
 
     yellow_margin_pct: float = 10.0
     red_factor: float = 1.5
     cover_factor: float = 1.0
+    emergency_factor: float | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.yellow_margin_pct) and self.yellow_margin_pct >= 0):
@@ -90,6 +106,10 @@ class LightThresholds:
             raise InputError("red_factor", self.red_factor, "a factor > 1 on the loading limit")
         if not (np.isfinite(self.cover_factor) and self.cover_factor >= 1):
             raise InputError("cover_factor", self.cover_factor, ">= 1")
+        if self.emergency_factor is not None and not (
+                np.isfinite(self.emergency_factor) and self.emergency_factor > 1):
+            raise InputError("emergency_factor", self.emergency_factor,
+                             "null (no emergency by loading) or a factor > 1 on the limit")
 
 
 def _limits(cps: pd.DataFrame, loading_pct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,13 +149,43 @@ def forecast_lights(
     need = np.maximum(0.0, loading - limit[None, :]) / 100.0 * rated[None, :]
     wanted = th.cover_factor * need
     light = np.full(loading.shape, GREEN, dtype=np.int8)
-    light[loading > limit[None, :] - th.yellow_margin_pct] = YELLOW
+    if scheme is LightScheme.USEF:
+        light[loading > limit[None, :] - th.yellow_margin_pct] = YELLOW
+    light[need > 0] = YELLOW
     light[(need > 0) & (market < wanted)] = ORANGE
-    red = (loading > th.red_factor * limit[None, :]) | ((need > 0) & (market + control < wanted))
-    light[red] = RED
+    light[((need > 0) & (market + control < wanted)) | emergency_mask(loading, limit, th)] = RED
     if scheme is LightScheme.BDEW:
         light[light == ORANGE] = RED
     return light
+
+
+def emergency_mask(loading: np.ndarray, limit: np.ndarray,
+                   thresholds: LightThresholds) -> np.ndarray:
+    """[T, CP] True where the documented emergency condition holds (off by default)."""
+    if thresholds.emergency_factor is None:
+        return np.zeros(loading.shape, dtype=bool)
+    return loading > thresholds.emergency_factor * limit[None, :]
+
+
+def escalate(
+    lights: np.ndarray,
+    market_left: np.ndarray,
+    control_left: np.ndarray,
+    scheme: LightScheme | str,
+) -> np.ndarray:
+    """[T, CP] regimes once the market (and, in USEF, direct control) has acted: a point the
+    market left overloaded (``market_left``) goes orange in USEF — red if direct control
+    left it overloaded too (``control_left``) — and red in BDEW. Forecast colours are kept
+    where they are worse (an emergency)."""
+    scheme = LightScheme(scheme)
+    out = np.asarray(lights).copy()
+    market_left = np.asarray(market_left, dtype=bool)
+    if scheme is LightScheme.USEF:
+        out[market_left] = np.maximum(out[market_left], ORANGE)
+        out[np.asarray(control_left, dtype=bool)] = RED
+    else:
+        out[market_left] = RED
+    return out
 
 
 def state_lights(

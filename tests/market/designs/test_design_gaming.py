@@ -70,3 +70,32 @@ def test_bad_game_input_is_named(games):
         inc_dec_game(inp, GAMER, mitigation="ban")
     with pytest.raises(InputError, match="gamer"):
         inc_dec_game(inp, "nobody")
+
+
+def test_the_game_on_a_realistic_congested_day(tmp_path):
+    """The winter evening (examples/winter_evening.yaml: EV charging overloads feeders), its
+    DERs pooled by two aggregators: agg1 games, is paid to undo its position and is flagged;
+    the locational restriction removes the payment and the flag, frozen baselines remove the
+    payment while the position stays an overload."""
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from localflex.cli import app
+
+    scenario = Path(__file__).resolve().parents[3] / "examples" / "winter_evening.yaml"
+    out = tmp_path / "game"
+    result = CliRunner().invoke(app, ["compare", str(scenario), "--aggregators", "2",
+                                      "--gamer", "agg1", "--designs", "sequential_dso_first",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = {d["design"]: d for d in json.loads((out / "designs.json").read_text())["designs"]}
+    none, loc, frozen = (doc[f"inc_dec_{m}"] for m in ("none", "locational", "frozen_baseline"))
+    assert none["details"]["gamer_undo_revenue_eur"] > 0
+    assert any(f["aggregator_id"] == "agg1" for f in none["details"]["flagged"])
+    assert loc["details"]["gamer_undo_revenue_eur"] == 0
+    assert not loc["details"]["flagged"]
+    assert frozen["details"]["gamer_undo_revenue_eur"] == 0
+    assert frozen["residual_overload_kwh"] > 1.0
+    assert none["dso_cost_eur"] > doc["sequential_dso_first"]["dso_cost_eur"]

@@ -69,3 +69,46 @@ def test_guard_never_pushes_a_point_past_its_limit(trades, safety):
         # relieving trades are never cut
         if (guard.coeff(isp, pos, sign) >= 0).all():
             assert q == want
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 10_000), imbalance=st.floats(1.0, 60.0))
+def test_the_same_request_served_at_the_same_price_costs_the_same_in_every_design(
+        seed, imbalance):
+    """One stated pricing rule per stage (ledger.PRICING_RULES): every design whose rules do
+    not say otherwise (all but the uniform-price micro-market and the regulated backups)
+    prices a fill at the seller's ask, so a request served by the same offer moves the same
+    money per MWh whatever the design — the buyer's payment plus any DSO top-up equals what
+    the seller receives."""
+    from localflex.market.designs import DESIGNS
+    from localflex.market.designs.ledger import PAY_AS_OFFER
+
+    base = small_input()
+    rng = np.random.default_rng(seed)
+    params = DesignParams(brp_imbalance_kw=imbalance)
+    inp = base.with_offers(synthetic_offers(np.sort(base.offers["bus"].unique()), base.n_isps,
+                                            seed)).with_requests(
+        pd.concat([brp_requests(rng, base.n_isps, params),
+                   tso_requests(rng, base.n_isps, params)], ignore_index=True))
+    h = inp.isp_hours / 1000.0
+    per_mwh = {}
+    for r in run_designs(inp, [d for d in DESIGNS if d != "no_coupling_micro"]):
+        t = r.trades[r.trades["pricing"] == PAY_AS_OFFER]
+        assert set(r.trades["pricing"]) <= {PAY_AS_OFFER, "regulated", "availability"}, r.design
+        served = t[t["request_id"] != ""]
+        money = served.groupby(["stage", "request_id", "offer_id"]).agg(
+            paid=("paid_eur", "sum"), received=("received_eur", "sum"),
+            kw=("power_kw", "sum"), ask=("ask_eur_per_mwh", "first"))
+        np.testing.assert_allclose(money["paid"], money["received"], atol=1e-9,
+                                   err_msg=r.design)
+        np.testing.assert_allclose(money["received"], money["ask"] * money["kw"] * h,
+                                   atol=1e-9, err_msg=r.design)
+        price = (money["paid"] / (money["kw"] * h)).groupby(["request_id", "offer_id"]).mean()
+        per_mwh[r.design] = price
+        assert r.kpis["pricing"] and all(
+            rule in (PAY_AS_OFFER, "regulated", "availability")
+            for rule in (p.split("=")[1] for p in r.kpis["pricing"].split("; "))), r.design
+    both = pd.concat(per_mwh, axis=1)
+    spread = both.max(axis=1) - both.min(axis=1)
+    assert (spread.fillna(0.0) < 1e-6).all()
+    assert both.notna().sum(axis=1).max() >= 3  # pairs served in several designs compared

@@ -3,12 +3,14 @@
 Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with the same KPIs.
 
 ``no_coupling`` — Table 2, rows 1–2 (refs. [54–60] and [66, 67])
-    Two markets side by side, nothing couples them. The DSO's market (DSO the single buyer,
-    aggregators the sellers, §5.3) clears day-ahead on the forecast. The IMO's continuous
-    double auction (ref. [66]; BRPs buy, aggregators sell what the DSO left) trades without
-    network constraints; the TSO buys its balancing in its own AS market, grid-blind too. The
-    DSO never learns of either: their trades can re-create the congestion the DSO paid to
-    remove, or create new congestion — ``new_overload_kwh`` and ``residual_overload_kwh``.
+    Two markets side by side, nothing couples them. Before either opens, each aggregator
+    splits its flexibility between them with the multi-market allocation on expected prices
+    (``split``). The DSO's market (DSO the single buyer, §5.3) clears day-ahead on the
+    forecast with the part offered to it. The IMO's continuous double auction (ref. [66]:
+    BRPs buy; network constraints "are not considered") and the TSO's AS market trade the
+    other part, grid-blind. The DSO never hears of their trades; it sees them only as the
+    grid state they leave, and in an intraday round buys away what its own market still
+    offers, or leaves the overload — ``new_overload_kwh`` and ``residual_overload_kwh``.
 
 ``no_coupling_micro`` — as ``no_coupling``, with the IMO's market the day-ahead uniform-price
     micro-market of ref. [67] (``localflex.market.micro_market``) instead of the continuous
@@ -16,24 +18,35 @@ Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with 
     direction) is paid the one clearing price (buyers pay <= their bid, sellers get >= their
     ask).
 
-``conditional`` — refs. [68] (USEF, 4 regimes) and [69] (BDEW, 3)
-    One market (the IMO's book); the traffic light (``grid.traffic_light.forecast_lights``)
-    per congestion point and ISP decides the regime:
+``conditional`` — refs. [68] (USEF, 4 regimes) and [69] (BDEW, 3); §6.2, §7
+    One market (the IMO's book); the traffic light (``grid.traffic_light``) per congestion
+    point and ISP decides the regime:
     * green: free trading, no check;
-    * yellow: the DSO buys in the market first (single buyer on the yellow points' needs);
-      market trades that affect the point are then limited so that it stays within its limit;
-    * orange (USEF): the market cannot solve it: direct control of contracted resources
-      (``control_*_kw``, at ``control_price_eur_per_mwh``); sellers behind the point may not
-      trade in the market that ISP;
-    * red: emergency curtailment / load shedding (``curtail_*_kw``, at
-      ``curtailment_price_eur_per_mwh``); BDEW's red is USEF's orange + red, so it uses
-      direct control first, then curtailment.
-    Graceful degradation: what a regime leaves unsolved escalates (yellow → orange → red).
+    * yellow: the DSO asks the market first — it buys (single buyer) at every point with a
+      forecast need; market trades that affect a yellow point are then limited so that it
+      stays within its limit. USEF's yellow covers the "potential state of risk" (within
+      ``yellow_margin_pct`` of the limit); BDEW's yellow starts when a problem is foreseen
+      (need > 0), so trading in BDEW's margin band stays free;
+    * orange (USEF): only what the market could not solve escalates: direct control of
+      contracted resources (``control_*_kw``, at ``control_price_eur_per_mwh``); graceful
+      degradation: the market goes on beside it, its trades checked at the point;
+    * red: what direct control could not solve either (or a point in the documented
+      emergency condition, ``LightThresholds.emergency_factor``, off by default, where the
+      DSO does not wait for the market): emergency curtailment / load shedding
+      (``curtail_*_kw``, at ``curtailment_price_eur_per_mwh``). BDEW's red is USEF's orange
+      + red: direct control first, then curtailment. Behind a red point the operator
+      overrides the market: its sellers may not trade that ISP (USEF's orange keeps them).
+    The forecast colours (``forecast_lights``) are reported; the realised regimes
+    (``escalate``) follow from what the market actually solved.
 
-``sequential_dso_first`` — ref. [65]
-    The DSO clears first on all offers; the remaining bids pass to the TSO, whose trades the
-    ``GridGuard`` limits so that no point resolved by the DSO is overloaded again; what is
-    left goes to market use (BRPs), guarded the same way.
+``sequential_dso_first`` — ref. [65], as §6.2 describes it
+    One IMO platform. The DSO clears first on all offers; the remaining bids pass to the TSO,
+    whose trades the ``GridGuard`` limits so that no point resolved by the DSO is overloaded
+    again; "eventually leaving the non-constrained flexibility offers for market-oriented
+    services": the BRPs may buy only offers that touch no point congested or within the
+    yellow margin in the forecast in their ISP (guarded too). (``tso_dso_local`` differs:
+    the DSO operates its own market and hands the TSO aggregated, prequalified bids; BRPs
+    buy any offer the guard lets through.)
 
 ``sequential_brp_first`` — ref. [70]
     Intraday: first the BRP (and TSO) requests in the DSO's direction of each ISP (the one
@@ -53,23 +66,34 @@ import pandas as pd
 from localflex.grid.traffic_light import (
     GREEN,
     LIGHT_CODES,
-    ORANGE,
     RED,
     YELLOW,
     LightScheme,
+    emergency_mask,
+    escalate,
     forecast_lights,
     light_hours,
+    state_lights,
 )
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.joint import pair_fills
-from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
+from localflex.market.designs.ledger import (
+    UNIFORM_PRICE,
+    GridGuard,
+    OfferPool,
+    TradeLog,
+    TradePurpose,
+)
 from localflex.market.designs.result import DesignResult, evaluate
+from localflex.market.designs.split import split_offers
 from localflex.market.designs.stages import book_stage, dso_stage, force_stage
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 from localflex.market.micro_market import clear_micro_market
 
 __all__ = [
     "conditional",
+    "conditional_bdew",
+    "conditional_usef",
     "market_and_control_relief_kw",
     "no_coupling",
     "no_coupling_micro",
@@ -78,15 +102,39 @@ __all__ = [
 ]
 
 
-def no_coupling(inp: DesignInput, *, name: str = "no_coupling") -> DesignResult:
-    """DSO market and IMO market side by side, uncoupled (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+def _uncoupled(inp: DesignInput, name: str, imo_stage) -> DesignResult:
+    """The two uncoupled markets of Table 2 (module docstring): ex-ante split, DSO day-ahead
+    on its part, grid-blind IMO trading on the other, the DSO's intraday round."""
+    dso_offers, imo_offers, allocation = split_offers(inp)
+    dso_pool, imo_pool = OfferPool(dso_offers), OfferPool(imo_offers)
+    log = TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
-    dso = dso_stage(inp, pool, guard, log, stage="dso")
-    market = book_stage(inp, pool, inp.brp_requests, log, stage="imo")
-    system = book_stage(inp, pool, inp.tso_requests, log, stage="tso")
-    details = {"stages": {"dso": len(dso), "imo": len(market), "tso": len(system)}}
+    da = dso_stage(inp, dso_pool, guard, log, stage="1-dso-da")
+    market = imo_stage(inp, imo_pool, inp.brp_requests, log, stage="2-imo")
+    system = book_stage(inp, imo_pool, inp.tso_requests, log, stage="3-tso")
+    # the DSO sees the schedules only as a changed grid state (no coordination) ...
+    for trades in (market, system):
+        if len(trades):
+            guard.apply_trades(pd.DataFrame(trades))
+    created = guard.overload_kw.sum() * inp.isp_hours
+    # ... and buys away what it can with what is left in its own market, or leaves it
+    intraday = dso_stage(inp, dso_pool, guard, log, stage="4-dso-intraday")
+    by_market = (allocation.groupby("market")["power_kw"].sum() * inp.isp_hours
+                 if len(allocation) else pd.Series(dtype=float))
+    details = {
+        "stages": {"dso-da": len(da), "imo": len(market), "tso": len(system),
+                   "dso-intraday": len(intraday)},
+        "offered_kwh_by_market": {str(k): float(v) for k, v in by_market.items()},
+        "overload_after_imo_kwh_linearised": float(created),
+    }
     return evaluate(inp, name, log.frame(), details)
+
+
+def no_coupling(inp: DesignInput, *, name: str = "no_coupling") -> DesignResult:
+    """Paper §6.2, Table 2 rows 1–2 (refs. [54–60], [66]): DSO market and IMO continuous
+    book side by side, uncoupled; aggregators split their flexibility ex ante (module
+    docstring)."""
+    return _uncoupled(inp, name, book_stage)
 
 
 def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame,
@@ -126,7 +174,7 @@ def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame
                      isp=s_rows["isp"].to_numpy(), direction=direction, power_kw=q,
                      ask_eur_per_mwh=s_rows["price_eur_per_mwh"].to_numpy(),
                      bid_eur_per_mwh=b_rows["price_eur_per_mwh"].to_numpy(),
-                     paid_eur=amount, received_eur=amount)
+                     paid_eur=amount, received_eur=amount, pricing=UNIFORM_PRICE)
         log.add(**frame)
         pool.take(s_rows["offer_id"], q)
         out.append(pd.DataFrame(frame))
@@ -134,14 +182,9 @@ def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame
 
 
 def no_coupling_micro(inp: DesignInput, *, name: str = "no_coupling_micro") -> DesignResult:
-    """DSO market beside the day-ahead micro-market of ref. [67], uncoupled (module doc)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
-    guard = GridGuard(inp)
-    dso = dso_stage(inp, pool, guard, log, stage="dso")
-    market = micro_market_stage(inp, pool, inp.brp_requests, log, stage="micro-market")
-    system = book_stage(inp, pool, inp.tso_requests, log, stage="tso")
-    details = {"stages": {"dso": len(dso), "micro-market": len(market), "tso": len(system)}}
-    return evaluate(inp, name, log.frame(), details)
+    """Paper §6.2, Table 2 row 2, ref. [67]: as ``no_coupling`` with the IMO's market the
+    uniform-price micro-market (module docstring)."""
+    return _uncoupled(inp, name, micro_market_stage)
 
 
 def market_and_control_relief_kw(inp: DesignInput) -> tuple[np.ndarray, np.ndarray]:
@@ -173,51 +216,56 @@ def _blocked_offers(inp: DesignInput, pool: OfferPool, blocked: np.ndarray) -> n
 
 def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, *,
                 name: str | None = None) -> DesignResult:
-    """Conditional coupling by traffic light, USEF (4 regimes) or BDEW (3) (module doc)."""
+    """Conditional coupling by traffic light, USEF (4 regimes, ref. [68]) or BDEW (3,
+    ref. [69]); paper §6.2 (module docstring)."""
     scheme = LightScheme(scheme)
     market_relief, control_relief = market_and_control_relief_kw(inp)
+    th = inp.params.thresholds
     lights = forecast_lights(inp.forecast.cp_loading_pct, inp.cps,
                              market_relief_kw=market_relief, control_relief_kw=control_relief,
-                             scheme=scheme, thresholds=inp.params.thresholds)
+                             scheme=scheme, thresholds=th)
+    limit = inp.cps["max_loading_pct"].to_numpy(dtype=float)
+    emergency = emergency_mask(inp.forecast.cp_loading_pct, limit, th)
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp, enforce=lights != GREEN)
     prm = inp.params
     control_up, control_down = inp.control_up_kw.copy(), inp.control_down_kw.copy()
     curtail_up, curtail_down = inp.curtail_up_kw.copy(), inp.curtail_down_kw.copy()
 
-    yellow = lights == YELLOW
-    dso_stage(inp, pool, guard, log, stage="yellow-dso", mask=yellow)
-    # graceful degradation: what the yellow market left escalates
-    left_yellow = yellow & (guard.head_kw < -1e-6)
+    # yellow: the DSO asks the market first wherever a problem is forecast (unless an
+    # emergency condition holds there: then it does not wait for market delivery)
+    need = (guard.head_kw < -1e-6) & (lights >= YELLOW)
+    dso_stage(inp, pool, guard, log, stage="yellow-dso", mask=need & ~emergency)
+    # only what the market could not solve escalates (paper §6.2)
+    market_left = need & (guard.head_kw < -1e-6)
     traded_up, traded_down = log.delivered_kw(inp.n_isps, inp.bus_ids)
     control_up = np.maximum(control_up - traded_up, 0.0)
     control_down = np.maximum(control_down - traded_down, 0.0)
-    if scheme is LightScheme.USEF:
-        orange = (lights == ORANGE) | left_yellow
-        control_kw = force_stage(inp, guard, log, stage="orange-control", targets=orange,
-                                 up_kw=control_up, down_kw=control_down,
-                                 price_eur_per_mwh=prm.control_price_eur_per_mwh,
-                                 purpose=TradePurpose.CONTROL, seller_id="contracted")
-        red = (lights == RED) | (orange & (guard.head_kw < -1e-6))
-    else:
-        red = (lights == RED) | left_yellow
-        control_kw = force_stage(inp, guard, log, stage="red-control", targets=red,
-                                 up_kw=control_up, down_kw=control_down,
-                                 price_eur_per_mwh=prm.control_price_eur_per_mwh,
-                                 purpose=TradePurpose.CONTROL, seller_id="contracted")
-    curtail_kw = force_stage(inp, guard, log, stage="red-curtail", targets=red,
+    stage = "orange-control" if scheme is LightScheme.USEF else "red-control"
+    control_kw = force_stage(inp, guard, log, stage=stage, targets=market_left,
+                             up_kw=control_up, down_kw=control_down,
+                             price_eur_per_mwh=prm.control_price_eur_per_mwh,
+                             purpose=TradePurpose.CONTROL, seller_id="contracted")
+    control_left = market_left & (guard.head_kw < -1e-6)
+    curtail_kw = force_stage(inp, guard, log, stage="red-curtail", targets=control_left,
                              up_kw=curtail_up, down_kw=curtail_down,
                              price_eur_per_mwh=prm.curtailment_price_eur_per_mwh,
                              purpose=TradePurpose.CURTAIL, seller_id="curtailed")
-    # market use: free where green, guarded where yellow, closed behind orange / red points
-    closed = _blocked_offers(inp, pool, lights >= ORANGE)
+    regimes = escalate(lights, market_left, control_left, scheme)
+    # market use: free where green, guarded where yellow and in USEF's orange (graceful
+    # degradation: the market goes on beside direct control), closed behind red points
+    # (USEF's emergency, BDEW's intervention: the operator overrides the market there)
+    closed = _blocked_offers(inp, pool, regimes == RED)
     book_stage(inp, pool, inp.requests, log, stage="market", guard=guard, offer_mask=~closed)
     details = {
         "scheme": scheme.value,
         "forecast_light_hours": light_hours(lights, inp.isp_hours),
         "forecast_light_cp_isps": {str(c): int((lights == i).sum())
                                    for i, c in enumerate(LIGHT_CODES)},
-        "escalated_from_yellow_cp_isps": int(left_yellow.sum()),
+        "regime_cp_isps": {str(c): int((regimes == i).sum())
+                           for i, c in enumerate(LIGHT_CODES)},
+        "emergency_cp_isps": int(emergency.sum()),
+        "escalated_from_market_cp_isps": int(market_left.sum()),
         "control_kw": control_kw,
         "curtail_kw": curtail_kw,
         "guard_limited_kw": guard.limited_kw,
@@ -226,15 +274,33 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
     return evaluate(inp, name or f"conditional_{scheme.value}", log.frame(), details)
 
 
+def conditional_usef(inp: DesignInput) -> DesignResult:
+    """Ref. [68] (USEF, four operating regimes), paper §6.2 and §7: ``conditional`` with
+    the USEF scheme."""
+    return conditional(inp, LightScheme.USEF)
+
+
+def conditional_bdew(inp: DesignInput) -> DesignResult:
+    """Ref. [69] (BDEW Traffic Light Concept, three phases), paper §6.2 and §7:
+    ``conditional`` with the BDEW scheme."""
+    return conditional(inp, LightScheme.BDEW)
+
+
 def sequential_dso_first(inp: DesignInput, *, name: str = "sequential_dso_first"
                          ) -> DesignResult:
-    """Ref. [65]: DSO, then TSO, then market use, each stage guarded (module docstring)."""
+    """Ref. [65] as §6.2 reads it: DSO, then TSO, then market use on the non-constrained
+    offers only, each stage guarded (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     dso_stage(inp, pool, guard, log, stage="1-dso")
     book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)
-    book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard)
-    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw})
+    watched = state_lights(inp.forecast.cp_loading_pct, inp.cps,
+                           inp.params.thresholds) != GREEN
+    constrained = _blocked_offers(inp, pool, watched)
+    book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard,
+               offer_mask=~constrained)
+    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw,
+                                             "constrained_offers": int(constrained.sum())})
 
 
 def dso_direction(inp: DesignInput) -> np.ndarray:
@@ -250,7 +316,8 @@ def dso_direction(inp: DesignInput) -> np.ndarray:
 
 def sequential_brp_first(inp: DesignInput, *, name: str = "sequential_brp_first"
                          ) -> DesignResult:
-    """Ref. [70]: requests in the DSO's direction, then opposite, then the DSO (module doc)."""
+    """Ref. [70], paper §6.2: requests in the DSO's direction, then opposite, then the DSO
+    (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     direction = dso_direction(inp)

@@ -51,6 +51,8 @@ __all__ = [
     "REQUEST_FRAME_COLUMNS",
     "DesignInput",
     "DesignParams",
+    "aggregator_requests",
+    "brp_offers",
     "brp_requests",
     "design_params_from_mapping",
     "make_design_input",
@@ -79,8 +81,20 @@ class DesignParams:
     ``tso_active_share`` of the ISPs, volume uniform in ``tso_power_kw``, price uniform in
     ``tso_price_eur_per_mwh``. Direct control (orange) is compensated at
     ``control_price_eur_per_mwh`` (a regulated price); curtailment / shedding (red) costs
-    ``curtailment_price_eur_per_mwh`` (compensation plus penalty). Welfare charges every
-    kWh of overload left after all trades at ``overload_penalty_eur_per_mwh``.
+    ``curtailment_price_eur_per_mwh`` (compensation plus penalty).
+
+    Table 2's other roles (off by default): BRPs as sellers — each BRP offers flexibility
+    of its portfolio in a share ``brp_offer_share`` of the ISPs, |N(0, ``brp_imbalance_kw``)|
+    kW, direction from the sign, price uniform in ``brp_offer_price_eur_per_mwh``, delivered
+    at the grid's connection (slack) bus: its resources lie outside the area, so it touches
+    no congestion point; aggregators as buyers — each aggregator asks, in a share
+    ``aggregator_buy_share`` of the ISPs, for up to ``aggregator_buy_kw`` kW (uniform) to
+    cover a shortfall of its portfolio, at the BRPs' price range. FLECH's reservation
+    (``designs.reservation``) pays ``availability_price_eur_per_mw_h`` for held capacity
+    (an assumption: no market data). Welfare charges every
+    kWh of overload left after all trades at ``overload_penalty_eur_per_mwh``: the DSO's
+    stated value of one MWh of overload avoided (welfare counts the overload the trades
+    remove at this value; overload they create counts against it).
     """
 
     n_brps: int = 2
@@ -95,19 +109,27 @@ class DesignParams:
     overload_penalty_eur_per_mwh: float = 3000.0
     dso_price_cap_eur_per_mwh: float | None = None
     thresholds: LightThresholds = field(default_factory=LightThresholds)
+    brp_offer_share: float = 0.0
+    brp_offer_price_eur_per_mwh: tuple[float, float] = (70.0, 130.0)
+    aggregator_buy_share: float = 0.0
+    aggregator_buy_kw: float = 10.0
+    availability_price_eur_per_mw_h: float = 5.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_brps, int) and self.n_brps >= 0):
             raise InputError("n_brps", self.n_brps, "an integer >= 0")
-        for name in ("brp_active_share", "tso_active_share"):
+        for name in ("brp_active_share", "tso_active_share", "brp_offer_share",
+                     "aggregator_buy_share"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise InputError(name, value, "a share in [0, 1]")
-        for name in ("brp_price_eur_per_mwh", "tso_price_eur_per_mwh", "tso_power_kw"):
+        for name in ("brp_price_eur_per_mwh", "tso_price_eur_per_mwh", "tso_power_kw",
+                     "brp_offer_price_eur_per_mwh"):
             lo, hi = getattr(self, name)
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
                 raise InputError(name, (lo, hi), "a finite range (low, high) with low <= high")
-        for name in ("brp_imbalance_kw", "control_price_eur_per_mwh",
+        for name in ("brp_imbalance_kw", "aggregator_buy_kw", "control_price_eur_per_mwh",
+                     "availability_price_eur_per_mw_h",
                      "curtailment_price_eur_per_mwh", "overload_penalty_eur_per_mwh"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
@@ -135,7 +157,8 @@ def design_params_from_mapping(data: object, source: str = "params") -> DesignPa
             bad = sorted(set(th) - th_known) if isinstance(th, dict) else th
             raise InputError(f"{source}.thresholds", bad, f"keys among {sorted(th_known)}")
         values["thresholds"] = LightThresholds(**th)
-    for key in ("brp_price_eur_per_mwh", "tso_price_eur_per_mwh", "tso_power_kw"):
+    for key in ("brp_price_eur_per_mwh", "tso_price_eur_per_mwh", "tso_power_kw",
+                "brp_offer_price_eur_per_mwh"):
         if key in values:
             pair = values[key]
             if not (isinstance(pair, list | tuple) and len(pair) == 2):
@@ -170,6 +193,16 @@ class DesignInput:
     dso_id: str = "DSO"
     tso_id: str = "TSO"
     engine: str = "pgm"
+    costs_eur_per_mwh: pd.Series | None = None  # offer_id -> the seller's true cost
+
+    @property
+    def offer_costs(self) -> pd.Series:
+        """offer_id -> the seller's cost per MWh (welfare, profits): ``costs_eur_per_mwh``
+        where given, else the ask (cost-based bidding)."""
+        ask = self.offers.set_index("offer_id")["price_eur_per_mwh"].astype(float)
+        if self.costs_eur_per_mwh is None:
+            return ask
+        return self.costs_eur_per_mwh.reindex(ask.index).fillna(ask)
 
     @property
     def n_isps(self) -> int:
@@ -195,6 +228,15 @@ class DesignInput:
 
     def with_requests(self, requests: pd.DataFrame) -> DesignInput:
         return _replace(self, requests=_check_requests(requests, self.n_isps))
+
+    def with_markups(self, markups: dict[str, float]) -> DesignInput:
+        """The same scenario with every aggregator's asks at its true cost × (1 + markup)
+        (``aggregator.strategies.apply_markups``); the costs stay what they were."""
+        from localflex.aggregator.strategies import apply_markups
+
+        costs = self.offer_costs
+        marked = _replace(self, costs_eur_per_mwh=costs)
+        return marked.with_offers(apply_markups(self.offers, costs, markups))
 
 
 def _replace(inp: DesignInput, **changes) -> DesignInput:
@@ -272,6 +314,50 @@ def tso_requests(
     })
 
 
+def brp_offers(rng: np.random.Generator, n_isps: int, params: DesignParams,
+               connection_bus: int) -> pd.DataFrame:
+    """Seeded BRP sell offers at the grid's connection bus (see ``DesignParams``)."""
+    n = params.n_brps
+    active = rng.random((n, n_isps)) < params.brp_offer_share
+    volume = rng.normal(0.0, params.brp_imbalance_kw, (n, n_isps))
+    price = rng.uniform(*params.brp_offer_price_eur_per_mwh, (n, n_isps))
+    brp, isp = np.nonzero(active & (np.abs(volume) >= 0.1))
+    frame = pd.DataFrame({
+        "offer_id": [f"BRP{b + 1}/sell/t{t}" for b, t in zip(brp, isp, strict=True)],
+        "aggregator_id": [f"BRP{b + 1}" for b in brp],
+        "bus": np.full(brp.size, int(connection_bus), dtype=np.int64),
+        "isp": isp.astype(np.int64),
+        "direction": np.where(volume[brp, isp] > 0, Direction.UP.value, Direction.DOWN.value),
+        "max_power_kw": np.round(np.abs(volume[brp, isp]), 3),
+        "min_power_kw": 0.0,
+        "price_eur_per_mwh": np.round(price[brp, isp], 2),
+        "der_type": "mixed",
+        "block_id": "",
+    })
+    return frame[list(OFFER_COLUMNS)] if len(frame) else empty_frame(OFFER_COLUMNS)
+
+
+def aggregator_requests(rng: np.random.Generator, n_isps: int, params: DesignParams,
+                        aggregators: list[str]) -> pd.DataFrame:
+    """Seeded buy requests of the aggregators (market use; see ``DesignParams``)."""
+    n = len(aggregators)
+    active = rng.random((n, n_isps)) < params.aggregator_buy_share
+    up = rng.random((n, n_isps)) < 0.5
+    power = rng.uniform(1.0, max(params.aggregator_buy_kw, 1.0), (n, n_isps))
+    price = rng.uniform(*params.brp_price_eur_per_mwh, (n, n_isps))
+    a, isp = np.nonzero(active)
+    names = np.array(aggregators, dtype=object)
+    return _requests_frame({
+        "request_id": [f"{names[i]}/buy/t{t}" for i, t in zip(a, isp, strict=True)],
+        "party_id": names[a] if a.size else [],
+        "purpose": Purpose.MARKET.value,
+        "isp": isp.astype(np.int64),
+        "direction": np.where(up[a, isp], Direction.UP.value, Direction.DOWN.value),
+        "power_kw": np.round(power[a, isp], 3),
+        "price_eur_per_mwh": np.round(price[a, isp], 2),
+    })
+
+
 def make_design_input(
     grid: GridModel,
     forecast_loads: BusLoads,
@@ -287,11 +373,13 @@ def make_design_input(
     engine: str = "pgm",
     dso_id: str = "DSO",
     tso_id: str = "TSO",
+    offer_cost_eur_per_mwh: pd.Series | None = None,
 ) -> DesignInput:
     """Forecast power flow, sensitivities, needs and seeded requests for ``offers``.
 
     ``control_*_kw`` [T, B] default to zero (no contracted resources). ``requests`` default
-    to ``brp_requests`` + ``tso_requests`` drawn from ``seed``.
+    to ``brp_requests`` + ``tso_requests`` drawn from ``seed``. ``offer_cost_eur_per_mwh``
+    (offer_id -> EUR/MWh) is the sellers' true cost where their asks carry a markup.
     """
     params = params or DesignParams()
     if not (np.isfinite(isp_hours) and isp_hours > 0):
@@ -309,12 +397,21 @@ def make_design_input(
         bus_ids=grid.bus_ids,
         isp_hours=float(isp_hours),
     )
+    aggregators = sorted(set(offers["aggregator_id"]))
+    if params.brp_offer_share > 0:  # Table 2: BRPs sell too
+        slack = int(grid.net.ext_grid.loc[grid.net.ext_grid["in_service"].astype(bool),
+                                          "bus"].iloc[0])
+        offers = pd.concat([offers[list(OFFER_COLUMNS)], brp_offers(
+            np.random.default_rng([seed, 63]), n_isps, params, slack)], ignore_index=True)
     frame = validate_offers(offers[list(OFFER_COLUMNS)], n_isps=n_isps,
                             valid_buses=grid.bus_ids).reset_index(drop=True)
     if requests is None:
         rng = np.random.default_rng([seed, 61])
-        requests = pd.concat([brp_requests(rng, n_isps, params),
-                              tso_requests(rng, n_isps, params, tso_id)], ignore_index=True)
+        parts = [brp_requests(rng, n_isps, params), tso_requests(rng, n_isps, params, tso_id)]
+        if params.aggregator_buy_share > 0:  # Table 2: aggregators buy too
+            parts.append(aggregator_requests(np.random.default_rng([seed, 62]), n_isps,
+                                             params, aggregators))
+        requests = pd.concat(parts, ignore_index=True)
     requests = _check_requests(requests, n_isps)
     control = {}
     for name, arr in (("control_up_kw", control_up_kw), ("control_down_kw", control_down_kw)):
@@ -342,4 +439,15 @@ def make_design_input(
         dso_id=dso_id,
         tso_id=tso_id,
         engine=engine,
+        costs_eur_per_mwh=_check_costs(offer_cost_eur_per_mwh),
     )
+
+
+def _check_costs(costs: pd.Series | None) -> pd.Series | None:
+    if costs is None:
+        return None
+    costs = pd.Series(costs, dtype=float)
+    if not np.isfinite(costs.to_numpy()).all():
+        bad = costs[~np.isfinite(costs.to_numpy())].index[0]
+        raise InputError(f"offer_cost_eur_per_mwh[{bad}]", costs[bad], "a finite cost")
+    return costs

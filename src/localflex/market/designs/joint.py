@@ -161,8 +161,10 @@ def clear_joint(
 
 def pair_fills(offers: pd.DataFrame, requests: pd.DataFrame, market_kw: np.ndarray,
                fill_kw: np.ndarray) -> pd.DataFrame:
-    """Pair market volumes with requests per (ISP, direction): cheapest sellers with the
-    highest bids, by cumulative volume. Columns: offer row ``o``, request row ``k``, ``kw``."""
+    """Pair market volumes with requests per (ISP, direction), both in ascending price by
+    cumulative volume: the cheapest sellers serve the lowest bids, which pairs every fill with
+    ask <= bid whenever any pairing can (so pay-as-offer never charges a buyer above its
+    bid). Columns: offer row ``o``, request row ``k``, ``kw``."""
     out = []
     sell = offers.assign(_kw=market_kw, _o=np.arange(len(offers)))
     sell = sell[sell["_kw"] > 0]
@@ -173,8 +175,7 @@ def pair_fills(offers: pd.DataFrame, requests: pd.DataFrame, market_kw: np.ndarr
         if b.empty:
             continue
         s = s.sort_values(["price_eur_per_mwh", "offer_id"], kind="stable")
-        b = b.sort_values(["price_eur_per_mwh", "request_id"], ascending=[False, True],
-                          kind="stable")
+        b = b.sort_values(["price_eur_per_mwh", "request_id"], kind="stable")
         s_end = np.cumsum(s["_kw"].to_numpy())
         b_end = np.cumsum(b["_kw"].to_numpy())
         cuts = np.unique(np.concatenate([[0.0], s_end, b_end]))

@@ -33,7 +33,20 @@ from localflex.grid import headroom_kw
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
-__all__ = ["DESIGN_TRADE_COLUMNS", "GridGuard", "OfferPool", "TradeLog", "TradePurpose"]
+__all__ = [
+    "AVAILABILITY",
+    "DESIGN_TRADE_COLUMNS",
+    "PAY_AS_OFFER",
+    "PRICING_RULES",
+    "REGULATED",
+    "UNIFORM_PRICE",
+    "GridGuard",
+    "OfferPool",
+    "TradeLog",
+    "TradePurpose",
+    "pay_as_offer",
+    "stage_pricing",
+]
 
 
 class TradePurpose(StrEnum):
@@ -62,7 +75,42 @@ DESIGN_TRADE_COLUMNS: dict[str, tuple[str, str, str]] = {
     "bid_eur_per_mwh": ("float64", "EUR/MWh", "the buyer's limit (NaN: the DSO's need)"),
     "paid_eur": ("float64", "EUR", "what the buyer pays"),
     "received_eur": ("float64", "EUR", "what the seller receives"),
+    "pricing": ("object", "-", "the stage's pricing rule (PRICING_RULES)"),
 }
+
+PAY_AS_OFFER = "pay_as_offer"
+UNIFORM_PRICE = "uniform_price"
+REGULATED = "regulated"
+AVAILABILITY = "availability"
+PRICING_RULES: dict[str, str] = {
+    PAY_AS_OFFER: "every fill at the seller's ask: the seller receives it and the buyer pays "
+                  "it (never above the buyer's bid); the DSO single buyer's pay-as-bid is "
+                  "this rule seen from the seller",
+    UNIFORM_PRICE: "one clearing price per ISP and direction for every fill (ref. [67]'s "
+                   "micro-market): sellers get >= their ask, buyers pay <= their bid",
+    REGULATED: "direct control / curtailment paid at the design's regulated / emergency "
+               "price (DesignParams), not a market price",
+    AVAILABILITY: "FLECH reservation: held kW x window hours x the seller's availability "
+                  "price (EUR/MW/h), pay-as-offer; a money-only row",
+}
+"""The pricing rules a stage can state. Every market stage of every design uses
+``PAY_AS_OFFER`` unless the design is about its pricing rule (``no_coupling_micro``)."""
+
+
+def pay_as_offer(ask_eur_per_mwh: np.ndarray, power_kw: np.ndarray, isp_hours: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(paid_eur, received_eur) of fills under ``PAY_AS_OFFER``: both ask x energy."""
+    money = np.asarray(ask_eur_per_mwh, dtype=float) * np.asarray(power_kw, dtype=float) * (
+        isp_hours / 1000.0)
+    return money, money.copy()
+
+
+def stage_pricing(trades: pd.DataFrame) -> dict[str, str]:
+    """{stage: pricing rule} of a trade tape, in execution order."""
+    if trades.empty:
+        return {}
+    first = trades.drop_duplicates("stage")
+    return dict(zip(first["stage"].astype(str), first["pricing"].astype(str), strict=True))
 
 
 class TradeLog:
@@ -74,11 +122,12 @@ class TradeLog:
 
     def add(self, **columns: object) -> None:
         """Append trades; arrays/scalars per column; ``paid_eur``/``received_eur`` default to
-        ask × energy (pay-as-bid) when not given."""
+        ask × energy and ``pricing`` to ``PAY_AS_OFFER`` when not given."""
         frame = pd.DataFrame(columns)
         if frame.empty:
             return
-        frame = frame[frame["power_kw"] > 1e-6]
+        money = np.abs(frame["paid_eur"]) if "paid_eur" in frame else 0.0
+        frame = frame[(frame["power_kw"] > 1e-6) | (money > 1e-12)]  # or a money-only row
         if frame.empty:
             return
         energy_mwh = frame["power_kw"].to_numpy(dtype=float) * self.isp_hours / 1000.0
@@ -91,6 +140,8 @@ class TradeLog:
             frame["received_eur"] = frame["ask_eur_per_mwh"].to_numpy(dtype=float) * energy_mwh
         if "paid_eur" not in frame:
             frame["paid_eur"] = frame["received_eur"].to_numpy(dtype=float)
+        if "pricing" not in frame:
+            frame["pricing"] = PAY_AS_OFFER
         frame["trade_id"] = ""
         self._frames.append(frame)
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from localflex.domain import InputError
-from localflex.grid.traffic_light import LightScheme
 from localflex.market.designs.coupling import (
-    conditional,
+    conditional_bdew,
+    conditional_usef,
     no_coupling,
     no_coupling_micro,
     sequential_brp_first,
     sequential_dso_first,
 )
 from localflex.market.designs.inputs import DesignInput
+from localflex.market.designs.reservation import flech_sequential
+from localflex.market.designs.restriction import deflex_areas
 from localflex.market.designs.result import DesignResult
 from localflex.market.designs.tso_dso import (
     tso_dso_centralized,
@@ -28,8 +30,8 @@ __all__ = ["DESIGNS", "resolve_designs", "run_designs"]
 DESIGNS: dict[str, Callable[[DesignInput], DesignResult]] = {
     "no_coupling": no_coupling,
     "no_coupling_micro": no_coupling_micro,
-    "conditional_usef": lambda inp: conditional(inp, LightScheme.USEF),
-    "conditional_bdew": lambda inp: conditional(inp, LightScheme.BDEW),
+    "conditional_usef": conditional_usef,
+    "conditional_bdew": conditional_bdew,
     "sequential_dso_first": sequential_dso_first,
     "sequential_brp_first": sequential_brp_first,
     "tso_dso_centralized": tso_dso_centralized,
@@ -37,9 +39,12 @@ DESIGNS: dict[str, Callable[[DesignInput], DesignResult]] = {
     "tso_dso_shared_balancing": tso_dso_shared_balancing,
     "tso_dso_common": tso_dso_common,
     "tso_dso_integrated": tso_dso_integrated,
+    "deflex_areas": deflex_areas,
+    "flech_sequential": flech_sequential,
 }
-"""Name -> design. Paper: §6.2 Table 2 (no coupling, conditional, sequential) and §6.1
-ref. [65] (the five TSO–DSO schemes)."""
+"""Name -> design. Paper: §6.2 Table 2 (no coupling, conditional, sequential), §6.1
+ref. [65] (the five TSO–DSO schemes), §5.3 ref. [57] (De-Flex restriction areas) and
+refs. [54, 55] (FLECH reservation then activation)."""
 
 
 def resolve_designs(names: str | Sequence[str] = "all") -> list[str]:

@@ -13,13 +13,19 @@ another is not available").
 * the grid: residual overload energy, overload created where the forecast had none, the
   worst loading, hours per traffic-light colour of the realised state
   (``grid.traffic_light.state_lights``: the worst point of each ISP);
-* welfare = Σ buyers' stated value of the BRP/TSO volume they got (bid × energy)
-  − Σ sellers' asked cost of everything traded (ask × energy; control and curtailment at
-  their regulated / emergency price) − ``overload_penalty_eur_per_mwh`` × residual overload
-  energy. The DSO states no value: its benefit is the overload penalty it avoids;
+* welfare = value of the needs served − sellers' costs:
+  ``dso_value_eur`` = the DSO's stated value of avoided overload
+  (``overload_penalty_eur_per_mwh``) × (forecast overload − overload after the trades;
+  overload the trades create counts against it; voltage is not among the needs of this
+  comparison) + ``buyer_value_eur`` = Σ the BRPs' and the TSO's bids × the energy they got
+  − ``seller_cost_eur`` = Σ the sellers' true cost × energy (``DesignInput.offer_costs``:
+  the ask under cost-based bidding, below it under a markup; control and curtailment at
+  their regulated / emergency price);
 * prices: volume-weighted mean price received per purpose;
 * liquidity per congestion point overloaded in the forecast: the number of sellers whose
-  market trades relieved it in its overloaded ISPs and the HHI (0–10,000) of their relief.
+  market trades relieved it in its overloaded ISPs and the HHI (0–10,000) of their relief;
+  market-wide: ``sellers_total`` (sellers with any market sale) and ``hhi_sales`` (HHI of
+  their sold energy); ``seller_profit_eur`` = received − true cost.
 
 ``KPI_KEYS`` is the contract: every design reports exactly these keys.
 """
@@ -34,10 +40,18 @@ import pandas as pd
 from localflex.grid import BusLoads, PowerFlowResult, overload_kw, run_power_flow
 from localflex.grid.traffic_light import light_hours, state_lights
 from localflex.market.designs.inputs import DesignInput
-from localflex.market.designs.ledger import TradePurpose
+from localflex.market.designs.ledger import TradePurpose, stage_pricing
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
-__all__ = ["KPI_KEYS", "OVERLOAD_TOLERANCE_KW", "DesignResult", "evaluate"]
+__all__ = [
+    "KPI_KEYS",
+    "OVERLOAD_TOLERANCE_KW",
+    "DesignResult",
+    "evaluate",
+    "market_sales_kwh",
+    "seller_cost_per_mwh",
+    "seller_profits",
+]
 
 OVERLOAD_TOLERANCE_KW = 0.1
 """Overload below 0.1 kW is power-flow and linearisation noise (as in ``sim.engine``)."""
@@ -50,6 +64,10 @@ KPI_KEYS: tuple[str, ...] = (
     "seller_revenue_eur",
     "operator_surplus_eur",
     "welfare_eur",
+    "dso_value_eur",
+    "buyer_value_eur",
+    "seller_cost_eur",
+    "seller_profit_eur",
     "residual_overload_kwh",
     "new_overload_kwh",
     "worst_loading_pct",
@@ -69,10 +87,14 @@ KPI_KEYS: tuple[str, ...] = (
     "tso_served_share",
     "sellers_min",
     "hhi_max",
+    "sellers_total",
+    "hhi_sales",
     "liquidity",
+    "pricing",
 )
 """Every design's KPIs, in this order. ``liquidity`` is {cp_id: {"sellers", "hhi"}};
-``sellers_min`` / ``hhi_max`` summarise it over the congested points (0 / NaN if none)."""
+``sellers_min`` / ``hhi_max`` summarise it over the congested points (0 / NaN if none).
+``pricing`` names each stage's pricing rule, ``stage=rule; ...`` (``ledger.PRICING_RULES``)."""
 
 
 @dataclass
@@ -99,6 +121,35 @@ def injection_delta_kw(inp: DesignInput, trades: pd.DataFrame) -> np.ndarray:
     return delta
 
 
+_MARKET_PURPOSES = (TradePurpose.GRID.value, TradePurpose.SYSTEM.value,
+                    TradePurpose.MARKET.value)
+
+
+def seller_cost_per_mwh(inp: DesignInput, trades: pd.DataFrame) -> np.ndarray:
+    """Per trade the seller's true cost per MWh: the offer's cost (``offer_costs``) for
+    market trades, the regulated / emergency price for control and curtailment."""
+    ask = trades["ask_eur_per_mwh"].to_numpy(dtype=float)
+    if trades.empty:
+        return ask
+    costs = inp.offer_costs
+    mapped = trades["offer_id"].map(costs).to_numpy(dtype=float)
+    return np.where(np.isfinite(mapped), mapped, np.nan_to_num(ask))  # money-only rows: 0
+
+
+def market_sales_kwh(trades: pd.DataFrame, isp_hours: float) -> pd.Series:
+    """Energy each seller sold in the markets (grid, system, market use), kWh."""
+    m = trades[trades["purpose"].isin(_MARKET_PURPOSES)]
+    return (m.groupby("seller_id")["power_kw"].sum() * isp_hours).astype(float)
+
+
+def seller_profits(inp: DesignInput, trades: pd.DataFrame) -> pd.Series:
+    """seller_id -> received − true cost (EUR) of its market trades."""
+    m = trades[trades["purpose"].isin(_MARKET_PURPOSES)]
+    energy = m["power_kw"].to_numpy(dtype=float) * inp.isp_hours / 1000.0
+    profit = m["received_eur"].to_numpy(dtype=float) - seller_cost_per_mwh(inp, m) * energy
+    return pd.Series(profit, index=m["seller_id"].to_numpy()).groupby(level=0).sum()
+
+
 def _energy_kwh(trades: pd.DataFrame, mask: np.ndarray, isp_hours: float) -> float:
     return float(trades.loc[mask, "power_kw"].sum() * isp_hours)
 
@@ -111,8 +162,7 @@ def _mean_price(trades: pd.DataFrame, mask: np.ndarray, isp_hours: float) -> flo
 def _liquidity(inp: DesignInput, trades: pd.DataFrame) -> dict[str, dict[str, float]]:
     congested = inp.needs.overload_kw > OVERLOAD_TOLERANCE_KW  # [T, CP]
     out: dict[str, dict[str, float]] = {}
-    market = trades[trades["purpose"].isin([TradePurpose.GRID.value, TradePurpose.SYSTEM.value,
-                                            TradePurpose.MARKET.value])]
+    market = trades[trades["purpose"].isin(_MARKET_PURPOSES)]
     isp = market["isp"].to_numpy(dtype=np.int64)
     pos = np.searchsorted(inp.bus_ids, market["bus"].to_numpy(dtype=np.int64))
     sign = np.where(market["direction"].to_numpy() == "up", 1.0, -1.0)
@@ -148,10 +198,15 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
     received = trades["received_eur"].to_numpy(dtype=float)
     energy_mwh = trades["power_kw"].to_numpy(dtype=float) * h / 1000.0
     bid = trades["bid_eur_per_mwh"].to_numpy(dtype=float)
-    ask = trades["ask_eur_per_mwh"].to_numpy(dtype=float)
-    value = np.where(np.isfinite(bid) & (buyer != inp.dso_id), bid, 0.0) * energy_mwh
-    welfare = float(value.sum() - (ask * energy_mwh).sum()
-                    - inp.params.overload_penalty_eur_per_mwh * residual_kwh / 1000.0)
+    buyer_value = float((np.where(np.isfinite(bid) & (buyer != inp.dso_id), bid, 0.0)
+                         * energy_mwh).sum())
+    cost = float((seller_cost_per_mwh(inp, trades) * energy_mwh).sum())
+    forecast_kwh = float(np.where(inp.needs.overload_kw > OVERLOAD_TOLERANCE_KW,
+                                  inp.needs.overload_kw, 0.0).sum() * h)
+    dso_value = inp.params.overload_penalty_eur_per_mwh * (forecast_kwh - residual_kwh) / 1000.0
+    welfare = dso_value + buyer_value - cost
+    sales = market_sales_kwh(trades, h)
+    share = sales / sales.sum() * 100.0 if sales.sum() > 0 else sales
 
     def served(purpose_value: str) -> float:
         """Share of the input's requests of that purpose served (other requests, e.g. a
@@ -173,6 +228,10 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
         "seller_revenue_eur": float(received.sum()),
         "operator_surplus_eur": float(paid.sum() - received.sum()),
         "welfare_eur": welfare,
+        "dso_value_eur": dso_value,
+        "buyer_value_eur": buyer_value,
+        "seller_cost_eur": cost,
+        "seller_profit_eur": float(received.sum()) - cost,
         "residual_overload_kwh": residual_kwh,
         "new_overload_kwh": new_kwh,
         "worst_loading_pct": float(np.nanmax(after.cp_loading_pct)),
@@ -192,7 +251,10 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
         "tso_served_share": served(TradePurpose.SYSTEM.value),
         "sellers_min": int(min(sellers)) if sellers else 0,
         "hhi_max": float(max(hhis)) if hhis else float("nan"),
+        "sellers_total": int((sales > 0).sum()),
+        "hhi_sales": float((share ** 2).sum()) if sales.sum() > 0 else float("nan"),
         "liquidity": liquidity,
+        "pricing": "; ".join(f"{k}={v}" for k, v in stage_pricing(trades).items()),
     }
     if tuple(kpis) != KPI_KEYS:  # the contract every design is compared by
         raise RuntimeError(f"KPI keys drifted from KPI_KEYS: {tuple(kpis)}")

@@ -8,11 +8,11 @@ and, where the design couples markets to the grid, a ``GridGuard``.
   network-aware LP) on the needs the guard's state shows, on the offers that are left.
 * ``book_stage``: the IMO's continuous double auction (paper §6.2, ref. [66];
   ``localflex.market.continuous.ContinuousMarket``) between the location-free buyers (BRPs,
-  TSO; one product per (ISP, direction), area ``"system"``) and the aggregators' offers.
-  Without a guard the sell orders rest first and the buy orders arrive in a seeded random
-  order (grid-blind trading). With a guard, the buy orders rest and each offer arrives in
-  merit order as an IOC sell whose quantity is what the guard lets through at that moment, so
-  a trade is checked before it happens (``GridGuard.max_accept``). Price = the resting order's.
+  TSO; one product per (ISP, direction), area ``"system"``) and the aggregators' offers. The
+  offers rest, the requests arrive as IOC buys in one seeded order (``arrival_order``: the
+  same in every design); with a ``GridGuard`` each fill is limited before it happens
+  (``GridGuard.max_accept``), without one trading is grid-blind — the same code path.
+  Pricing (stated per trade in ``pricing``): ``PAY_AS_OFFER``, the resting seller's ask.
 * ``force_stage``: the DSO forces relief without a market — direct control of contracted
   resources (USEF orange, regulated price) or curtailment / shedding (red, emergency price) —
   at the buses of largest relief first, within the guard.
@@ -27,14 +27,22 @@ import pandas as pd
 
 from localflex.market.continuous import MIN_QUANTITY_KW, ContinuousMarket, Side
 from localflex.market.designs.inputs import DesignInput
-from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
+from localflex.market.designs.ledger import (
+    PAY_AS_OFFER,
+    REGULATED,
+    GridGuard,
+    OfferPool,
+    TradeLog,
+    TradePurpose,
+    pay_as_offer,
+)
 from localflex.market.dso_single_buyer import (
     RELIEF_EPS_KW_PER_KW,
     CongestionNeeds,
     clear_dso_single_buyer,
 )
 
-__all__ = ["book_stage", "dso_stage", "force_stage", "needs_from_guard"]
+__all__ = ["arrival_order", "book_stage", "dso_stage", "force_stage", "needs_from_guard"]
 
 SYSTEM_AREA = "system"
 
@@ -92,6 +100,15 @@ def dso_stage(
     return awards
 
 
+def arrival_order(inp: DesignInput, requests: pd.DataFrame) -> np.ndarray:
+    """Positions of ``requests`` in the order they reach the book: seeded by the scenario and
+    each request's id only, so a request arrives at the same place in every design and
+    stage (no design differs from another by clearing order)."""
+    keys = np.fromiter((zlib.crc32(f"{inp.seed}/{rid}".encode())
+                        for rid in requests["request_id"]), np.int64, len(requests))
+    return np.lexsort((requests["request_id"].to_numpy(dtype=str), keys))
+
+
 def book_stage(
     inp: DesignInput,
     pool: OfferPool,
@@ -105,8 +122,13 @@ def book_stage(
 ) -> pd.DataFrame:
     """A continuous-book session between ``requests`` and the offers left (module doc).
 
-    ``dso_pays``: the DSO is the buyer of record of the requests (shared balancing
-    responsibility). Returns the stage's trades (DESIGN_TRADE_COLUMNS subset).
+    One code path with or without a guard: the offers rest as sell orders (merit order
+    within a price level by offer id), the requests arrive as IOC buys in
+    ``arrival_order``; each fill is at the resting seller's ask (``PAY_AS_OFFER``). With a
+    ``guard`` every fill is first limited to what the guard lets through (the resting sell
+    is reduced, keeping its priority; what the guard holds back stays in the pool for later
+    stages). ``dso_pays``: the DSO is the buyer of record (shared balancing responsibility).
+    Returns the stage's trades (DESIGN_TRADE_COLUMNS subset).
     """
     if requests.empty:
         return pd.DataFrame()
@@ -116,52 +138,55 @@ def book_stage(
         return pd.DataFrame()
     match = np.fromiter(((t, d) in keys for t, d in zip(offers["isp"], offers["direction"],
                                                          strict=True)), bool, len(offers))
-    offers = offers[match]
+    offers = offers[match & (offers["max_power_kw"].to_numpy() >= MIN_QUANTITY_KW)]
+    offers = offers.sort_values(["price_eur_per_mwh", "offer_id"], kind="stable")
     market = ContinuousMarket(n_isps=inp.n_isps, isp_minutes=round(inp.isp_hours * 60))
     req = requests.set_index("request_id")
     off = offers.set_index("offer_id")
+    resting: dict[tuple, list[tuple[str, str, int, float]]] = {}
+    pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
+    for o, b in zip(offers.itertuples(index=False), pos, strict=True):
+        product = (SYSTEM_AREA, o.direction, int(o.isp))
+        market.submit(o.aggregator_id, product, Side.SELL, float(o.price_eur_per_mwh),
+                      float(o.max_power_kw), order_id=o.offer_id)
+        resting.setdefault(product, []).append(
+            (o.offer_id, o.aggregator_id, int(b), 1.0 if o.direction == "up" else -1.0))
     trades = []
-    if guard is None:
-        for o in offers.itertuples(index=False):
-            if o.max_power_kw >= MIN_QUANTITY_KW:
-                market.submit(o.aggregator_id, (SYSTEM_AREA, o.direction, int(o.isp)), Side.SELL,
-                              float(o.price_eur_per_mwh), float(o.max_power_kw),
-                              order_id=o.offer_id)
-        rng = np.random.default_rng([inp.seed, 67, zlib.crc32(stage.encode())])
-        for k in rng.permutation(len(requests)):
-            r = requests.iloc[k]
-            res = market.submit(r["party_id"], (SYSTEM_AREA, r["direction"], int(r["isp"])),
-                                Side.BUY, float(r["price_eur_per_mwh"]), float(r["power_kw"]),
-                                "ioc", order_id=r["request_id"])
-            trades.extend(res.trades)
-    else:
-        for r in requests.itertuples(index=False):
-            market.submit(r.party_id, (SYSTEM_AREA, r.direction, int(r.isp)), Side.BUY,
-                          float(r.price_eur_per_mwh), float(r.power_kw),
-                          order_id=r.request_id)
-        merit = offers.sort_values(["price_eur_per_mwh", "offer_id"], kind="stable")
-        pos = guard.bus_pos(merit["bus"].to_numpy())
-        for o, b in zip(merit.itertuples(index=False), pos, strict=True):
-            product = (SYSTEM_AREA, o.direction, int(o.isp))
-            best = market.best_bid(product)
-            if best is None or best < o.price_eur_per_mwh:
+    arrivals = requests.iloc[arrival_order(inp, requests)]
+    for r in arrivals.itertuples(index=False):
+        product = (SYSTEM_AREA, r.direction, int(r.isp))
+        left, bid, k = float(r.power_kw), float(r.price_eur_per_mwh), 0
+        for offer_id, seller, b, sign in resting.get(product, ()):
+            if left < MIN_QUANTITY_KW:
+                break
+            if seller == r.party_id or not market.is_resting(offer_id):
                 continue
-            sign = 1.0 if o.direction == "up" else -1.0
-            qty = guard.max_accept(int(o.isp), int(b), sign, float(o.max_power_kw))
-            if qty < MIN_QUANTITY_KW:
-                continue
-            res = market.submit(o.aggregator_id, product, Side.SELL, float(o.price_eur_per_mwh),
-                                float(qty), "ioc", order_id=f"{stage}:{o.offer_id}")
+            order = market.order(offer_id)
+            if order.price_eur_per_mwh > bid:
+                break
+            want = min(left, order.remaining_kw)
+            qty = want if guard is None else guard.max_accept(int(r.isp), b, sign, want)
+            if qty < want - 1e-9:  # the guard holds back the rest of this offer here
+                if qty < MIN_QUANTITY_KW:
+                    market.cancel(offer_id)
+                    continue
+                market.modify(offer_id, quantity_kw=float(qty))
+            res = market.submit(r.party_id, product, Side.BUY, bid, float(qty), "ioc",
+                                order_id=f"{r.request_id}~{k}")
+            k += 1
             filled = sum(t.quantity_kw for t in res.trades)
-            guard.apply(int(o.isp), int(b), sign, filled)
+            if guard is not None:
+                guard.apply(int(r.isp), b, sign, filled)
+            left -= filled
             trades.extend(res.trades)
     if not trades:
         return pd.DataFrame()
-    sell_ids = [t.sell_order_id.split(":", 1)[-1] if guard is not None else t.sell_order_id
-                for t in trades]
+    sell_ids = [t.sell_order_id for t in trades]
+    buy_ids = [t.buy_order_id.rsplit("~", 1)[0] for t in trades]
     qty = np.array([t.quantity_kw for t in trades])
-    value = np.array([t.value_eur for t in trades])
-    buy_ids = [t.buy_order_id for t in trades]
+    ask = off.loc[sell_ids, "price_eur_per_mwh"].to_numpy(dtype=float)
+    bid = req.loc[buy_ids, "price_eur_per_mwh"].to_numpy(dtype=float)
+    paid, received = pay_as_offer(ask, qty, inp.isp_hours)
     frame = dict(
         stage=stage,
         purpose=req.loc[buy_ids, "purpose"].to_numpy(),
@@ -173,10 +198,11 @@ def book_stage(
         isp=[t.product.isp for t in trades],
         direction=[str(t.product.direction) for t in trades],
         power_kw=qty,
-        ask_eur_per_mwh=off.loc[sell_ids, "price_eur_per_mwh"].to_numpy(),
-        bid_eur_per_mwh=req.loc[buy_ids, "price_eur_per_mwh"].to_numpy(),
-        paid_eur=value,
-        received_eur=value,
+        ask_eur_per_mwh=ask,
+        bid_eur_per_mwh=bid,
+        paid_eur=paid,
+        received_eur=received,
+        pricing=PAY_AS_OFFER,
     )
     log.add(**frame)
     pool.take(sell_ids, qty)
@@ -228,5 +254,5 @@ def force_stage(
             rows["power_kw"].append(q)
     if rows["isp"]:
         log.add(stage=stage, purpose=purpose.value, buyer_id=inp.dso_id, seller_id=seller_id,
-                ask_eur_per_mwh=price_eur_per_mwh, **rows)
+                ask_eur_per_mwh=price_eur_per_mwh, pricing=REGULATED, **rows)
     return float(np.sum(rows["power_kw"]))

@@ -13,9 +13,15 @@ the centralized one).
     of the resulting state (guarded). BRPs trade grid-blind.
 
 ``tso_dso_local`` — local AS market model
-    The DSO runs a local market and clears its needs first; it passes the remaining bids to
-    the TSO's market, limited so that their activation violates no distribution constraint
-    (the guard). BRPs last, guarded.
+    The DSO runs a local market and clears its needs first with local resources; it then
+    aggregates the unused local bids into one stepwise bid per (ISP, direction) —
+    prequalified so that any activation of the whole curve is safe for the distribution grid
+    (bids that worsen a point are scaled down together) — and passes only these aggregated
+    bids to the TSO's market (the TSO does not see the
+    distribution grid nor the single bids). The DSO disaggregates the TSO's activations pro
+    rata over each step's members. BRPs last, guarded. (``sequential_dso_first`` differs:
+    there one IMO platform passes the single remaining bids on, each trade checked as it
+    happens.)
 
 ``tso_dso_shared_balancing`` — shared balancing responsibility model
     The TSO may not use distribution resources; the DSO takes over the balancing of its area
@@ -31,6 +37,13 @@ the centralized one).
 ``tso_dso_integrated`` — integrated flexibility market model
     One market, run by an IMO, where the DSO, the TSO and the BRPs all buy: one
     welfare-maximising program of all three kinds of buyer under the grid's constraints.
+
+Pricing (every scheme): ``PAY_AS_OFFER`` — each fill at the seller's ask. In the joint
+programs a buyer never pays above its bid: where the program served a BRP or the TSO with an
+offer dearer than its bid because that offer also relieves the DSO's need, the DSO pays the
+excess (a money-only row, ``power_kw`` 0, purpose ``grid``). An aggregator that buys
+(Table 2) may be served by its own offers in a joint program: portfolio netting, a row whose
+buyer is its seller and whose money nets to zero for it.
 """
 
 from __future__ import annotations
@@ -38,23 +51,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from localflex.domain import OFFER_COLUMNS
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.joint import clear_joint, pair_fills
 from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.stages import book_stage, dso_stage
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
 __all__ = [
+    "aggregate_local_bids",
     "tso_dso_centralized",
     "tso_dso_common",
     "tso_dso_integrated",
     "tso_dso_local",
     "tso_dso_shared_balancing",
+    "tso_market_on_aggregated_bids",
+    "tso_market_on_areas",
 ]
 
 
 def tso_dso_centralized(inp: DesignInput, *, name: str = "tso_dso_centralized"
                         ) -> DesignResult:
+    """Ref. [65] centralized AS market model (paper §6.1): the TSO clears first on every
+    offer, blind to the distribution grid; the DSO then buys what the resulting state
+    needs; BRPs last, grid-blind (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     tso = book_stage(inp, pool, inp.tso_requests, log, stage="1-tso-central")
@@ -65,13 +86,122 @@ def tso_dso_centralized(inp: DesignInput, *, name: str = "tso_dso_centralized"
     return evaluate(inp, name, log.frame())
 
 
+def aggregate_local_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
+                         requests: pd.DataFrame) -> pd.DataFrame:
+    """The DSO's aggregated bids for the TSO's market (ref. [65], local AS market model).
+
+    Per (ISP, direction) the TSO asks for, the DSO passes its unused local bids on only as
+    far as *any* activation of them is safe for its grid, since it does not know which part
+    of the curve the TSO will activate: at every enforced point the worsening of all the
+    bids together (Σ max(0, −relief·sign) · kW) must fit the point's room (the guard's
+    headroom, 0 if overloaded); where it does not, every bid that worsens the point is
+    scaled down by the same factor (no priority by price among local resources). Bids of one
+    price form one step. Returns one row per member bid: ``step_id`` (the aggregated bid the
+    TSO sees), ``offer_id``, ``aggregator_id``, ``bus``, ``isp``, ``direction``,
+    ``price_eur_per_mwh``, ``qualified_kw``."""
+    offers = pool.available()
+    keys = set(zip(requests["isp"], requests["direction"], strict=True))
+    hit = np.fromiter(((t, d) in keys for t, d in zip(offers["isp"], offers["direction"],
+                                                       strict=True)), bool, len(offers))
+    offers = offers[hit].sort_values(["isp", "direction", "price_eur_per_mwh", "offer_id"],
+                                     kind="stable").reset_index(drop=True)
+    isp = offers["isp"].to_numpy(dtype=np.int64)
+    sign = np.where(offers["direction"].to_numpy() == "up", 1.0, -1.0)
+    kw = offers["max_power_kw"].to_numpy(dtype=float)
+    effect = inp.relief[isp, :, guard.bus_pos(offers["bus"].to_numpy())] * sign[:, None]
+    worsen = np.where((effect < -RELIEF_EPS_KW_PER_KW) & guard.enforce[isp], -effect, 0.0)
+    group = isp * 2 + (sign < 0)  # one curve per (ISP, direction)
+    total = np.zeros((2 * inp.n_isps, effect.shape[1]))
+    np.add.at(total, group, worsen * kw[:, None])
+    room = np.maximum(guard.head_kw, 0.0)[isp]  # [O, CP]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(total[group] > 1e-9, np.minimum(1.0, room / total[group]), 1.0)
+    factor = np.where(worsen > 0, scale, 1.0).min(axis=1) if len(offers) else np.zeros(0)
+    step = (inp.dso_id + "/agg/t" + offers["isp"].astype(str) + "/" + offers["direction"]
+            + "/" + offers["price_eur_per_mwh"].map("{:.4f}".format))
+    out = offers.assign(step_id=step.to_numpy(), qualified_kw=kw * factor)
+    return out[out["qualified_kw"] >= 1e-3][
+        ["step_id", "offer_id", "aggregator_id", "bus", "isp", "direction",
+         "price_eur_per_mwh", "qualified_kw"]].reset_index(drop=True)
+
+
+def tso_market_on_aggregated_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
+                                  log: TradeLog, *, stage: str) -> pd.DataFrame:
+    """The TSO's AS market cleared on one DSO's aggregated bids (``tso_market_on_areas``)."""
+    return tso_market_on_areas([(inp, pool, guard, log)], inp.tso_requests, stage=stage)
+
+
+def tso_market_on_areas(areas: list[tuple[DesignInput, OfferPool, GridGuard, TradeLog]],
+                        tso_requests: pd.DataFrame, *, stage: str) -> pd.DataFrame:
+    """The TSO's AS market cleared on the aggregated bids of one or several DSOs (paper
+    §6.1: "several local markets operated by different DSOs, coordinated with the
+    traditional AS markets operated by the TSO"), disaggregated pro rata.
+
+    Each DSO passes its prequalified steps (``aggregate_local_bids``); the TSO sees one sell
+    order per step (seller of record: that DSO), at the step's price, and its requests clear
+    against all of them in one continuous book (``book_stage``, pay-as-offer). Each DSO then
+    splits its steps' fills over their member bids in proportion to their prequalified kW;
+    every member delivers and is paid the step's price (its own ask). Returns the member
+    rows (with ``dso_id``)."""
+    all_members, all_steps = [], []
+    for inp, pool, guard, _log in areas:
+        members = aggregate_local_bids(inp, pool, guard, tso_requests)
+        if members.empty:
+            continue
+        members = members.assign(dso_id=inp.dso_id, step_id=inp.dso_id + ":" + members["step_id"])
+        steps = members.groupby("step_id", sort=False).agg(
+            bus=("bus", "first"), isp=("isp", "first"), direction=("direction", "first"),
+            price_eur_per_mwh=("price_eur_per_mwh", "first"),
+            max_power_kw=("qualified_kw", "sum"),
+        ).reset_index().rename(columns={"step_id": "offer_id"})
+        all_steps.append(steps.assign(aggregator_id=inp.dso_id, min_power_kw=0.0,
+                                      der_type="aggregated", block_id="")[list(OFFER_COLUMNS)])
+        all_members.append(members)
+    if not all_steps:
+        return pd.DataFrame()
+    members = pd.concat(all_members, ignore_index=True)
+    steps = pd.concat(all_steps, ignore_index=True)
+    first = areas[0][0]
+    fills = book_stage(first, OfferPool(steps), tso_requests, TradeLog(first.isp_hours),
+                       stage=stage)
+    if fills.empty:
+        return fills
+    fills = pd.DataFrame(fills)[["offer_id", "request_id", "power_kw"]].rename(
+        columns={"offer_id": "step_id", "power_kw": "step_kw"})
+    share = members["qualified_kw"] / members.groupby("step_id")["qualified_kw"].transform("sum")
+    rows = fills.merge(members.assign(share=share.to_numpy()), on="step_id")
+    rows["kw"] = rows["step_kw"].to_numpy() * rows["share"].to_numpy()
+    bids = tso_requests.set_index("request_id")["price_eur_per_mwh"]
+    for inp, pool, guard, log in areas:
+        mine = rows[rows["dso_id"] == inp.dso_id]
+        if mine.empty:
+            continue
+        kw = mine["kw"].to_numpy()
+        log.add(stage=stage, purpose=TradePurpose.SYSTEM.value, buyer_id=inp.tso_id,
+                seller_id=mine["aggregator_id"].to_numpy(), offer_id=mine["offer_id"].to_numpy(),
+                request_id=mine["request_id"].to_numpy(), bus=mine["bus"].to_numpy(),
+                isp=mine["isp"].to_numpy(), direction=mine["direction"].to_numpy(), power_kw=kw,
+                ask_eur_per_mwh=mine["price_eur_per_mwh"].to_numpy(dtype=float),
+                bid_eur_per_mwh=bids.loc[mine["request_id"]].to_numpy())
+        pool.take(mine["offer_id"], kw)
+        sign = np.where(mine["direction"].to_numpy() == "up", 1.0, -1.0)
+        guard.apply(mine["isp"].to_numpy(), guard.bus_pos(mine["bus"].to_numpy()), sign, kw)
+    return rows
+
+
 def tso_dso_local(inp: DesignInput, *, name: str = "tso_dso_local") -> DesignResult:
+    """Ref. [65] local AS market model: the DSO clears its needs with local resources, then
+    aggregates the unused local bids (prequalified so that any activation is safe) and
+    passes them to the TSO's market, which sees only the aggregated bids; BRPs last,
+    guarded (module docstring; paper §6.1)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     dso_stage(inp, pool, guard, log, stage="1-dso-local")
-    book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)
+    agg = tso_market_on_aggregated_bids(inp, pool, guard, log, stage="2-tso-aggregated")
     book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard)
-    return evaluate(inp, name, log.frame(), {"guard_limited_kw": guard.limited_kw})
+    return evaluate(inp, name, log.frame(), {
+        "guard_limited_kw": guard.limited_kw,
+        "aggregated_steps_traded": int(agg["step_id"].nunique()) if len(agg) else 0})
 
 
 def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeLog,
@@ -95,13 +225,22 @@ def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: Trade
     q = pairs["kw"].to_numpy()
     ask = s["price_eur_per_mwh"].to_numpy()
     bid = r["price_eur_per_mwh"].to_numpy()
+    pay = ask if mandatory else np.minimum(ask, bid)
     log.add(stage=stage, purpose=r["purpose"].to_numpy(),
             buyer_id=inp.dso_id if buyer_is_dso else r["party_id"].to_numpy(),
             seller_id=s["aggregator_id"].to_numpy(), offer_id=s["offer_id"].to_numpy(),
             request_id=r["request_id"].to_numpy(), bus=s["bus"].to_numpy(),
             isp=s["isp"].to_numpy(), direction=s["direction"].to_numpy(), power_kw=q,
             ask_eur_per_mwh=ask, bid_eur_per_mwh=bid, received_eur=ask * q * h,
-            paid_eur=(ask if mandatory else bid) * q * h)
+            paid_eur=pay * q * h)
+    gap = (ask - pay) * q * h
+    if (gap > 1e-12).any():  # the DSO pays what its own relief made worth buying (module doc)
+        g = gap > 1e-12
+        log.add(stage=stage, purpose=TradePurpose.GRID.value, buyer_id=inp.dso_id,
+                seller_id=s["aggregator_id"].to_numpy()[g], offer_id=s["offer_id"].to_numpy()[g],
+                request_id=r["request_id"].to_numpy()[g], bus=s["bus"].to_numpy()[g],
+                isp=s["isp"].to_numpy()[g], direction=s["direction"].to_numpy()[g],
+                power_kw=0.0, ask_eur_per_mwh=ask[g], paid_eur=gap[g], received_eur=0.0)
     taken = res.dso_kw + res.market_kw
     pool.take(offers["offer_id"], taken)
     sign = np.where(offers["direction"].to_numpy() == "up", 1.0, -1.0)
@@ -110,6 +249,9 @@ def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: Trade
 
 def tso_dso_shared_balancing(inp: DesignInput, *, name: str = "tso_dso_shared_balancing"
                              ) -> DesignResult:
+    """Ref. [65] shared balancing responsibility model (paper §6.1: "sharing of balance
+    responsibility", ref. [62]): the DSO meets its needs and the area's balancing obligation
+    in one network-aware program and pays for both; BRPs last (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.tso_requests, stage="1-dso-area",
@@ -119,6 +261,9 @@ def tso_dso_shared_balancing(inp: DesignInput, *, name: str = "tso_dso_shared_ba
 
 
 def tso_dso_common(inp: DesignInput, *, name: str = "tso_dso_common") -> DesignResult:
+    """Ref. [65] common TSO–DSO AS market model (paper §6.1, refs. [63, 64]: joint
+    procurement): one program of the DSO's needs and the TSO's requests under the
+    distribution grid's constraints; BRPs last (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.tso_requests, stage="1-common",
@@ -128,6 +273,8 @@ def tso_dso_common(inp: DesignInput, *, name: str = "tso_dso_common") -> DesignR
 
 
 def tso_dso_integrated(inp: DesignInput, *, name: str = "tso_dso_integrated") -> DesignResult:
+    """Ref. [65] integrated flexibility market model (paper §6.1): DSO, TSO and BRPs buy in
+    one welfare-maximising program run by an IMO (module docstring)."""
     pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.requests, stage="1-integrated",
