@@ -49,6 +49,9 @@ def test_inline_scenario_and_grids():
     ({"parameters": {"design.n_brpz": [1]}}, "design_params.n_brpz"),
     ({"grids": ["1-LV-nowhere--0-sw"]}, "grids[0]"),
     ({"delivery": {"under_delivery": "forgive"}}, "delivery.under_delivery"),
+    ({"parameters": {"forecast.error_scale": [-1]}}, "parameters.forecast.error_scale"),
+    ({"parameters": {"forecast.sigma": [1]}}, "parameters.forecast.sigma"),
+    ({"forecast": {"error_scale": "big"}}, "forecast.error_scale"),
 ])
 def test_bad_study_refused_naming_the_key(change, key):
     with pytest.raises(StudyError) as info:
@@ -79,3 +82,12 @@ def test_cli_refuses_a_folder_that_is_not_ours(tmp_path):
     assert "--out" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_forecast_error_scale_is_a_parameter():
+    cells = expand_cells(parse_study(small_study(parameters={"forecast.error_scale": [0, 1]})))
+    assert len(cells) == 2 * 2 * 2
+    assert sorted({c.forecast["error_scale"] for c in cells}) == [0, 1]
+    # the default scale leaves the ids of studies that never name it unchanged
+    plain = {c.cell_id for c in expand_cells(parse_study(small_study()))}
+    assert plain == {c.cell_id for c in cells if c.forecast["error_scale"] == 1}

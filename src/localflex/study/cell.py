@@ -30,7 +30,8 @@ def run_cell(cell: Cell) -> pd.DataFrame:
     rows = []
     for day in cell.days():
         outcome = run_day(scenario, day, cell.design, params, rules, seed=cell.seed,
-                          intraday=cell.intraday)
+                          intraday=cell.intraday,
+                          error_scale=float(cell.forecast["error_scale"]))
         rows.append({**cell.meta(), "day": pd.Timestamp(day), **outcome.kpis})
     frame = pd.DataFrame(rows)
     return frame[[*cell.meta(), "day", *DAY_KPIS]]

@@ -43,7 +43,7 @@ import pandas as pd
 
 from localflex.aggregator import OfferBook, build_offers, dispatch_awards
 from localflex.der import total_by_bus
-from localflex.der.forecast import sample_realised_kw
+from localflex.der.forecast import FORECAST_ERROR, ForecastError, sample_realised_kw
 from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, Role
 from localflex.grid import (
     BusLoads,
@@ -134,18 +134,21 @@ def design_input_from_setup(setup: MarketSetup, params: DesignParams, seed: int)
     )
 
 
-def realisation_factor(der_type: np.ndarray, n_isps: int, rng: np.random.Generator
-                       ) -> np.ndarray:
+def realisation_factor(der_type: np.ndarray, n_isps: int, rng: np.random.Generator,
+                       error_scale: float = 1.0) -> np.ndarray:
     """[T, N] multiplier ``max(1 + ε, 0)`` of each unit's baseline and flexibility.
 
-    ``ε`` per family from ``der.forecast`` (day-ahead horizon, the family's common share).
-    Families are drawn in sorted order so the draw depends on the fleet only."""
+    ``ε`` per family from ``der.forecast`` (day-ahead horizon, the family's common share),
+    its standard deviations times ``error_scale``. Families are drawn in sorted order, and
+    drawn even at scale 0, so the draw depends on the fleet only."""
+    table = {k: ForecastError(v.std_1h * error_scale, v.std_24h * error_scale,
+                              v.common_share) for k, v in FORECAST_ERROR.items()}
     types = np.asarray(der_type).astype(str)
     factor = np.ones((n_isps, types.size))
     for family in sorted(set(types.tolist())):
         cols = np.flatnonzero(types == family)
         factor[:, cols] = sample_realised_kw(np.ones((n_isps, cols.size)), family, rng,
-                                             horizon_h=24.0)
+                                             horizon_h=24.0, table=table)
     return factor
 
 
@@ -273,6 +276,7 @@ def run_day(
     *,
     seed: int,
     intraday: bool = True,
+    error_scale: float = 1.0,
 ) -> DayOutcome:
     """One study day of ``design`` (module docstring); ``scenario`` is the cell's."""
     scen = day_scenario(scenario, day, seed)
@@ -287,7 +291,7 @@ def run_day(
 
     # reality: the same draw for every design of this seed and day
     rng = np.random.default_rng([dseed, 11])
-    factor = realisation_factor(env.der_type, n_isps, rng)
+    factor = realisation_factor(env.der_type, n_isps, rng, error_scale)
     baseline = setup.baseline_kw
     real_baseline = baseline * factor
     up_real, down_real = env.up_kw * factor, env.down_kw * factor

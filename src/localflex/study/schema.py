@@ -8,7 +8,8 @@ names a base scenario (``localflex.sim.scenario``) and the axes it sweeps:
 * ``parameters``: any scenario key by dotted path (``ders.ev_share_of_households``,
   ``grid.sgen_scale``, ``market.price_cap_eur_per_mwh``, ...) or any design parameter as
   ``design.<key>`` (``design.n_brps``, ``design.thresholds.red_factor``), each with a list of
-  values; the study takes their Cartesian product;
+  values, or the forecast-error scale as ``forecast.error_scale``; the study takes their
+  Cartesian product;
 * ``seeds`` and ``dates`` (date ranges, both ends included, up to a year each).
 
 Every combination is a **cell** with a stable id (a hash of everything that defines it,
@@ -38,6 +39,7 @@ __all__ = [
     "Cell",
     "DateRange",
     "DeliverySpec",
+    "ForecastSpec",
     "Study",
     "StudyError",
     "expand_cells",
@@ -89,6 +91,13 @@ class DeliverySpec(_Strict):
     penalty_factor: float = Field(1.0, ge=0)
 
 
+class ForecastSpec(_Strict):
+    """The forecast-error assumption of ``der.forecast`` and how far to scale it."""
+
+    error_scale: float = Field(
+        1.0, ge=0, description="multiplier on every family's error std (0: perfect forecast)")
+
+
 class Study(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     scenario: str | dict[str, Any] = Field(
@@ -102,6 +111,7 @@ class Study(_Strict):
     dates: list[DateRange] = Field(min_length=1)
     intraday: bool = Field(True, description="clear the residual closer to delivery")
     delivery: DeliverySpec = DeliverySpec()
+    forecast: ForecastSpec = ForecastSpec()
 
     @field_validator("seeds")
     @classmethod
@@ -135,6 +145,7 @@ class Cell:
     design_params: dict[str, Any]  # DesignParams mapping (validated)
     intraday: bool
     delivery: dict[str, Any]
+    forecast: dict[str, Any]
 
     def days(self) -> list[date]:
         return self.dates.days()
@@ -236,6 +247,16 @@ def _validated_scenario(data: dict[str, Any], param_keys: dict[str, str]) -> dic
     return scenario.model_dump(mode="json")
 
 
+def _validated_forecast(data: dict[str, Any], swept: list[str]) -> dict[str, Any]:
+    try:
+        return ForecastSpec.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        field, value, expected = _first_error(exc, "forecast")
+        if field in swept:
+            field = f"parameters.{field}"
+        raise StudyError(field, value, expected) from None
+
+
 def _validated_design_params(data: dict[str, Any], source: str) -> dict[str, Any]:
     from localflex.market.designs import design_params_from_mapping
 
@@ -287,13 +308,18 @@ def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
         scen = _copy(base)
         _set_dotted(scen, "grid.simbench_code", grid, "grids")
         dparams = _copy(study.design_params)
+        forecast = study.forecast.model_dump(mode="json")
         param_keys: dict[str, str] = {}
         for key, value in values.items():
             if key.startswith("design."):
                 _set_dotted(dparams, key.removeprefix("design."), value, f"parameters.{key}")
+            elif key.startswith("forecast."):
+                _set_dotted(forecast, key.removeprefix("forecast."), value,
+                            f"parameters.{key}")
             else:
                 _set_dotted(scen, key, value, f"parameters.{key}")
                 param_keys[key] = f"parameters.{key}"
+        forecast = _validated_forecast(forecast, keys)
         token = json.dumps([scen, dparams], sort_keys=True, default=str)
         if token not in scenario_cache:
             scen = _validated_scenario(scen, param_keys)
@@ -306,6 +332,8 @@ def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
                           "scenario": scen, "design_params": dparams,
                           "intraday": study.intraday,
                           "delivery": study.delivery.model_dump(mode="json")}
+            if forecast != ForecastSpec().model_dump(mode="json"):
+                definition["forecast"] = forecast  # ids of studies without it stay as they were
             cells.append(Cell(cell_id(definition), design, grid, seed, dates, values, scen,
-                              dparams, study.intraday, definition["delivery"]))
+                              dparams, study.intraday, definition["delivery"], forecast))
     return cells
