@@ -76,7 +76,7 @@ def _print_headline(statistics) -> None:
         table.add_column(col, justify="left" if col == "design" else "right")
     keys = [c for c in statistics.columns if c not in {"kpi", "unit", "n", "mean", "std",
                                                        "ci_low", "ci_high", "n_seeds"}]
-    for key, part in statistics.groupby(keys, sort=False):
+    for key, part in statistics.groupby(keys, sort=True):
         by = part.set_index("kpi")
         cells = []
         for kpi, fmt in (("dso_cost_eur", "{:,.2f}"), ("residual_overload_kwh", "{:,.2f}"),
@@ -85,7 +85,7 @@ def _print_headline(statistics) -> None:
             cells.append(f"{fmt.format(r['mean'])} [{fmt.format(r['ci_low'])}, "
                          f"{fmt.format(r['ci_high'])}]")
         name = dict(zip(keys, key, strict=True))
-        label = " ".join([name.pop("design"), *(f"{k.removeprefix('param:')}={v}"
+        label = " ".join([name.pop("design"), *(f"{k.rsplit('.', 1)[-1]}={v}"
                                                 for k, v in name.items()
                                                 if k.startswith("param:"))])
         table.add_row(label, *cells)
