@@ -14,7 +14,7 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
    their awards over their units (``dispatch_awards``), capped at the flexibility the units
    really have; each fleet's model responds (rebound included); a power flow gives the
    realised grid state. Direct control and curtailment (the conditional designs' orange and
-   red regimes) act on the bus and are taken as delivered.
+   red regimes) and hand-entered offers act on the bus and are taken as delivered.
 4. **Intraday** (close to delivery): the DSO clears what is still overloaded in the realised
    state from the flexibility still free (a fresh offer book on the realised envelopes less
    what the day-ahead dispatch uses, same cost model), at least cost with the single-buyer
