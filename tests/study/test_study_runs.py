@@ -48,9 +48,12 @@ def test_local_cluster_gives_the_serial_numbers(serial_run, tmp_path):
 def test_rerun_skips_finished_cells(serial_run):
     files = sorted((serial_run.out / "cells").glob("*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in files]
+    stale = serial_run.out / "cells" / f".{files[0].name}.k2j3.tmp"  # a killed worker's
+    stale.write_bytes(b"half")
     again = run_study(parse_study(small_study()), serial_run.out, scheduler="serial")
     assert again.ran == [] and len(again.skipped) == 4 and not again.failed
     assert [p.stat().st_mtime_ns for p in files] == stamps
+    assert not stale.exists()
 
 
 @pytest.mark.slow

@@ -70,8 +70,8 @@ def prepare_out_dir(out: Path, study: Study) -> None:
                              f"the folder of study {study.name!r} (it holds study {name!r})")
     (out / "cells").mkdir(parents=True, exist_ok=True)
     (out / "failed").mkdir(exist_ok=True)
-    for folder in ("cells", "failed"):  # temp files of a worker killed mid-write (ours)
-        for stale in (out / folder).glob(".*.tmp"):
+    for folder, kind in (("cells", "parquet"), ("failed", "json")):
+        for stale in (out / folder).glob(f".*.{kind}.*.tmp"):  # a killed worker's (ours)
             stale.unlink(missing_ok=True)
     if not mark.is_file():
         write_bytes_atomic(mark, json.dumps({"study": study.name, "format": 1}).encode())
