@@ -91,3 +91,16 @@ def test_forecast_error_scale_is_a_parameter():
     # the default scale leaves the ids of studies that never name it unchanged
     plain = {c.cell_id for c in expand_cells(parse_study(small_study()))}
     assert plain == {c.cell_id for c in cells if c.forecast["error_scale"] == 1}
+
+
+def test_cli_refuses_an_unreachable_scheduler(tmp_path, monkeypatch):
+    import localflex.study.runner as runner_module
+    from support import free_port
+
+    monkeypatch.setattr(runner_module, "CONNECT_TIMEOUT_S", 2)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(small_study()))
+    result = CliRunner().invoke(app, ["study", str(path), "--out", str(tmp_path / "o"),
+                                      "--scheduler", f"tcp://127.0.0.1:{free_port()}"])
+    assert result.exit_code == 2, result.output
+    assert "--scheduler" in result.output and "Traceback" not in result.output

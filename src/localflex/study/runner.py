@@ -34,6 +34,8 @@ from localflex.study.schema import Cell, Study, StudyError, expand_cells
 __all__ = ["MARK", "StudyRun", "prepare_out_dir", "run_cells", "run_study"]
 
 MARK = ".localflex-study.json"
+CONNECT_TIMEOUT_S = 10
+"""How long to try reaching a Dask scheduler given by address."""
 
 
 @dataclass
@@ -120,7 +122,12 @@ def _on_dask(cells: list[Cell], out: Path, scheduler: str, workers: int | None
                                dashboard_address=None, host="127.0.0.1")
         client = Client(cluster)
     else:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise StudyError("--scheduler", scheduler,
+                             "'local', 'serial' or the address of a running Dask scheduler "
+                             f"(tcp://host:port): {type(exc).__name__}") from None
     try:
         futures = client.map(run_and_write, cells, out=str(out), pure=False,
                              key=[f"cell-{c.cell_id}" for c in cells])
