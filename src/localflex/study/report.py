@@ -39,16 +39,19 @@ def study_report_html(frame: pd.DataFrame, statistics: pd.DataFrame, paired: pd.
                       title: str) -> str:
     """The report page of a study (module docstring) as an HTML string."""
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
     frame = frame.assign(variant=_label(frame))
     variants = list(dict.fromkeys(frame["variant"]))
+    palette = qualitative.Plotly + qualitative.D3
+    color = {v: palette[i % len(palette)] for i, v in enumerate(variants)}
     parts: list[str] = []
     first = True
     for kpi in [k for k in HEADLINE_KPIS if k in frame.columns]:
         fig = go.Figure()
         for v in variants:
             fig.add_trace(go.Box(y=frame.loc[frame["variant"] == v, kpi], name=v,
-                                 boxmean=True))
+                                 boxmean=True, marker_color=color[v]))
         fig.update_layout(title=f"{kpi} per study day", showlegend=False, height=420)
         parts.append(_fig_html(fig, first))
         first = False
@@ -61,10 +64,11 @@ def study_report_html(frame: pd.DataFrame, statistics: pd.DataFrame, paired: pd.
         part = frame[frame["variant"] == v]
         fig.add_trace(go.Scatter(x=part["residual_overload_kwh"], y=part["dso_cost_eur"],
                                  mode="markers", name=f"{v} (days)", opacity=0.25,
-                                 legendgroup=v, showlegend=False))
+                                 legendgroup=v, showlegend=False,
+                                 marker={"color": color[v]}))
         fig.add_trace(go.Scatter(
             x=[agg.loc[v, "over"]], y=[agg.loc[v, "cost"]], mode="markers", name=v,
-            legendgroup=v, marker={"size": 12},
+            legendgroup=v, marker={"size": 12, "color": color[v]},
             error_x={"type": "data", "array": [1.96 * agg.loc[v, "over_sd"]]},
             error_y={"type": "data", "array": [1.96 * agg.loc[v, "cost_sd"]]}))
     fig.update_layout(title="DSO cost vs residual overload (mean ± 95 % CI; days faint)",
@@ -80,8 +84,9 @@ def study_report_html(frame: pd.DataFrame, statistics: pd.DataFrame, paired: pd.
         for v in variants:
             part = monthly[monthly["variant"] == v]
             fig.add_trace(go.Scatter(x=part["month"], y=part[kpi], mode="lines+markers",
-                                     name=v))
+                                     name=v, line={"color": color[v]}))
         fig.update_layout(title=f"the study period by month: mean {kpi} per day", height=420)
+        fig.update_xaxes(type="category")
         parts.append(_fig_html(fig, first))
 
     head = statistics[statistics["kpi"].isin(HEADLINE_KPIS)]
