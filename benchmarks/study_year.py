@@ -1,0 +1,131 @@
+"""Benchmark: a year of market days of one design under forecast error (``localflex study``).
+
+Paper §7 asks for the value of each design over time, not one day. This script runs one
+design over a date range split into ``--chunks`` date ranges (cells), on a Dask
+``LocalCluster`` with 1 and then 2 worker processes, and prints
+
+* the study's wall time with 2 workers (goal for a year of a ``1-MVLV-*-all-2-sw`` area on
+  2 cores: < 30 min);
+* the power-flow floor: one batch power flow (power-grid-model) of every ISP of the range on
+  the grid's forecast net load — the least any simulation of the range must compute — and
+  the ratio of the study to it (goal <= 3x);
+* the speed-up of 2 workers over 1, and that both give the same numbers.
+
+Defaults are the goal's case (a year of 1-MVLV-semiurb-all-2-sw, sequential_dso_first).
+Shorter ranges or smaller grids are labelled as such and the year is EXTRAPOLATED linearly::
+
+    python benchmarks/study_year.py                                   # the goal's case
+    python benchmarks/study_year.py --grid 1-LV-rural1--2-sw --days 28 --chunks 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from _machine import cpu_model  # benchmarks/_machine.py
+
+from localflex.domain import TimeGrid
+from localflex.grid import bus_loads, load_simbench_grid, run_power_flow
+from localflex.study import parse_study, read_kpis, run_study
+
+ROOT = Path(__file__).resolve().parents[1]
+AREA = "1-MVLV-semiurb-all-2-sw"
+
+
+def _ranges(start: date, days: int, chunks: int) -> list[dict[str, str]]:
+    size = -(-days // chunks)
+    out = []
+    for lo in range(0, days, size):
+        hi = min(lo + size, days) - 1
+        out.append({"start": str(start + timedelta(days=lo)),
+                    "end": str(start + timedelta(days=hi))})
+    return out
+
+
+def _study(grid: str, design: str, start: date, days: int, chunks: int) -> dict:
+    if grid.startswith("1-MVLV"):
+        base = yaml.safe_load((ROOT / "examples" / "study_year_area.yaml")
+                              .read_text(encoding="utf-8"))["scenario"]
+    else:
+        base = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"))
+    return {"name": "bench-year", "scenario": base, "grids": [grid], "designs": [design],
+            "seeds": [1], "dates": _ranges(start, days, chunks)}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the Dask workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _run(study: dict, workers: int) -> tuple[float, float, pd.DataFrame]:
+    with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
+        c0, t0 = _cpu_s(), time.perf_counter()
+        run = run_study(parse_study(study), Path(tmp) / "out", scheduler="local",
+                        workers=workers)
+        wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+        if run.failed:
+            raise SystemExit(f"cells failed: {run.failed}")
+        return wall, cpu, read_kpis(run.out).drop(columns=["cell_id"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", default=AREA)
+    parser.add_argument("--design", default="sequential_dso_first")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2016, 1, 1))
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--chunks", type=int, default=12, help="date ranges (cells)")
+    args = parser.parse_args()
+
+    print("== machine ==")
+    print(f"nproc: {os.cpu_count()}  cpu: {cpu_model()}  load average (1/5/15 min): "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    full = args.days >= 365 and args.grid.startswith("1-MVLV")
+    label = "MEASURED (the goal's case)" if full else (
+        f"MEASURED on {args.grid}, {args.days} days — NOT the goal's case "
+        "(a year of a 1-MVLV-*-all-2-sw area)")
+    print("== inputs ==")
+    print(f"{label}; design {args.design}; {args.days} days from {args.start} in "
+          f"{args.chunks} cells")
+
+    study = _study(args.grid, args.design, args.start, args.days, args.chunks)
+    wall_1, cpu_1, kpis_1 = _run(study, 1)
+    wall_2, cpu_2, kpis_2 = _run(study, 2)
+    same = kpis_1.equals(kpis_2)
+
+    grid = load_simbench_grid(args.grid)
+    tg = TimeGrid.for_day(str(args.start), days=args.days)
+    loads = bus_loads(grid, grid.element_profiles_kw(tg))
+    run_power_flow(grid, type(loads)(loads.p_kw[:2], loads.q_kvar[:2]))  # warm-up
+    t0 = time.perf_counter()
+    run_power_flow(grid, loads, engine="pgm")
+    floor = time.perf_counter() - t0
+
+    scale = 365 / args.days
+    print("== study ==")
+    print(f"1 worker : {wall_1:8.1f} s wall, {cpu_1:8.1f} s CPU (all processes)")
+    year = "measured" if args.days >= 365 else "EXTRAPOLATED"
+    print(f"2 workers: {wall_2:8.1f} s wall, {cpu_2:8.1f} s CPU; CPU / wall = "
+          f"{cpu_2 / wall_2:.2f} of 2 cores (below 2: other load or start-up)")
+    print(f"           (year {year}: {wall_2 * scale / 60:.1f} min; "
+          "goal < 30 min for the area)")
+    print(f"speed-up of 2 workers over 1: {wall_1 / wall_2:.2f}x; identical numbers: {same}")
+    print("== power-flow floor ==")
+    print(f"{tg.n_isps} ISPs, one batch power flow (PGM) of {grid.n_buses} buses: {floor:.2f} s")
+    print(f"ratio study (2 workers) / floor: {wall_2 / floor:.1f}x (goal <= 3x)")
+    print(f"study days: {len(kpis_2)}; mean DSO cost {kpis_2['dso_cost_eur'].mean():.2f} EUR/day, "
+          f"mean residual overload {kpis_2['residual_overload_kwh'].mean():.2f} kWh/day")
+
+
+if __name__ == "__main__":
+    main()

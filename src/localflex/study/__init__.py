@@ -1,0 +1,42 @@
+"""Studies: a year of market days under forecast error, swept over designs, grids,
+parameters and seeds, on Dask, with statistics (paper §7: "quantitative research on the
+value gained by using one type of coordination or another is not available").
+
+Modules: ``schema`` (the study file and its cells), ``day`` (one market day under forecast
+error: day-ahead on the forecast, intraday on reality, delivery check and settlement),
+``cell`` (a cell's days in order), ``runner`` (cells on Dask, one Parquet file per cell,
+resumable), ``stats`` (means, 95 % intervals, paired differences under common random
+numbers), ``report`` (the HTML report), ``results`` (tables and report of a study folder).
+
+Limits of this version, stated once: DER state (temperatures, state of charge) starts each
+day from the DER models' initial state — the models of ``localflex.der`` are built per time
+grid — and the inflexible background load is taken as forecast (errors apply to the DER
+families of ``der.forecast``).
+"""
+
+from localflex.study.cell import run_cell
+from localflex.study.day import DAY_KPIS, DayOutcome, run_day
+from localflex.study.results import StudyResults, summarise
+from localflex.study.runner import StudyRun, read_kpis, run_study
+from localflex.study.schema import Cell, Study, StudyError, expand_cells, load_study, parse_study
+from localflex.study.stats import kpi_statistics, paired_differences
+
+__all__ = [
+    "DAY_KPIS",
+    "Cell",
+    "DayOutcome",
+    "Study",
+    "StudyError",
+    "StudyResults",
+    "StudyRun",
+    "expand_cells",
+    "kpi_statistics",
+    "load_study",
+    "paired_differences",
+    "parse_study",
+    "read_kpis",
+    "run_cell",
+    "run_day",
+    "run_study",
+    "summarise",
+]

@@ -1,0 +1,378 @@
+"""One market day under forecast error: day-ahead on the forecast, intraday on reality.
+
+Paper §2 ("a layer of uncertainty is added when predicting and procuring the available
+flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief) and §6.2
+(the designs). The sequence of one study day, for one market design:
+
+1. **Forecast** (``prepare_market``): the DSO's forecast net load with every DER at its
+   baseline, the aggregators' offers on the forecast envelopes, the BRPs' and TSO's seeded
+   requests (``make_design_input``).
+2. **Day-ahead**: the design clears on the forecast (``market.designs.DESIGNS``).
+3. **Reality**: each unit's baseline and flexibility are multiplied by ``max(1 + ε, 0)``,
+   ``ε`` drawn from the DER family's error model of ``der.forecast`` (day-ahead horizon,
+   common factor shared by the family's units, the rest idiosyncratic). The aggregators split
+   their awards over their units (``dispatch_awards``), capped at the flexibility the units
+   really have; each fleet's model responds (rebound included); a power flow gives the
+   realised grid state. Direct control and curtailment (the conditional designs' orange and
+   red regimes) and hand-entered offers act on the bus and are taken as delivered.
+4. **Intraday** (close to delivery): the DSO clears what is still overloaded in the realised
+   state from the flexibility still free (a fresh offer book on the realised envelopes less
+   what the day-ahead dispatch uses, same cost model), at least cost with the single-buyer
+   LP (``clear_dso_single_buyer``); the units respond and a last power flow gives the
+   residual overload.
+5. **Settlement** (``localflex.settlement``): every aggregator award of both markets is
+   checked against the meters (declared baseline − metered net load of the award's pool,
+   ``delivery_check``), paid for what was delivered, with the under-delivery rule of the
+   study; control and curtailment are paid as traded; all of it is booked on a double-entry
+   ledger that sums to zero cents. Money KPIs come from the ledger.
+
+Common random numbers: the requests, the forecast errors and the intraday offers are drawn
+from generators seeded by ``(seed, day)`` only, never by the design, so every design of the
+same seed meets the same day. DER state does not carry from one day to the next: the DER
+models of ``localflex.der`` are built for one time grid and start each day from their
+initial state (see the study package docstring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from localflex.aggregator import OfferBook, build_offers, dispatch_awards
+from localflex.der import total_by_bus
+from localflex.der.forecast import FORECAST_ERROR, ForecastError, sample_realised_kw
+from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, Role
+from localflex.grid import (
+    BusLoads,
+    flow_sensitivity,
+    headroom_kw,
+    overload_kw,
+    relief_kw_per_kw_up,
+    run_power_flow,
+)
+from localflex.market import CongestionNeeds, clear_dso_single_buyer
+from localflex.market.designs import DESIGNS, DesignInput, DesignParams, make_design_input
+from localflex.market.designs.ledger import TradePurpose
+from localflex.market.designs.result import injection_delta_kw
+from localflex.settlement.delivery import (
+    DeliveryRules,
+    award_ids,
+    coded_delivery_transactions,
+    delivery_check,
+    pool_keys,
+    pooled_measurements,
+)
+from localflex.settlement.ledger import build_ledger, transactions_frame
+from localflex.sim.scenario import Scenario
+from localflex.sim.setup import MarketSetup, prepare_market
+
+__all__ = ["DAY_KPIS", "OVERLOAD_TOLERANCE_KW", "DayOutcome", "day_seed", "run_day"]
+
+OVERLOAD_TOLERANCE_KW = 0.1
+"""Overload below 0.1 kW is power-flow and linearisation noise (as in ``sim.engine``)."""
+
+DAY_KPIS: dict[str, tuple[str, str]] = {
+    "forecast_overload_kwh": ("kWh", "overload the DSO forecasts with DERs at baseline"),
+    "da_residual_overload_kwh": ("kWh", "overload left on the forecast after the design"),
+    "realised_overload_kwh": ("kWh", "overload of reality after the day-ahead dispatch"),
+    "residual_overload_kwh": ("kWh", "overload left after intraday (what happened)"),
+    "new_overload_kwh": ("kWh", "residual overload where the forecast had none"),
+    "worst_loading_pct": ("%", "worst congestion-point loading of the day"),
+    "da_grid_kwh": ("kWh", "energy the DSO bought day-ahead"),
+    "id_grid_kwh": ("kWh", "energy the DSO bought intraday"),
+    "system_kwh": ("kWh", "energy the TSO bought"),
+    "market_kwh": ("kWh", "energy the BRPs bought"),
+    "control_kwh": ("kWh", "direct control (orange)"),
+    "curtailed_kwh": ("kWh", "emergency curtailment (red)"),
+    "awarded_kwh": ("kWh", "aggregator awards of both markets"),
+    "delivered_kwh": ("kWh", "metered delivery of those awards (baseline − meter)"),
+    "missing_kwh": ("kWh", "under-delivered energy of failed awards"),
+    "delivered_share": ("-", "delivered / awarded"),
+    "rebound_kwh": ("kWh", "|response| of dispatched units in ISPs nobody asked for"),
+    "forecast_error_kwh": ("kWh", "|realised − forecast| baseline energy of the DERs"),
+    "dso_cost_eur": ("EUR", "the DSO's net payments (ledger)"),
+    "tso_cost_eur": ("EUR", "the TSO's net payments (ledger)"),
+    "brp_cost_eur": ("EUR", "the BRPs' net payments (ledger)"),
+    "aggregator_revenue_eur": ("EUR", "the aggregators' net receipts (ledger)"),
+    "penalty_eur": ("EUR", "under-delivery penalties paid by aggregators"),
+}
+"""KPI columns of a study day: name -> (unit, meaning). Money from the ledger (cents)."""
+
+
+@dataclass
+class DayOutcome:
+    """One study day of one design: KPIs (``DAY_KPIS``) and its balanced ledger."""
+
+    kpis: dict[str, float]
+    ledger: pd.DataFrame
+
+
+def day_seed(seed: int, day: date) -> int:
+    """The seed of everything drawn for ``day``: the same for every design (CRN)."""
+    return int(seed) * 1_000_003 + day.toordinal()
+
+
+def day_scenario(scenario: Scenario, day: date, seed: int) -> Scenario:
+    """``scenario`` for one market day with the study seed."""
+    return scenario.model_copy(update={
+        "seed": int(seed), "time": scenario.time.model_copy(update={"day": day, "days": 1})})
+
+
+def design_input_from_setup(setup: MarketSetup, params: DesignParams, seed: int) -> DesignInput:
+    """The designs' shared input of a prepared market day (as ``localflex compare``)."""
+    grid, envelope = setup.grid, setup.envelope
+    scenario = setup.scenario
+    return make_design_input(
+        grid, setup.forecast_loads, setup.offers[list(OFFER_COLUMNS)],
+        isp_hours=setup.time_grid.isp_hours, seed=seed, params=params,
+        control_up_kw=total_by_bus(envelope.up_kw, envelope.bus, grid.bus_ids),
+        control_down_kw=total_by_bus(envelope.down_kw, envelope.bus, grid.bus_ids),
+        engine=scenario.grid.power_flow_engine, dso_id=scenario.market.dso_name,
+    )
+
+
+def realisation_factor(der_type: np.ndarray, n_isps: int, rng: np.random.Generator,
+                       error_scale: float = 1.0) -> np.ndarray:
+    """[T, N] multiplier ``max(1 + ε, 0)`` of each unit's baseline and flexibility.
+
+    ``ε`` per family from ``der.forecast`` (day-ahead horizon, the family's common share),
+    its standard deviations times ``error_scale``. Families are drawn in sorted order, and
+    drawn even at scale 0, so the draw depends on the fleet only."""
+    table = {k: ForecastError(v.std_1h * error_scale, v.std_24h * error_scale,
+                              v.common_share) for k, v in FORECAST_ERROR.items()}
+    types = np.asarray(der_type).astype(str)
+    factor = np.ones((n_isps, types.size))
+    for family in sorted(set(types.tolist())):
+        cols = np.flatnonzero(types == family)
+        factor[:, cols] = sample_realised_kw(np.ones((n_isps, cols.size)), family, rng,
+                                             horizon_h=24.0, table=table)
+    return factor
+
+
+def _respond(setup: MarketSetup, delta_kw: np.ndarray) -> np.ndarray:
+    slices = setup.unit_slices
+    parts = [fleet.respond(setup.time_grid, delta_kw[:, sl])
+             for fleet, sl in zip(setup.placed.fleets, slices, strict=True)]
+    return np.hstack(parts) if parts else np.zeros_like(delta_kw)
+
+
+def _awards_from_trades(trades: pd.DataFrame, offers: pd.DataFrame, isp_hours: float
+                        ) -> pd.DataFrame:
+    """Design trades served by pooled offers as AWARD_COLUMNS + buyer_id."""
+    pooled = offers[offers["pool"] >= 0]
+    der_type = pooled.set_index("offer_id")["der_type"]
+    mine = trades[trades["offer_id"].isin(der_type.index)]
+    energy_mwh = mine["power_kw"].to_numpy(dtype=float) * isp_hours / 1000.0
+    received = mine["received_eur"].to_numpy(dtype=float)
+    return pd.DataFrame({
+        "offer_id": mine["offer_id"].to_numpy(dtype=object),
+        "aggregator_id": mine["seller_id"].to_numpy(dtype=object),
+        "bus": mine["bus"].to_numpy(dtype=np.int64),
+        "isp": mine["isp"].to_numpy(dtype=np.int64),
+        "direction": mine["direction"].to_numpy(dtype=object),
+        "power_kw": mine["power_kw"].to_numpy(dtype=float),
+        "price_eur_per_mwh": np.divide(received, energy_mwh, out=np.zeros_like(received),
+                                       where=energy_mwh > 0),
+        "cost_eur": received,
+        "der_type": mine["offer_id"].map(der_type).to_numpy(dtype=object),
+        "buyer_id": mine["buyer_id"].to_numpy(dtype=object),
+    })
+
+
+def _intraday_book(setup: MarketSetup, up_kw: np.ndarray, down_kw: np.ndarray,
+                   rng: np.random.Generator) -> OfferBook:
+    scenario, env = setup.scenario, setup.envelope
+    return build_offers(
+        up_kw=up_kw, down_kw=down_kw,
+        energy_up_max_kwh=env.energy_up_max_kwh, energy_down_max_kwh=env.energy_down_max_kwh,
+        unit_bus=env.bus, unit_der_type=env.der_type, portfolio=setup.portfolio,
+        min_bid_kw={a.name: a.min_bid_kw for a in scenario.aggregators},
+        markup={a.name: a.price_markup for a in scenario.aggregators},
+        rng=rng, isp_hours=setup.time_grid.isp_hours,
+        cost_overrides={str(k): v for k, v in scenario.market.cost_eur_per_mwh.items()},
+    )
+
+
+def _overload_kwh(state, cps, isp_hours: float) -> np.ndarray:
+    over = overload_kw(state, cps)
+    return np.where(over > OVERLOAD_TOLERANCE_KW, over, 0.0) * isp_hours
+
+
+def _settle(setup: MarketSetup, awards: pd.DataFrame, trades: pd.DataFrame,
+            metered_kw: np.ndarray, rules: DeliveryRules, dso_id: str,
+            tso_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Delivery check of every aggregator award and the day's balanced ledger."""
+    env, h = setup.envelope, setup.time_grid.isp_hours
+    awards = awards.assign(award_id=award_ids(awards),
+                           pool=pool_keys(awards["aggregator_id"], awards["bus"],
+                                          awards["der_type"]))
+    unit_pool = pool_keys(setup.portfolio.unit_aggregator, env.bus, env.der_type)
+    base, meter = pooled_measurements(awards["pool"], awards["isp"], unit_pool,
+                                      setup.baseline_kw, metered_kw)
+    delivery = delivery_check(awards, base, meter, h, rules, buyer_id=dso_id)
+    parts = [coded_delivery_transactions(delivery).frame()]
+    fallback = trades[trades["purpose"].isin([TradePurpose.CONTROL.value,
+                                              TradePurpose.CURTAIL.value])]
+    if len(fallback):
+        parts.append(transactions_frame(
+            fallback["buyer_id"].to_numpy(dtype=object),
+            fallback["seller_id"].to_numpy(dtype=object), fallback["paid_eur"].to_numpy(),
+            fallback["trade_id"].to_numpy(dtype=object), fallback["isp"].to_numpy(),
+            fallback["purpose"].to_numpy(dtype=object)))
+    parties: dict[str, Role] = {dso_id: Role.DSO, tso_id: Role.TSO}
+    for seller in fallback["seller_id"].unique():  # contracted / curtailed customers
+        parties[str(seller)] = Role.PROSUMER
+    for frame in parts:
+        for col in ("payer", "payee"):
+            for party in frame[col].unique():
+                parties.setdefault(str(party), Role.BRP if str(party).startswith("BRP")
+                                   else Role.AGGREGATOR)
+    return delivery, build_ledger(parts, parties, setup.time_grid)
+
+
+def _net_eur(ledger: pd.DataFrame, mask: np.ndarray) -> float:
+    """Net payments (positive = paid) of the parties in ``mask``, cents to EUR."""
+    return -int(ledger.loc[mask, "amount_cents"].sum()) / 100.0
+
+
+def _mixed_direction(awards: pd.DataFrame) -> np.ndarray:
+    """Awards whose pool and ISP also carry an award in the other direction (DA up, ID
+    down): the meter cannot tell them apart, so they are netted before the check."""
+    keys = awards["aggregator_id"].astype(str) + "|" + awards["bus"].astype(str) + "|" + \
+        awards["der_type"].astype(str) + "|" + awards["isp"].astype(str)
+    return (awards.groupby(keys)["direction"].transform("nunique") > 1).to_numpy()
+
+
+def _net_awards(awards: pd.DataFrame, isp_hours: float) -> pd.DataFrame:
+    """Opposite awards of one pool and ISP netted into one (the larger side keeps its buyer,
+    price and offer)."""
+    mixed = _mixed_direction(awards)
+    if not mixed.any():
+        return awards
+    keep = awards[~mixed]
+    m = awards[mixed].copy()
+    m["signed"] = np.where(m["direction"] == "up", 1.0, -1.0) * m["power_kw"]
+    key = ["aggregator_id", "bus", "der_type", "isp"]
+    net = m.groupby(key, sort=False)["signed"].transform("sum")
+    m = m.assign(net=net).sort_values("power_kw", ascending=False, kind="stable")
+    first = m.drop_duplicates(key)
+    first = first.assign(direction=np.where(first["net"] >= 0, "up", "down"),
+                         power_kw=first["net"].abs())
+    first = first.assign(cost_eur=first["power_kw"] * first["price_eur_per_mwh"]
+                         * isp_hours / 1000.0)
+    first = first[first["power_kw"] > 1e-9]
+    return pd.concat([keep, first.drop(columns=["signed", "net"])], ignore_index=True)
+
+
+def run_day(
+    scenario: Scenario,
+    day: date,
+    design: str,
+    params: DesignParams,
+    rules: DeliveryRules,
+    *,
+    seed: int,
+    intraday: bool = True,
+    error_scale: float = 1.0,
+) -> DayOutcome:
+    """One study day of ``design`` (module docstring); ``scenario`` is the cell's."""
+    scen = day_scenario(scenario, day, seed)
+    setup = prepare_market(scen)
+    grid, env, tg = setup.grid, setup.envelope, setup.time_grid
+    h, n_isps = tg.isp_hours, tg.n_isps
+    dseed = day_seed(seed, day)
+    inp = design_input_from_setup(setup, params, dseed)
+    result = DESIGNS[design](inp)
+    trades = result.trades
+    cps = inp.cps
+
+    # reality: the same draw for every design of this seed and day
+    rng = np.random.default_rng([dseed, 11])
+    factor = realisation_factor(env.der_type, n_isps, rng, error_scale)
+    baseline = setup.baseline_kw
+    real_baseline = baseline * factor
+    up_real, down_real = env.up_kw * factor, env.down_kw * factor
+
+    awards_da = _awards_from_trades(trades, setup.offers, h)
+    requested = dispatch_awards(awards_da, setup.book, env.up_kw, env.down_kw)
+    feasible = np.clip(requested, -down_real, up_real)
+    by_bus = trades[~trades["offer_id"].isin(awards_da["offer_id"])]  # control, curtail, extra
+    bus_delta = injection_delta_kw(inp, by_bus)
+
+    def realised_state(delta_kw: np.ndarray):
+        units = real_baseline + (_respond(setup, delta_kw) - baseline)
+        loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
+                         setup.placed.background_q_kvar)
+        return units, loads, run_power_flow(grid, loads, engine=inp.engine)
+
+    units, loads, state = realised_state(feasible)
+    realised_over = _overload_kwh(state, cps, h)
+    awards_id = pd.DataFrame(columns=[*AWARD_COLUMNS, "buyer_id"])
+    if intraday and realised_over.sum() > 0:
+        free_up = np.maximum(up_real - np.maximum(feasible, 0.0), 0.0)
+        free_down = np.maximum(down_real - np.maximum(-feasible, 0.0), 0.0)
+        book = _intraday_book(setup, free_up, free_down, np.random.default_rng([dseed, 12]))
+        if len(book.offers):
+            sens = flow_sensitivity(grid, loads)
+            needs = CongestionNeeds(
+                cp_ids=cps["cp_id"].to_numpy(), overload_kw=overload_kw(state, cps),
+                headroom_kw=headroom_kw(state, cps),
+                relief_kw_per_kw_up=relief_kw_per_kw_up(sens, state),
+                bus_ids=grid.bus_ids, isp_hours=h)
+            cleared = clear_dso_single_buyer(
+                book.offers[list(OFFER_COLUMNS)], needs, n_isps=n_isps,
+                max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
+            if len(cleared.awards):
+                awards_id = cleared.awards[list(AWARD_COLUMNS)].assign(buyer_id=inp.dso_id)
+                awards_id = awards_id.assign(offer_id="id:" + awards_id["offer_id"])
+                extra = dispatch_awards(cleared.awards, book, free_up, free_down)
+                feasible = feasible + extra
+                units, loads, state = realised_state(feasible)
+
+    final_over = _overload_kwh(state, cps, h)
+    forecast_over = inp.needs.overload_kw > OVERLOAD_TOLERANCE_KW
+    parts = [a.assign(round=r) for r, a in ((1, awards_da), (2, awards_id)) if len(a)]
+    awards = (pd.concat(parts, ignore_index=True) if parts
+              else awards_da.assign(round=pd.Series(dtype=np.int64)))
+    awards = _net_awards(awards.astype({"bus": np.int64, "isp": np.int64,
+                                        "power_kw": float}), h)
+    delivery, ledger = _settle(setup, awards, trades, units, rules, inp.dso_id, inp.tso_id)
+
+    response = units - real_baseline
+    asked = feasible != 0.0
+    purpose = trades["purpose"].to_numpy()
+    tkw = trades["power_kw"].to_numpy(dtype=float)
+    party = ledger["party_id"].astype(str)
+    role = ledger["role"].astype(str)
+    awarded = float(delivery["awarded_kwh"].sum())
+    delivered = float((delivery["delivered_kw"].clip(lower=0.0) * h).sum())
+    kpis = {
+        "forecast_overload_kwh": float(np.where(forecast_over, inp.needs.overload_kw, 0.0)
+                                       .sum() * h),
+        "da_residual_overload_kwh": float(result.kpis["residual_overload_kwh"]),
+        "realised_overload_kwh": float(realised_over.sum()),
+        "residual_overload_kwh": float(final_over.sum()),
+        "new_overload_kwh": float(final_over[~forecast_over].sum()),
+        "worst_loading_pct": float(np.nanmax(state.cp_loading_pct)),
+        "da_grid_kwh": float(tkw[purpose == TradePurpose.GRID.value].sum() * h),
+        "id_grid_kwh": float(awards_id["power_kw"].astype(float).sum() * h),
+        "system_kwh": float(tkw[purpose == TradePurpose.SYSTEM.value].sum() * h),
+        "market_kwh": float(tkw[purpose == TradePurpose.MARKET.value].sum() * h),
+        "control_kwh": float(tkw[purpose == TradePurpose.CONTROL.value].sum() * h),
+        "curtailed_kwh": float(tkw[purpose == TradePurpose.CURTAIL.value].sum() * h),
+        "awarded_kwh": awarded,
+        "delivered_kwh": delivered,
+        "missing_kwh": float(delivery["missing_kwh"].sum()),
+        "delivered_share": delivered / awarded if awarded > 0 else float("nan"),
+        "rebound_kwh": float(np.abs(np.where(asked, 0.0, response)).sum() * h),
+        "forecast_error_kwh": float(np.abs(real_baseline - baseline).sum() * h),
+        "dso_cost_eur": _net_eur(ledger, (party == inp.dso_id).to_numpy()),
+        "tso_cost_eur": _net_eur(ledger, (party == inp.tso_id).to_numpy()),
+        "brp_cost_eur": _net_eur(ledger, (role == Role.BRP.value).to_numpy()),
+        "aggregator_revenue_eur": -_net_eur(ledger, (role == Role.AGGREGATOR.value).to_numpy()),
+        "penalty_eur": float(delivery["penalty_eur"].sum()),
+    }
+    return DayOutcome(kpis, ledger)

@@ -1,0 +1,39 @@
+"""One study day: a perfect forecast leaves nothing to intraday; errors are shared (CRN)."""
+
+from datetime import date
+
+import numpy as np
+from study_builders import EXAMPLES
+
+from localflex.market.designs import DesignParams
+from localflex.settlement.delivery import DeliveryRules
+from localflex.sim.scenario import load_scenario
+from localflex.study.day import realisation_factor, run_day
+
+
+def test_perfect_forecast_and_the_error_model():
+    scenario = load_scenario(EXAMPLES / "demo.yaml")
+    day = date(2016, 6, 21)
+    rules = DeliveryRules(under_delivery="penalty")
+    exact = run_day(scenario, day, "sequential_dso_first", DesignParams(), rules, seed=5,
+                    error_scale=0.0).kpis
+    noisy = run_day(scenario, day, "sequential_dso_first", DesignParams(), rules, seed=5).kpis
+    assert exact["forecast_error_kwh"] == 0.0
+    assert exact["forecast_overload_kwh"] == noisy["forecast_overload_kwh"] > 0
+    assert exact["realised_overload_kwh"] < 0.05 * exact["forecast_overload_kwh"]
+    assert noisy["forecast_error_kwh"] > 0
+    assert noisy["realised_overload_kwh"] > exact["realised_overload_kwh"]
+    assert noisy["id_grid_kwh"] > 0  # the intraday market buys what reality adds
+    assert noisy["residual_overload_kwh"] < noisy["realised_overload_kwh"]
+
+
+def test_realisation_draws_the_family_error_model():
+    types = np.array(["pv"] * 400 + ["ev"] * 400, dtype=object)
+    factor = realisation_factor(types, 96, np.random.default_rng(0))
+    pv, ev = factor[:, :400], factor[:, 400:]
+    # PV errors are mostly common to the area (70 %): units move together within an ISP
+    assert np.corrcoef(pv[:, 0], pv[:, 1])[0, 1] > 0.4
+    assert abs(np.corrcoef(ev[:, 0], ev[:, 1])[0, 1]) < 0.4
+    assert (factor >= 0).all()
+    again = realisation_factor(types, 96, np.random.default_rng(0))
+    assert np.array_equal(factor, again)
