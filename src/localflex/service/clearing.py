@@ -42,6 +42,7 @@ from localflex.service.market_ops import (
     gate_status,
     get_gate,
 )
+from localflex.service.money import eur, split_cents
 from localflex.service.schemas import ClearingOut, ShortfallOut
 from localflex.store import record
 from localflex.store.models import Award, Gate, Offer, Request, Shortfall
@@ -101,12 +102,14 @@ def clear_gate(svc: ServiceContext, caller: Caller | None, gate_id: str) -> Clea
         for offer in offers:
             if offer.awarded_kw <= 0:
                 offer.status = OfferStatus.NOT_AWARDED.value
-        total = float(sum(a.cost_eur for a in awards))
+        total_cents = sum(a.cost_cents for a in awards)
+        total = eur(total_cents)
         gate.status = GateStatus.CLEARED.value
         gate.cleared_at = now
         gate.clearing_summary = {
             "n_requests": len(requests), "n_offers": len(offers), "n_awards": len(awards),
             "awarded_kw": float(sum(a.power_kw for a in awards)), "total_cost_eur": total,
+            "total_cost_cents": total_cents,
             "shortfall_kw": float(sum(s.shortfall_kw for s in shortfalls)),
             "solve_seconds": solve_s,
         }
@@ -115,7 +118,7 @@ def clear_gate(svc: ServiceContext, caller: Caller | None, gate_id: str) -> Clea
         return ClearingOut(
             gate=gate_out(gate, now), awards=[award_out(a) for a in awards],
             shortfalls=[ShortfallOut.model_validate(s) for s in shortfalls],
-            total_cost_eur=total)
+            total_cost_eur=total, total_cost_cents=total_cents)
 
 
 def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request],
@@ -155,13 +158,16 @@ def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request
     now = svc.now()
     awards: list[Award] = []
     payments = pay_as_bid_payments(result.awards, dso_id)
-    for row in result.awards.itertuples(index=False):
+    # the DSO's pay-as-bid total rounded once, split over the awards by largest remainder
+    award_cents = split_cents(payments["amount_eur"].to_numpy(dtype=float))
+    for row, cost_cents in zip(result.awards.itertuples(index=False), award_cents,
+                               strict=True):
         offer = by_id[row.offer_id]
         award = Award(award_id=new_id("awd"), offer_id=offer.offer_id, gate_id=gate.gate_id,
                       buyer_id=dso_id, aggregator_id=offer.aggregator_id, bus=int(row.bus),
                       direction=row.direction, power_kw=float(row.power_kw),
                       price_eur_per_mwh=float(row.price_eur_per_mwh),
-                      cost_eur=float(row.cost_eur), source=AwardSource.CLEARING.value,
+                      cost_cents=cost_cents, source=AwardSource.CLEARING.value,
                       created_at=now)
         offer.awarded_kw = min(offer.max_power_kw, offer.awarded_kw + award.power_kw)
         offer.status = OfferStatus.AWARDED.value
@@ -170,7 +176,7 @@ def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request
     session.flush()
     for award, pay in zip(awards, payments.itertuples(index=False), strict=True):
         session.add(activation_for(award, gate))
-        add_payment(session, payer=pay.payer, payee=pay.payee, amount_eur=float(pay.amount_eur),
+        add_payment(session, payer=pay.payer, payee=pay.payee, amount_cents=award.cost_cents,
                     gate_id=gate.gate_id, award_id=award.award_id,
                     description=f"clearing of {gate.gate_id}, pay-as-bid")
     short_rows = [

@@ -19,6 +19,7 @@ from localflex.domain import DerType, Direction, InputError, Purpose, Role
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Conflict, Forbidden, NotFound
+from localflex.service.money import cents, eur
 from localflex.service.schemas import (
     ActivationOut,
     AwardOut,
@@ -347,7 +348,8 @@ def award_out(a: Award) -> AwardOut:
     return AwardOut(
         award_id=a.award_id, offer_id=a.offer_id, gate_id=a.gate_id, buyer_id=a.buyer_id,
         aggregator_id=a.aggregator_id, bus=a.bus, direction=a.direction, power_kw=a.power_kw,
-        price_eur_per_mwh=a.price_eur_per_mwh, cost_eur=a.cost_eur, source=a.source,
+        price_eur_per_mwh=a.price_eur_per_mwh, cost_cents=a.cost_cents, cost_eur=a.cost_eur,
+        source=a.source,
         created_at=a.created_at)
 
 
@@ -359,15 +361,16 @@ def activation_for(award: Award, gate: Gate) -> Activation:
         end=gate.isp_start + timedelta(minutes=gate.isp_minutes))
 
 
-def add_payment(session: Session, *, payer: str, payee: str, amount_eur: float,
+def add_payment(session: Session, *, payer: str, payee: str, amount_cents: int,
                 gate_id: str | None, description: str, award_id: str | None = None,
                 trade_id: str | None = None) -> None:
-    """A double entry: ``payer`` −amount, ``payee`` +amount (the two lines sum to zero)."""
+    """A double entry in whole cents: ``payer`` −amount, ``payee`` +amount (sum exactly 0)."""
     entry = new_id("ent")
-    for party, other, amount in ((payer, payee, -amount_eur), (payee, payer, amount_eur)):
+    amount = int(amount_cents)
+    for party, other, signed in ((payer, payee, -amount), (payee, payer, amount)):
         session.add(LedgerLine(entry_id=entry, party_id=party, counterparty_id=other,
                                gate_id=gate_id, award_id=award_id, trade_id=trade_id,
-                               amount_eur=amount, description=description))
+                               amount_cents=signed, description=description))
 
 
 def place_flex_order(svc: ServiceContext, session: Session, caller: Caller,
@@ -397,14 +400,15 @@ def place_flex_order(svc: ServiceContext, session: Session, caller: Caller,
     award = Award(award_id=new_id("awd"), offer_id=offer.offer_id, gate_id=gate.gate_id,
                   buyer_id=caller.party_id, aggregator_id=offer.aggregator_id, bus=offer.bus,
                   direction=offer.direction, power_kw=body.power_kw,
-                  price_eur_per_mwh=offer.price_eur_per_mwh, cost_eur=cost,
+                  price_eur_per_mwh=offer.price_eur_per_mwh, cost_cents=cents(cost),
                   source=AwardSource.FLEX_ORDER.value, created_at=svc.now())
     offer.awarded_kw = min(offer.max_power_kw, offer.awarded_kw + body.power_kw)
     offer.status = OfferStatus.AWARDED.value
     session.add(award)
     session.flush()
     session.add(activation_for(award, gate))
-    add_payment(session, payer=caller.party_id, payee=offer.aggregator_id, amount_eur=cost,
+    add_payment(session, payer=caller.party_id, payee=offer.aggregator_id,
+                amount_cents=award.cost_cents,
                 gate_id=gate.gate_id, award_id=award.award_id,
                 description=f"flex order on {offer.offer_id}, pay-as-bid")
     record(session, caller.party_id, "flex_order", "award", award.award_id,
@@ -500,12 +504,13 @@ def settlement(session: Session, caller: Caller, *, party_id: str | None,
             complete = False
         else:
             delivered_kwh += delivered_kw * hours
+    total = sum(x.amount_cents for x in lines)
     return SettlementOut(party_id=target, gate_id=gate_id, lines=lines,
-                         total_eur=float(sum(x.amount_eur for x in lines)),
+                         total_cents=total, total_eur=eur(total),
                          awarded_kwh=awarded_kwh,
                          delivered_kwh=delivered_kwh if complete else None)
 
 
-def ledger_balance_eur(session: Session) -> float:
-    """Sum of every ledger line: zero in a double-entry ledger."""
-    return float(session.scalar(select(func.coalesce(func.sum(LedgerLine.amount_eur), 0.0))))
+def ledger_balance_cents(session: Session) -> int:
+    """Sum of every ledger line in cents: exactly zero in a double-entry ledger."""
+    return int(session.scalar(select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))))
