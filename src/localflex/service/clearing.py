@@ -12,6 +12,9 @@ simulator studies — once per DSO with open GRID requests in the gate, in DSO i
   ``min_power_kw`` is left out;
 * price cap: the lowest ``max_price_eur_per_mwh`` among the DSO's requests of the gate (the
   DSO never pays above a cap it stated);
+* FLECH activation cap: where the DSO's UFTP reservations (FlexReservationUpdate) cover the
+  gate, only the contract holders' offers at or under the reserved activation price and
+  other offers strictly under it enter (``activation_caps``; FLECH's activation phase);
 * payments: ``pay_as_bid_payments`` (pay-as-bid), one double entry DSO → aggregator per award.
 
 The gate row is locked for the whole clearing, so a gate is cleared once; the awards,
@@ -31,6 +34,7 @@ from sqlalchemy import select
 
 from localflex.domain import OFFER_COLUMNS
 from localflex.market import CongestionNeeds, clear_dso_single_buyer, pay_as_bid_payments
+from localflex.service.activation_caps import activation_cap, admits
 from localflex.service.auth import Caller
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Conflict
@@ -93,9 +97,10 @@ def clear_gate(svc: ServiceContext, caller: Caller | None, gate_id: str) -> Clea
         awards: list[Award] = []
         shortfalls: list[Shortfall] = []
         solve_s = 0.0
+        caps: dict[str, dict] = {}
         for dso_id in sorted(by_dso):
             a, s, t = _clear_for_dso(svc, session, gate, dso_id, by_dso[dso_id], offers,
-                                     forecast)
+                                     forecast, caps)
             awards += a
             shortfalls += s
             solve_s += t
@@ -113,6 +118,8 @@ def clear_gate(svc: ServiceContext, caller: Caller | None, gate_id: str) -> Clea
             "shortfall_kw": float(sum(s.shortfall_kw for s in shortfalls)),
             "solve_seconds": solve_s,
         }
+        if caps:
+            gate.clearing_summary["activation_caps"] = caps
         record(session, party_id, "clear", "gate", gate_id, **gate.clearing_summary)
         session.flush()
         return ClearingOut(
@@ -122,7 +129,8 @@ def clear_gate(svc: ServiceContext, caller: Caller | None, gate_id: str) -> Clea
 
 
 def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request],
-                   offers: list[Offer], forecast) -> tuple[list[Award], list[Shortfall], float]:
+                   offers: list[Offer], forecast,
+                   caps: dict[str, dict]) -> tuple[list[Award], list[Shortfall], float]:
     k = forecast.isp_of(gate.isp_start)
     cp_ids = forecast.cp_ids
     cp_pos = {c: i for i, c in enumerate(cp_ids)}
@@ -134,8 +142,14 @@ def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request
         cp_ids=cp_ids, overload_kw=overload, headroom_kw=headroom,
         relief_kw_per_kw_up=forecast.relief_kw_per_kw_up[k:k + 1],
         bus_ids=forecast.bus_ids, isp_hours=gate.isp_minutes / 60.0)
+    cap = activation_cap(session, dso_id, gate.gate_id)
     live = [o for o in offers if o.max_power_kw - o.awarded_kw > max(o.min_power_kw, 0) - 1e-12
-            and o.max_power_kw - o.awarded_kw > _TOL_KW]
+            and o.max_power_kw - o.awarded_kw > _TOL_KW
+            and admits(cap, o.aggregator_id, o.price_eur_per_mwh)]
+    if cap is not None:
+        caps[dso_id] = {"price_eur_per_mwh": cap.price_eur_per_mwh,
+                        "contract_ids": list(cap.contract_ids),
+                        "holders": sorted(cap.holders)}
     frame = pd.DataFrame({
         "offer_id": [o.offer_id for o in live],
         "aggregator_id": [o.aggregator_id for o in live],
