@@ -19,7 +19,7 @@ from localflex.domain import DerType, Direction, InputError, Purpose, Role
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Conflict, Forbidden, NotFound
-from localflex.service.money import cents, eur
+from localflex.service.money import cents, eur, split_cents
 from localflex.service.schemas import (
     ActivationOut,
     AwardOut,
@@ -52,6 +52,7 @@ from localflex.store.vocab import AwardSource, GateStatus, OfferStatus, RequestS
 __all__ = [
     "activation_for",
     "add_payment",
+    "book_as_one_total",
     "check_offer",
     "create_gates",
     "gate_out",
@@ -373,6 +374,28 @@ def add_payment(session: Session, *, payer: str, payee: str, amount_cents: int,
                                amount_cents=signed, description=description))
 
 
+def _exact_cost_eur(power_kw: float, isp_minutes: int, price_eur_per_mwh: float) -> float:
+    """Pay-as-bid cost of power over one ISP, before rounding to cents."""
+    return power_kw * isp_minutes / 60.0 * price_eur_per_mwh / 1000.0
+
+
+def book_as_one_total(session: Session, award_ids: list[str]) -> int:
+    """Re-book awards bought as one amount (a UFTP FlexOrder's Price over its ISPs): their
+    exact total rounded once, split by largest remainder; each award's ledger entry follows.
+    Returns the total (cents)."""
+    awards = [session.get(Award, a) for a in award_ids]
+    exact = [_exact_cost_eur(a.power_kw, session.get(Gate, a.gate_id).isp_minutes,
+                             a.price_eur_per_mwh) for a in awards]
+    for award, booked in zip(awards, split_cents(exact), strict=True):
+        if booked == award.cost_cents:
+            continue
+        award.cost_cents = booked
+        for line in session.scalars(select(LedgerLine).where(
+                LedgerLine.award_id == award.award_id)):
+            line.amount_cents = booked if line.party_id == award.aggregator_id else -booked
+    return sum(a.cost_cents for a in awards)
+
+
 def place_flex_order(svc: ServiceContext, session: Session, caller: Caller,
                      body: FlexOrderIn) -> AwardOut:
     """A DSO buys ``power_kw`` of an offer directly (UFTP FlexOrder), pay-as-bid.
@@ -396,7 +419,7 @@ def place_flex_order(svc: ServiceContext, session: Session, caller: Caller,
     if body.power_kw < offer.min_power_kw - _TOL_KW:
         raise InputError("power_kw", body.power_kw,
                          f"at least the offer's min_power_kw {offer.min_power_kw:g}")
-    cost = body.power_kw * gate.isp_minutes / 60.0 * offer.price_eur_per_mwh / 1000.0
+    cost = _exact_cost_eur(body.power_kw, gate.isp_minutes, offer.price_eur_per_mwh)
     award = Award(award_id=new_id("awd"), offer_id=offer.offer_id, gate_id=gate.gate_id,
                   buyer_id=caller.party_id, aggregator_id=offer.aggregator_id, bus=offer.bus,
                   direction=offer.direction, power_kw=body.power_kw,

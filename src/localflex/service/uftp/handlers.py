@@ -367,9 +367,9 @@ def on_flex_order(inb: Inbound) -> Handled:
     awards = [market_ops.place_flex_order(inb.svc, inb.session, inb.caller, validated(
         FlexOrderIn, offer_id=o["offer_id"], power_kw=factor * abs(o["power_w"]) / 1000.0))
         for o in offered["offers"]]
-    cost = eur(sum(a.cost_cents for a in awards))
-    # each ISP's award is booked in whole cents: up to half a cent each off the exact price
-    if abs(cost - float(m.price)) > _EUR_TOL + 0.005 * len(awards):
+    # one Price over the ISPs: rounded once, split over the ISP awards by largest remainder
+    cost = eur(market_ops.book_as_one_total(inb.session, [a.award_id for a in awards]))
+    if abs(cost - float(m.price)) > _EUR_TOL:
         raise InputError("Price", str(m.price), f"{cost:.4f} EUR: the offer's price × "
                          "ActivationFactor (pay-as-bid)")
     agr = inb.session.get(UftpParticipant, (offer_msg.sender_domain, "AGR"))
