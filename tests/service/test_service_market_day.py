@@ -33,6 +33,28 @@ def _post_day(market, *, cap=None):
     return gate, offers
 
 
+def _assert_cents_conserved(market, cleared, exact_eur):
+    """Money is integer cents: the ledger sums to exactly 0 cents; the DSO pays the clearing's
+    exact total rounded once; each party's statement is the sum of its awards to the cent."""
+    with market.svc.db.read() as s:
+        assert int(s.scalar(select(func.sum(LedgerLine.amount_cents)))) == 0
+        assert all(isinstance(x, int) for x in s.scalars(select(LedgerLine.amount_cents)))
+    total = cleared["total_cost_cents"]
+    assert total == sum(a["cost_cents"] for a in cleared["awards"])
+    assert total == int(exact_eur * 100 + 0.5)  # rounded once, not per award
+    dso = market.get("dso1", "/settlement").json()
+    assert dso["total_cents"] == -total and dso["total_eur"] == -total / 100
+    assert sum(x["amount_cents"] for x in dso["lines"]) == dso["total_cents"]
+    for party in ("agg1", "agg2"):
+        mine = sum(a["cost_cents"] for a in market.get(party, "/awards").json())
+        statement = market.get(party, "/settlement").json()
+        assert statement["total_cents"] == mine
+        assert all(x["amount_eur"] == x["amount_cents"] / 100 for x in statement["lines"])
+    exact = {a["award_id"]: a["power_kw"] * 0.25 * a["price_eur_per_mwh"] / 10
+             for a in cleared["awards"]}  # cents
+    assert all(abs(a["cost_cents"] - exact[a["award_id"]]) < 1 for a in cleared["awards"])
+
+
 def test_service_clearing_is_the_engine_clearing(market):
     gate, offers = _post_day(market)
     r = market.post("operator", f"/gates/{gate}/clear")
@@ -53,7 +75,7 @@ def test_service_clearing_is_the_engine_clearing(market):
     want = dict(zip(direct.awards["offer_id"], direct.awards["power_kw"], strict=True))
     assert got.keys() == want.keys() and got
     assert all(got[k] == pytest.approx(want[k], abs=1e-6) for k in got)
-    assert cleared["total_cost_eur"] == pytest.approx(direct.total_cost_eur)
+    assert abs(cleared["total_cost_eur"] - direct.total_cost_eur) <= 0.005  # whole cents
     assert cleared["gate"]["status"] == "cleared"
     assert market.post("operator", f"/gates/{gate}/clear").status_code == 409
 
@@ -67,12 +89,7 @@ def test_service_clearing_is_the_engine_clearing(market):
     statuses = {o["offer_id"]: o["status"] for o in market.get("operator", "/offers").json()}
     assert {statuses[o] for o in got} == {"awarded"}
     assert set(statuses.values()) <= {"awarded", "not_awarded"}
-    with market.svc.db.read() as s:
-        assert s.scalar(select(func.sum(LedgerLine.amount_eur))) == pytest.approx(0, abs=1e-9)
-    dso = market.get("dso1", "/settlement").json()
-    aggs = [market.get(p, "/settlement").json() for p in ("agg1", "agg2")]
-    assert dso["total_eur"] == pytest.approx(-cleared["total_cost_eur"])
-    assert sum(a["total_eur"] for a in aggs) == pytest.approx(cleared["total_cost_eur"])
+    _assert_cents_conserved(market, cleared, direct.total_cost_eur)
 
     # meter data: each aggregator reports delivery of its own awards
     for a in market.get("agg1", "/awards").json():
@@ -129,7 +146,7 @@ def test_service_flex_order_awards_from_an_offer(market):
     offer = market.offer("agg1", kw=20.0, price=120.0).json()
     r = market.post("dso1", "/flex-orders", {"offer_id": offer["offer_id"], "power_kw": 12.5})
     assert r.status_code == 201, r.text
-    assert r.json()["cost_eur"] == pytest.approx(12.5 * 0.25 * 120 / 1000)
+    assert r.json()["cost_cents"] == 38 and r.json()["cost_eur"] == 0.38  # 0.375, half up
     r = market.post("dso1", "/flex-orders", {"offer_id": offer["offer_id"], "power_kw": 8.0})
     assert r.status_code == 409 and "power_kw" in r.text  # only 7.5 kW left
     got = market.get("agg1", f"/offers/{offer['offer_id']}").json()

@@ -121,7 +121,7 @@ def test_service_web_each_role_works_in_chromium(sqlite_market):
                 page.wait_for_selector("#ok")
                 assert "cleared" in page.inner_text("#ok"), page.inner_text("#ok")
                 assert page.locator(f"button.clear[data-gate='{m.gates[0]}']").count() == 0
-                assert "0.000000 EUR" in page.inner_text("#ledger-balance")
+                assert "0.00 EUR" in page.inner_text("#ledger-balance")
                 # the chart shows the relief cleared at trafo:0
                 relief = page.locator("svg.cp-chart[data-cp='trafo:0'] rect.relief")
                 assert relief.count() == 1

@@ -54,6 +54,6 @@ def test_migration_0002_keeps_legacy_uftp_tables_and_adds_the_outbox_column(tmp_
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         contracts = conn.execute(text("SELECT contracts FROM uftp_participants")).scalars().all()
     engine.dispose()
-    assert version == "0002" and contracts == ["[]"]
+    assert version == "0004" and contracts == ["[]"]
     assert [(r[0], r[1], r[2] is not None) for r in rows] == [
         ("m1", "pending", True), ("m2", "sent", False)]

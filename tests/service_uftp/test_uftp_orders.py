@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 
-from shapeshifter_uftp import FlexOffer, FlexOrder, FlexOrderResponse
+from shapeshifter_uftp import (
+    FlexOffer,
+    FlexOfferOption,
+    FlexOfferOptionISP,
+    FlexOrder,
+    FlexOrderISP,
+    FlexOrderResponse,
+)
 from shapeshifter_uftp.uftp import AcceptedRejected
-from test_uftp_exchange import _flex_offer, _flex_order
-from uftp_harness import DAY, FIRST_ISP
+from test_uftp_exchange import PERIOD, PT15M, _flex_offer, _flex_order
+from uftp_harness import DAY, FIRST_ISP, TZ, ts
 
 
 def _ledger(m, party: str) -> list[dict]:
@@ -168,3 +176,32 @@ def test_uftp_clearing_award_on_a_uftp_offer_names_that_offer(uftp_market):
     m.post("operator", "/uftp/deliver")
     order = agr.inbox.wait_for(FlexOrder, lambda o: o.order_reference == award["award_id"])
     assert order.flex_offer_message_id == offer.message_id and not order.unsolicited
+
+
+def test_uftp_flex_order_price_is_split_over_its_isps_to_the_cent(uftp_market):
+    """One Price over three ISPs (0.0075 EUR each): booked as the total rounded once (2 cents),
+    split by largest remainder — not 1 cent per ISP (3 cents)."""
+    m = uftp_market
+    dso, agr = m.participants["dso1"], m.participants["agr1"]
+    option = FlexOfferOption(option_reference="opt-1", price=Decimal("0.0225"), isps=[
+        FlexOfferOptionISP(power=25_000, start=FIRST_ISP, duration=3)])
+    offer = FlexOffer(isp_duration=PT15M, time_zone=TZ, period=PERIOD,
+                      congestion_point=m.ea("trafo:0"), offer_options=[option],
+                      expiration_date_time=ts(3600), unsolicited=True)
+    agr.client.send_flex_offer(offer)
+    relayed = dso.inbox.wait_for(FlexOffer)
+    order = FlexOrder(isp_duration=PT15M, time_zone=TZ, period=PERIOD,
+                      congestion_point=relayed.congestion_point,
+                      isps=[FlexOrderISP(power=25_000, start=FIRST_ISP, duration=3)],
+                      flex_offer_message_id=relayed.message_id, price=Decimal("0.0225"),
+                      currency="EUR", order_reference="ord-split", option_reference="opt-1")
+    dso.client.send_flex_order(order)
+    answer = dso.inbox.wait_for(FlexOrderResponse)
+    assert answer.result == AcceptedRejected.ACCEPTED, answer.rejection_reason
+    awards = m.get("dso1", "/awards").json()
+    assert len(awards) == 3 and sorted(a["cost_cents"] for a in awards) == [0, 1, 1]
+    dso_lines, agg_lines = _ledger(m, "dso1"), _ledger(m, "agg1")
+    assert sum(x["amount_cents"] for x in dso_lines) == -2
+    assert sum(x["amount_cents"] for x in agg_lines) == 2
+    by_award = {x["award_id"]: x["amount_cents"] for x in agg_lines}
+    assert by_award == {a["award_id"]: a["cost_cents"] for a in awards}

@@ -281,7 +281,8 @@ class UftpMarket:
 
     def add_participant(self, name: str, role: str, party_id: str,
                         connections: dict[str, int] | None = None,
-                        contracts: list[str] | None = None) -> Participant:
+                        contracts: list[str] | None = None,
+                        contract_prices: dict[str, float] | None = None) -> Participant:
         domain = f"{name}.localflex.test"
         secret, public = new_keypair()
         service_cls = RecordingDso if role == "DSO" else RecordingAgr
@@ -294,7 +295,8 @@ class UftpMarket:
         service.run_in_thread()
         body = {"domain": domain, "role": role, "party_id": party_id, "public_key": public,
                 "endpoint": f"http://127.0.0.1:{port}/shapeshifter/api/v3/message",
-                "connections": connections or {}, "contracts": contracts or []}
+                "connections": connections or {}, "contracts": contracts or [],
+                "contract_prices": contract_prices or {}}
         r = self.post("operator", "/uftp/participants", body)
         assert r.status_code == 201, r.text
         part = Participant(domain, role, party_id, secret, public, service,
@@ -308,7 +310,8 @@ class UftpMarket:
 def start_uftp_market(url: str) -> Iterator[UftpMarket]:
     """The market on a free loopback port with parties, 4 gates, DSO and AGR participants:
     dso1 operates every congestion point but line:5 (dso2's); agr1 has a connection at
-    trafo:0; agr2 at line:5."""
+    trafo:0 and holds contracts flech-c1 (activation price 100 EUR/MWh) and flech-c0 (no
+    price registered); agr2 at line:5."""
     app = create_app(Settings(database_url=url, grid_code=GRID, run_scheduler=False))
     app.state.uftp_settings = UftpSettings(domain=MARKET)
     port = free_port()
@@ -337,7 +340,7 @@ def start_uftp_market(url: str) -> Iterator[UftpMarket]:
             market.add_participant("dso1", "DSO", "dso1")
             market.add_participant("dso2", "DSO", "dso2")
             market.add_participant("agr1", "AGR", "agg1", {"trafo:0": market.buses[3]},
-                                   ["flech-c1"])
+                                   ["flech-c1", "flech-c0"], {"flech-c1": 100.0})
             market.add_participant("agr2", "AGR", "agg2", {"line:5": market.buses[5]})
             yield market
         finally:

@@ -36,7 +36,7 @@ def test_store_migration_creates_every_table_and_is_idempotent(db, fresh_db_url)
     tables = set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     with db.read() as session:
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def test_store_audit_log_is_append_only(db):

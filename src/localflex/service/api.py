@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from localflex.domain import Role
 from localflex.service import clearing, continuous, market_ops, offer_intake, parties
 from localflex.service.auth import Caller, authenticate, cached_caller, require_role
+from localflex.service.congestion_points import list_congestion_points
 from localflex.service.context import ServiceContext
 from localflex.service.errors import problem_responses
 from localflex.service.idempotency import run_write
@@ -176,10 +177,17 @@ def revoke_key(svc: Svc, who: Who, party_id: str, key_id: str, request: Request)
 
 # ---- grid --------------------------------------------------------------------------------------
 @router.get("/congestion-points", tags=["grid"])
-def congestion_points(svc: Svc, who: Who) -> list[dict]:
-    return [{"cp_id": c.cp_id, "kind": c.kind, "name": c.name, "rated_kva": c.rated_kva,
-             "max_loading_pct": c.max_loading_pct, "dso_id": c.dso_id}
-            for c in svc.grid.cp_rows()]
+def get_congestion_points(svc: Svc, who: Who, request: Request,
+                          cp_id: Annotated[str | None, Query(max_length=64)] = None,
+                          with_buses: bool = False) -> list[dict]:
+    """Every congestion point (or ``cp_id``) with its rating, DSO, the number of buses behind
+    it (``radial: false`` for an element on a loop) and — with ``cp_id`` or
+    ``with_buses=true`` — the buses themselves (an MV/LV area lists ~10^5). With UFTP: each
+    point's EA1 ``entity_address`` and the aggregators' registered ``connections`` there;
+    each bus's connection ``entity_address`` and ``ean``."""
+    extension = getattr(request.app.state, "cp_addressing", None)
+    addressing = extension(request.app.state, svc) if extension is not None else None
+    return list_congestion_points(svc, cp_id, with_buses, addressing)
 
 
 @router.get("/traffic-lights", response_model=list[TrafficLightOut], tags=["grid"])

@@ -51,15 +51,19 @@ def start_service(settings: Settings, *, background_grid: bool = True) -> Servic
     return svc
 
 
-def optional_routers() -> list[APIRouter]:
-    """``localflex.service.uftp.router`` if that package exists (UFTP, built separately)."""
+def _uftp():
+    """The package ``localflex.service.uftp`` if it exists (UFTP, built separately)."""
     try:
-        uftp = importlib.import_module("localflex.service.uftp")
+        return importlib.import_module("localflex.service.uftp")
     except ModuleNotFoundError as exc:
         if exc.name == "localflex.service.uftp":
-            return []
+            return None
         raise
-    router = getattr(uftp, "router", None)
+
+
+def optional_routers() -> list[APIRouter]:
+    """``localflex.service.uftp.router`` if that package exists."""
+    router = getattr(_uftp(), "router", None)
     return [router] if isinstance(router, APIRouter) else []
 
 
@@ -107,4 +111,6 @@ def create_app(settings: Settings | None = None, *,
     app.include_router(web.router)
     for router in (*optional_routers(), *extra_routers):
         app.include_router(router)
+    # UFTP's addresses, EANs and connections in GET /api/v1/congestion-points
+    app.state.cp_addressing = getattr(_uftp(), "uftp_addressing", None)
     return app

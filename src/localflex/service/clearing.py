@@ -12,6 +12,9 @@ simulator studies — once per DSO with open GRID requests in the gate, in DSO i
   ``min_power_kw`` is left out;
 * price cap: the lowest ``max_price_eur_per_mwh`` among the DSO's requests of the gate (the
   DSO never pays above a cap it stated);
+* FLECH activation cap: where the DSO's UFTP reservations (FlexReservationUpdate) cover the
+  gate, only the contract holders' offers at or under the reserved activation price and
+  other offers strictly under it enter (``activation_caps``; FLECH's activation phase);
 * payments: ``pay_as_bid_payments`` (pay-as-bid), one double entry DSO → aggregator per award.
 
 The gate row is locked for the whole clearing, so a gate is cleared once; the awards,
@@ -31,6 +34,7 @@ from sqlalchemy import select
 
 from localflex.domain import OFFER_COLUMNS
 from localflex.market import CongestionNeeds, clear_dso_single_buyer, pay_as_bid_payments
+from localflex.service.activation_caps import activation_cap, admits
 from localflex.service.auth import Caller
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Conflict
@@ -42,6 +46,7 @@ from localflex.service.market_ops import (
     gate_status,
     get_gate,
 )
+from localflex.service.money import eur, split_cents
 from localflex.service.schemas import ClearingOut, ShortfallOut
 from localflex.store import record
 from localflex.store.models import Award, Gate, Offer, Request, Shortfall
@@ -92,34 +97,40 @@ def clear_gate(svc: ServiceContext, caller: Caller | None, gate_id: str) -> Clea
         awards: list[Award] = []
         shortfalls: list[Shortfall] = []
         solve_s = 0.0
+        caps: dict[str, dict] = {}
         for dso_id in sorted(by_dso):
             a, s, t = _clear_for_dso(svc, session, gate, dso_id, by_dso[dso_id], offers,
-                                     forecast)
+                                     forecast, caps)
             awards += a
             shortfalls += s
             solve_s += t
         for offer in offers:
             if offer.awarded_kw <= 0:
                 offer.status = OfferStatus.NOT_AWARDED.value
-        total = float(sum(a.cost_eur for a in awards))
+        total_cents = sum(a.cost_cents for a in awards)
+        total = eur(total_cents)
         gate.status = GateStatus.CLEARED.value
         gate.cleared_at = now
         gate.clearing_summary = {
             "n_requests": len(requests), "n_offers": len(offers), "n_awards": len(awards),
             "awarded_kw": float(sum(a.power_kw for a in awards)), "total_cost_eur": total,
+            "total_cost_cents": total_cents,
             "shortfall_kw": float(sum(s.shortfall_kw for s in shortfalls)),
             "solve_seconds": solve_s,
         }
+        if caps:
+            gate.clearing_summary["activation_caps"] = caps
         record(session, party_id, "clear", "gate", gate_id, **gate.clearing_summary)
         session.flush()
         return ClearingOut(
             gate=gate_out(gate, now), awards=[award_out(a) for a in awards],
             shortfalls=[ShortfallOut.model_validate(s) for s in shortfalls],
-            total_cost_eur=total)
+            total_cost_eur=total, total_cost_cents=total_cents)
 
 
 def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request],
-                   offers: list[Offer], forecast) -> tuple[list[Award], list[Shortfall], float]:
+                   offers: list[Offer], forecast,
+                   caps: dict[str, dict]) -> tuple[list[Award], list[Shortfall], float]:
     k = forecast.isp_of(gate.isp_start)
     cp_ids = forecast.cp_ids
     cp_pos = {c: i for i, c in enumerate(cp_ids)}
@@ -131,8 +142,14 @@ def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request
         cp_ids=cp_ids, overload_kw=overload, headroom_kw=headroom,
         relief_kw_per_kw_up=forecast.relief_kw_per_kw_up[k:k + 1],
         bus_ids=forecast.bus_ids, isp_hours=gate.isp_minutes / 60.0)
+    cap = activation_cap(session, dso_id, gate.gate_id)
     live = [o for o in offers if o.max_power_kw - o.awarded_kw > max(o.min_power_kw, 0) - 1e-12
-            and o.max_power_kw - o.awarded_kw > _TOL_KW]
+            and o.max_power_kw - o.awarded_kw > _TOL_KW
+            and admits(cap, o.aggregator_id, o.price_eur_per_mwh)]
+    if cap is not None:
+        caps[dso_id] = {"price_eur_per_mwh": cap.price_eur_per_mwh,
+                        "contract_ids": list(cap.contract_ids),
+                        "holders": sorted(cap.holders)}
     frame = pd.DataFrame({
         "offer_id": [o.offer_id for o in live],
         "aggregator_id": [o.aggregator_id for o in live],
@@ -155,13 +172,16 @@ def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request
     now = svc.now()
     awards: list[Award] = []
     payments = pay_as_bid_payments(result.awards, dso_id)
-    for row in result.awards.itertuples(index=False):
+    # the DSO's pay-as-bid total rounded once, split over the awards by largest remainder
+    award_cents = split_cents(payments["amount_eur"].to_numpy(dtype=float))
+    for row, cost_cents in zip(result.awards.itertuples(index=False), award_cents,
+                               strict=True):
         offer = by_id[row.offer_id]
         award = Award(award_id=new_id("awd"), offer_id=offer.offer_id, gate_id=gate.gate_id,
                       buyer_id=dso_id, aggregator_id=offer.aggregator_id, bus=int(row.bus),
                       direction=row.direction, power_kw=float(row.power_kw),
                       price_eur_per_mwh=float(row.price_eur_per_mwh),
-                      cost_eur=float(row.cost_eur), source=AwardSource.CLEARING.value,
+                      cost_cents=cost_cents, source=AwardSource.CLEARING.value,
                       created_at=now)
         offer.awarded_kw = min(offer.max_power_kw, offer.awarded_kw + award.power_kw)
         offer.status = OfferStatus.AWARDED.value
@@ -170,7 +190,7 @@ def _clear_for_dso(svc, session, gate: Gate, dso_id: str, requests: list[Request
     session.flush()
     for award, pay in zip(awards, payments.itertuples(index=False), strict=True):
         session.add(activation_for(award, gate))
-        add_payment(session, payer=pay.payer, payee=pay.payee, amount_eur=float(pay.amount_eur),
+        add_payment(session, payer=pay.payer, payee=pay.payee, amount_cents=award.cost_cents,
                     gate_id=gate.gate_id, award_id=award.award_id,
                     description=f"clearing of {gate.gate_id}, pay-as-bid")
     short_rows = [

@@ -23,6 +23,7 @@ from localflex.service.books import isp_index
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Forbidden, NotFound
 from localflex.service.market_ops import add_payment, open_gate
+from localflex.service.money import cents
 from localflex.service.schemas import OrderIn, OrderOut, TradeOut
 from localflex.store import record
 from localflex.store.models import Gate, Order, Trade
@@ -50,14 +51,15 @@ def _apply_result(session: Session, gate: Gate, result: SubmitResult, area: str,
                           buy_order_id=t.buy_order_id, sell_order_id=t.sell_order_id,
                           buyer_id=t.buyer_id, seller_id=t.seller_id,
                           price_eur_per_mwh=t.price_eur_per_mwh, quantity_kw=t.quantity_kw,
-                          value_eur=t.value_eur))
+                          value_cents=cents(t.value_eur)))
         resting_id = t.sell_order_id if t.aggressor == Side.BUY else t.buy_order_id
         resting = session.get(Order, resting_id)
         if resting is not None:
             resting.filled_kw = min(resting.quantity_kw, resting.filled_kw + t.quantity_kw)
             if resting.filled_kw >= resting.quantity_kw - _TOL_KW:
                 resting.status = OrderStatus.FILLED.value
-        add_payment(session, payer=t.buyer_id, payee=t.seller_id, amount_eur=t.value_eur,
+        add_payment(session, payer=t.buyer_id, payee=t.seller_id,
+                    amount_cents=cents(t.value_eur),
                     gate_id=gate.gate_id, trade_id=trade_id,
                     description=f"continuous trade {trade_id}")
 

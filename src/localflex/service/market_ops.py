@@ -19,6 +19,7 @@ from localflex.domain import DerType, Direction, InputError, Purpose, Role
 from localflex.service.auth import Caller, require_role
 from localflex.service.context import ServiceContext, new_id
 from localflex.service.errors import Conflict, Forbidden, NotFound
+from localflex.service.money import cents, eur, split_cents
 from localflex.service.schemas import (
     ActivationOut,
     AwardOut,
@@ -51,6 +52,7 @@ from localflex.store.vocab import AwardSource, GateStatus, OfferStatus, RequestS
 __all__ = [
     "activation_for",
     "add_payment",
+    "book_as_one_total",
     "check_offer",
     "create_gates",
     "gate_out",
@@ -347,7 +349,8 @@ def award_out(a: Award) -> AwardOut:
     return AwardOut(
         award_id=a.award_id, offer_id=a.offer_id, gate_id=a.gate_id, buyer_id=a.buyer_id,
         aggregator_id=a.aggregator_id, bus=a.bus, direction=a.direction, power_kw=a.power_kw,
-        price_eur_per_mwh=a.price_eur_per_mwh, cost_eur=a.cost_eur, source=a.source,
+        price_eur_per_mwh=a.price_eur_per_mwh, cost_cents=a.cost_cents, cost_eur=a.cost_eur,
+        source=a.source,
         created_at=a.created_at)
 
 
@@ -359,15 +362,38 @@ def activation_for(award: Award, gate: Gate) -> Activation:
         end=gate.isp_start + timedelta(minutes=gate.isp_minutes))
 
 
-def add_payment(session: Session, *, payer: str, payee: str, amount_eur: float,
+def add_payment(session: Session, *, payer: str, payee: str, amount_cents: int,
                 gate_id: str | None, description: str, award_id: str | None = None,
                 trade_id: str | None = None) -> None:
-    """A double entry: ``payer`` −amount, ``payee`` +amount (the two lines sum to zero)."""
+    """A double entry in whole cents: ``payer`` −amount, ``payee`` +amount (sum exactly 0)."""
     entry = new_id("ent")
-    for party, other, amount in ((payer, payee, -amount_eur), (payee, payer, amount_eur)):
+    amount = int(amount_cents)
+    for party, other, signed in ((payer, payee, -amount), (payee, payer, amount)):
         session.add(LedgerLine(entry_id=entry, party_id=party, counterparty_id=other,
                                gate_id=gate_id, award_id=award_id, trade_id=trade_id,
-                               amount_eur=amount, description=description))
+                               amount_cents=signed, description=description))
+
+
+def _exact_cost_eur(power_kw: float, isp_minutes: int, price_eur_per_mwh: float) -> float:
+    """Pay-as-bid cost of power over one ISP, before rounding to cents."""
+    return power_kw * isp_minutes / 60.0 * price_eur_per_mwh / 1000.0
+
+
+def book_as_one_total(session: Session, award_ids: list[str]) -> int:
+    """Re-book awards bought as one amount (a UFTP FlexOrder's Price over its ISPs): their
+    exact total rounded once, split by largest remainder; each award's ledger entry follows.
+    Returns the total (cents)."""
+    awards = [session.get(Award, a) for a in award_ids]
+    exact = [_exact_cost_eur(a.power_kw, session.get(Gate, a.gate_id).isp_minutes,
+                             a.price_eur_per_mwh) for a in awards]
+    for award, booked in zip(awards, split_cents(exact), strict=True):
+        if booked == award.cost_cents:
+            continue
+        award.cost_cents = booked
+        for line in session.scalars(select(LedgerLine).where(
+                LedgerLine.award_id == award.award_id)):
+            line.amount_cents = booked if line.party_id == award.aggregator_id else -booked
+    return sum(a.cost_cents for a in awards)
 
 
 def place_flex_order(svc: ServiceContext, session: Session, caller: Caller,
@@ -393,18 +419,19 @@ def place_flex_order(svc: ServiceContext, session: Session, caller: Caller,
     if body.power_kw < offer.min_power_kw - _TOL_KW:
         raise InputError("power_kw", body.power_kw,
                          f"at least the offer's min_power_kw {offer.min_power_kw:g}")
-    cost = body.power_kw * gate.isp_minutes / 60.0 * offer.price_eur_per_mwh / 1000.0
+    cost = _exact_cost_eur(body.power_kw, gate.isp_minutes, offer.price_eur_per_mwh)
     award = Award(award_id=new_id("awd"), offer_id=offer.offer_id, gate_id=gate.gate_id,
                   buyer_id=caller.party_id, aggregator_id=offer.aggregator_id, bus=offer.bus,
                   direction=offer.direction, power_kw=body.power_kw,
-                  price_eur_per_mwh=offer.price_eur_per_mwh, cost_eur=cost,
+                  price_eur_per_mwh=offer.price_eur_per_mwh, cost_cents=cents(cost),
                   source=AwardSource.FLEX_ORDER.value, created_at=svc.now())
     offer.awarded_kw = min(offer.max_power_kw, offer.awarded_kw + body.power_kw)
     offer.status = OfferStatus.AWARDED.value
     session.add(award)
     session.flush()
     session.add(activation_for(award, gate))
-    add_payment(session, payer=caller.party_id, payee=offer.aggregator_id, amount_eur=cost,
+    add_payment(session, payer=caller.party_id, payee=offer.aggregator_id,
+                amount_cents=award.cost_cents,
                 gate_id=gate.gate_id, award_id=award.award_id,
                 description=f"flex order on {offer.offer_id}, pay-as-bid")
     record(session, caller.party_id, "flex_order", "award", award.award_id,
@@ -500,12 +527,13 @@ def settlement(session: Session, caller: Caller, *, party_id: str | None,
             complete = False
         else:
             delivered_kwh += delivered_kw * hours
+    total = sum(x.amount_cents for x in lines)
     return SettlementOut(party_id=target, gate_id=gate_id, lines=lines,
-                         total_eur=float(sum(x.amount_eur for x in lines)),
+                         total_cents=total, total_eur=eur(total),
                          awarded_kwh=awarded_kwh,
                          delivered_kwh=delivered_kwh if complete else None)
 
 
-def ledger_balance_eur(session: Session) -> float:
-    """Sum of every ledger line: zero in a double-entry ledger."""
-    return float(session.scalar(select(func.coalesce(func.sum(LedgerLine.amount_eur), 0.0))))
+def ledger_balance_cents(session: Session) -> int:
+    """Sum of every ledger line in cents: exactly zero in a double-entry ledger."""
+    return int(session.scalar(select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))))

@@ -189,7 +189,8 @@ class AwardOut(Out):
     direction: str
     power_kw: float
     price_eur_per_mwh: float
-    cost_eur: float
+    cost_cents: int = Field(description="what the buyer pays, integer cents (booked amount)")
+    cost_eur: float = Field(description="cost_cents / 100 (for reading; sums use cents)")
     source: str
     created_at: datetime
 
@@ -208,7 +209,8 @@ class ClearingOut(Out):
     gate: GateOut
     awards: list[AwardOut]
     shortfalls: list[ShortfallOut]
-    total_cost_eur: float
+    total_cost_cents: int = Field(description="sum of the awards' cost_cents")
+    total_cost_eur: float = Field(description="total_cost_cents / 100")
 
 
 class ActivationOut(Out):
@@ -247,7 +249,8 @@ class LedgerLineOut(Out):
     gate_id: str | None
     award_id: str | None
     trade_id: str | None
-    amount_eur: float = Field(description="+ received, − paid")
+    amount_cents: int = Field(description="+ received, − paid; integer cents (booked)")
+    amount_eur: float = Field(description="amount_cents / 100 (for reading)")
     description: str
     created_at: datetime
 
@@ -256,7 +259,8 @@ class SettlementOut(Out):
     party_id: str
     gate_id: str | None
     lines: list[LedgerLineOut]
-    total_eur: float
+    total_cents: int = Field(description="sum of the lines' amount_cents")
+    total_eur: float = Field(description="total_cents / 100")
     awarded_kwh: float
     delivered_kwh: float | None = Field(description="None until meter data covers every award")
 
@@ -297,7 +301,8 @@ class TradeOut(Out):
     seller_id: str
     price_eur_per_mwh: float
     quantity_kw: float
-    value_eur: float
+    value_cents: int = Field(description="what the buyer pays, integer cents (booked)")
+    value_eur: float = Field(description="value_cents / 100")
     created_at: datetime
 
 

@@ -36,6 +36,7 @@ from localflex.service import clearing, market_ops, parties
 from localflex.service.auth import Caller, authenticate, require_role
 from localflex.service.context import ServiceContext
 from localflex.service.idempotency import run_write
+from localflex.service.money import eur
 from localflex.service.schemas import GateIn, OfferIn, RequestIn
 from localflex.service.trafficlight import traffic_lights
 from localflex.service.webchart import loading_relief_chart
@@ -178,8 +179,8 @@ def _private(svc: ServiceContext, caller: Caller) -> dict:
             ids = session.scalars(select(Party.party_id).order_by(Party.party_id)).all()
             out["statements"] = [market_ops.settlement(session, caller, party_id=p,
                                                        gate_id=None) for p in ids]
-            out["balance_eur"] = float(session.scalar(
-                select(func.coalesce(func.sum(LedgerLine.amount_eur), 0.0))))
+            out["balance_eur"] = eur(session.scalar(
+                select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))))
         else:
             out["statements"] = [market_ops.settlement(session, caller, party_id=None,
                                                        gate_id=None)]

@@ -7,7 +7,8 @@ instructions, meter data, double-entry ledger lines and an append-only audit log
 
 Conventions: ids are strings (``off_…``, ``req_…``; parties choose their own id); timestamps
 are timezone-aware UTC (``UtcDateTime`` stores naive UTC, which SQLite and PostgreSQL both
-keep exactly); powers in kW, prices in EUR/MWh, money in EUR; directions and statuses are the
+keep exactly); powers in kW, prices in EUR/MWh, money in integer cents (`*_cents`; the
+`*_eur` properties are for reading); directions and statuses are the
 StrEnum values of ``localflex.domain`` / ``localflex.store.vocab``.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -193,10 +195,15 @@ class Award(Base):
     direction: Mapped[str] = mapped_column(String(8))
     power_kw: Mapped[float] = mapped_column(Float)
     price_eur_per_mwh: Mapped[float] = mapped_column(Float)
-    cost_eur: Mapped[float] = mapped_column(Float)
+    cost_cents: Mapped[int] = mapped_column(BigInteger)  # money is integer cents
     source: Mapped[str] = mapped_column(String(16))  # "clearing" | "flex_order"
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     __table_args__ = (CheckConstraint("power_kw > 0", name="award_power_positive"),)
+
+    @property
+    def cost_eur(self) -> float:
+        """``cost_cents`` in EUR, for reading (sums use cents)."""
+        return self.cost_cents / 100
 
 
 class Shortfall(Base):
@@ -253,9 +260,14 @@ class LedgerLine(Base):
     gate_id: Mapped[str | None] = mapped_column(ForeignKey("gates.gate_id"), nullable=True)
     award_id: Mapped[str | None] = mapped_column(ID, nullable=True)
     trade_id: Mapped[str | None] = mapped_column(ID, nullable=True)
-    amount_eur: Mapped[float] = mapped_column(Float)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)  # + received, − paid
     description: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    @property
+    def amount_eur(self) -> float:
+        """``amount_cents`` in EUR, for reading (sums use cents)."""
+        return self.amount_cents / 100
 
 
 class ContinuousEvent(Base):
@@ -298,8 +310,13 @@ class Trade(Base):
     seller_id: Mapped[str] = mapped_column(ForeignKey("parties.party_id"), index=True)
     price_eur_per_mwh: Mapped[float] = mapped_column(Float)
     quantity_kw: Mapped[float] = mapped_column(Float)
-    value_eur: Mapped[float] = mapped_column(Float)
+    value_cents: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    @property
+    def value_eur(self) -> float:
+        """``value_cents`` in EUR, for reading."""
+        return self.value_cents / 100
 
 
 class IdempotencyRecord(Base):

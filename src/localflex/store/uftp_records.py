@@ -46,6 +46,8 @@ class UftpParticipant(Base):
     endpoint: Mapped[str] = mapped_column(String(500))
     connections: Mapped[dict] = mapped_column(JSON, default=dict)  # AGR: {cp_id: bus}
     contracts: Mapped[list] = mapped_column(JSON, default=list)  # AGR: ContractIDs held
+    # AGR: ContractID -> FLECH's committed activation price (EUR/MWh), the activation cap
+    contract_prices: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 

@@ -24,13 +24,15 @@ types (AgrPortfolioQuery is answered with the aggregator's registered connection
 outgoing message goes through the persistent outbox (``localflex.service.outbox``). See
 ``handlers`` for the message table and ``messaging`` for the security checks.
 
-What is not done: OfferOptions are limited to one per FlexOffer; a FlexReservationUpdate
-does not yet cap later clearings as FLECH's activation phase would.
+A FlexReservationUpdate caps the later clearings of its gates as FLECH's activation phase
+does (``localflex.service.activation_caps``). What is not done: OfferOptions are limited to
+one per FlexOffer.
 
 Public surface: ``router`` (mounted by ``localflex.service.app.create_app``),
 ``UftpSettings``, the participant registration and the store models.
 """
 
+from localflex.service.uftp.congestion_points import uftp_addressing
 from localflex.service.uftp.models import UftpMessage, UftpParticipant, UftpPlatform
 from localflex.service.uftp.participants import ParticipantIn, ParticipantOut
 from localflex.service.uftp.platform import MESSAGE_PATH, UftpSettings
@@ -47,4 +49,5 @@ __all__ = [
     "UftpSettings",
     "entity_address",
     "router",
+    "uftp_addressing",
 ]

@@ -1,145 +1,60 @@
-"""Which buses and connections stand behind each congestion point (paper §5.3: the DSO buys
-flexibility *at* a congestion point; it must come from resources whose power flows through
-it; UFTP names the point by an EA1 entity address and a connection by an EAN).
-
-``GET /api/v1/uftp/congestion-points`` (any party; ``?cp_id=`` for one point) lists for
-every congestion point of the market's grid its entity address, its DSO, the buses behind it
-(with ``cp_id`` or ``with_buses=true``) — each with the connection's EA1 address and EAN that
-UFTP messages use — and the aggregators' registered UFTP connections there. On
-1-MVLV-rural-all-2-sw (5,481 buses, 5,479 points) the walk takes 0.17 s and the points list
-112,496 buses in all. An operator registering an aggregator picks
-the ``connections`` ({cp_id: bus}) from it instead of guessing bus ids.
-
-"Behind" is topological: the grid (in-service lines without an open line switch, in-service
-transformers, closed bus-bus switches) is walked depth first from the slack buses
-(``ext_grid``); the buses behind an element are the subtree below it. One walk gives every
-element's subtree as a contiguous run of the preorder, so the cost is O(buses + elements)
-plus the size of the answer. An element on a loop of a meshed grid (not a tree edge) has
-no well-defined "behind" and reports ``radial: false`` with no buses.
+"""UFTP's view of the congestion points (paper §5.3; UFTP names a point by an EA1 entity
+address and a connection by an EAN): ``UftpAddressing`` adds to ``GET
+/api/v1/congestion-points`` (``localflex.service.congestion_points``) each point's entity
+address and the aggregators' registered UFTP connections there, and each bus's connection
+address and EAN. The former ``GET /api/v1/uftp/congestion-points`` answers 308 to that
+resource (same query).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Annotated
+from dataclasses import dataclass
 
-import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import depth_first_order
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from localflex.grid import load_simbench_grid
-from localflex.service.api import caller
-from localflex.service.auth import Caller
+from localflex.service.congestion_points import buses_behind
 from localflex.service.context import ServiceContext
-from localflex.service.errors import NotFound
 from localflex.service.uftp.models import UftpParticipant
-from localflex.service.uftp.platform import UftpState, load_state
+from localflex.service.uftp.platform import load_state
 from localflex.service.uftp.protocol import connection_address, connection_ean, entity_address
 
-__all__ = ["buses_behind", "router"]
+__all__ = ["UftpAddressing", "buses_behind", "router", "uftp_addressing"]
 
 router = APIRouter()
 
 
-def _edges(net) -> tuple[list[str | None], np.ndarray, np.ndarray]:
-    """(cp_id or None, from bus, to bus) of every closed connection between two buses."""
-    sw = net.switch
-    open_lines = set(sw.loc[(sw.et == "l") & ~sw.closed.astype(bool), "element"].astype(int))
-    lines = net.line[net.line.in_service.astype(bool)]
-    lines = lines[~lines.index.isin(open_lines)]
-    trafos = net.trafo[net.trafo.in_service.astype(bool)]
-    bb = sw[(sw.et == "b") & sw.closed.astype(bool)]
-    ids = ([f"line:{i}" for i in lines.index] + [f"trafo:{i}" for i in trafos.index]
-           + [None] * len(bb))
-    a = np.concatenate([lines.from_bus.to_numpy(), trafos.hv_bus.to_numpy(),
-                        bb.bus.to_numpy()]).astype(np.int64)
-    b = np.concatenate([lines.to_bus.to_numpy(), trafos.lv_bus.to_numpy(),
-                        bb.element.to_numpy()]).astype(np.int64)
-    return ids, a, b
+@dataclass(frozen=True)
+class UftpAddressing:
+    domain: str
+    aggregators: list[UftpParticipant]
+
+    def point(self, cp_id: str) -> dict:
+        return {"entity_address": entity_address(self.domain, cp_id),
+                "connections": [{"aggregator_id": p.party_id, "domain": p.domain,
+                                 "bus": int(p.connections[cp_id]),
+                                 **self.bus(int(p.connections[cp_id]))}
+                                for p in self.aggregators if cp_id in (p.connections or {})]}
+
+    def bus(self, bus: int) -> dict:
+        return {"entity_address": connection_address(self.domain, bus),
+                "ean": connection_ean(bus)}
 
 
-@lru_cache(maxsize=4)
-def buses_behind(grid_code: str) -> dict[str, list[int] | None]:
-    """cp_id → sorted bus ids behind the element (None: the element closes a loop)."""
-    net = load_simbench_grid(grid_code).net
-    bus_ids = net.bus.index.to_numpy(dtype=np.int64)
-    pos = {int(b): k for k, b in enumerate(bus_ids)}
-    ids, a, b = _edges(net)
-    ia = np.array([pos[int(x)] for x in a], dtype=np.int64)
-    ib = np.array([pos[int(x)] for x in b], dtype=np.int64)
-    n = bus_ids.size
-    root = n  # a virtual node joined to every slack bus
-    slack = np.array([pos[int(x)] for x in net.ext_grid.loc[
-        net.ext_grid.in_service.astype(bool), "bus"]], dtype=np.int64)
-    rows = np.concatenate([ia, ib, np.full(slack.size, root), slack])
-    cols = np.concatenate([ib, ia, slack, np.full(slack.size, root)])
-    graph = coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
-    order, pred = depth_first_order(graph, root, directed=False, return_predecessors=True)
-    size = np.ones(n + 1, dtype=np.int64)
-    for node in order[:0:-1]:  # children before parents: subtree sizes
-        size[pred[node]] += size[node]
-    at = np.full(n + 1, -1, dtype=np.int64)
-    at[order] = np.arange(order.size)
-    out: dict[str, list[int] | None] = {}
-    for cp_id, u, v in zip(ids, ia, ib, strict=True):
-        if cp_id is None:
-            continue
-        child = v if pred[v] == u else (u if pred[u] == v else -1)
-        if child < 0:  # closes a loop (parallel elements share the tree edge's subtree)
-            out[cp_id] = None
-            continue
-        run = order[at[child]:at[child] + size[child]]
-        out[cp_id] = sorted(int(bus_ids[k]) for k in run)
-    return out
-
-
-def service(request: Request) -> ServiceContext:
-    return request.app.state.service
-
-
-def uftp_state(request: Request) -> UftpState:
-    return load_state(request.app.state, service(request))
-
-
-@router.get("/api/v1/uftp/congestion-points", tags=["uftp"])
-def list_congestion_points(
-        svc: Annotated[ServiceContext, Depends(service)],
-        who: Annotated[Caller, Depends(caller)],
-        state: Annotated[UftpState, Depends(uftp_state)],
-        cp_id: Annotated[str | None, Query(max_length=64)] = None,
-        with_buses: bool = False) -> list[dict]:
-    """Every congestion point (or ``cp_id``) with its entity address, DSO, number of buses
-    behind it and the registered connections; the buses themselves with ``cp_id`` or
-    ``with_buses=true`` (an MV/LV area lists ~10^5 of them)."""
-    cps = svc.grid.cp_rows()
-    if cp_id is not None:
-        cps = [c for c in cps if c.cp_id == cp_id]
-        if not cps:
-            raise NotFound("cp_id", cp_id, "a congestion point of the market's grid")
-    svc.grid.wait()
-    behind = buses_behind(svc.grid.code)
+def uftp_addressing(app_state, svc: ServiceContext) -> UftpAddressing:
+    """The market's UFTP domain and its registered (not revoked) aggregators."""
+    state = load_state(app_state, svc)
     with svc.db.read() as session:
         agrs = list(session.scalars(select(UftpParticipant).where(
             UftpParticipant.role == "AGR", UftpParticipant.revoked_at.is_(None))
             .order_by(UftpParticipant.domain)))
-    out = []
-    for c in cps:
-        buses = behind.get(c.cp_id)
-        row = {
-            "cp_id": c.cp_id, "entity_address": entity_address(state.domain, c.cp_id),
-            "kind": c.kind, "name": c.name, "dso_id": c.dso_id, "radial": buses is not None,
-            "n_buses": len(buses or []),
-            "connections": [{"aggregator_id": p.party_id, "domain": p.domain,
-                             "bus": int(p.connections[c.cp_id]),
-                             "entity_address": connection_address(
-                                 state.domain, p.connections[c.cp_id]),
-                             "ean": connection_ean(p.connections[c.cp_id])}
-                            for p in agrs if c.cp_id in (p.connections or {})],
-        }
-        if with_buses or cp_id is not None:
-            row["buses"] = [{"bus": b, "entity_address": connection_address(state.domain, b),
-                             "ean": connection_ean(b)} for b in buses or []]
-        out.append(row)
-    return out
+    return UftpAddressing(state.domain, agrs)
+
+
+@router.get("/api/v1/uftp/congestion-points", tags=["uftp"], status_code=308,
+            response_class=RedirectResponse,
+            summary="Moved: GET /api/v1/congestion-points (same query)")
+def moved(request: Request) -> RedirectResponse:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/api/v1/congestion-points{query}", status_code=308)

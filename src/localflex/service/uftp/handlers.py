@@ -89,6 +89,7 @@ from xsdata.models.datatype import XmlDate
 from localflex.domain import InputError
 from localflex.service import market_ops
 from localflex.service.errors import Forbidden, NotFound
+from localflex.service.money import eur
 from localflex.service.schemas import FlexOrderIn, OfferIn, RequestIn
 from localflex.service.uftp.messaging import (
     Handled,
@@ -366,7 +367,8 @@ def on_flex_order(inb: Inbound) -> Handled:
     awards = [market_ops.place_flex_order(inb.svc, inb.session, inb.caller, validated(
         FlexOrderIn, offer_id=o["offer_id"], power_kw=factor * abs(o["power_w"]) / 1000.0))
         for o in offered["offers"]]
-    cost = sum(a.cost_eur for a in awards)
+    # one Price over the ISPs: rounded once, split over the ISP awards by largest remainder
+    cost = eur(market_ops.book_as_one_total(inb.session, [a.award_id for a in awards]))
     if abs(cost - float(m.price)) > _EUR_TOL:
         raise InputError("Price", str(m.price), f"{cost:.4f} EUR: the offer's price × "
                          "ActivationFactor (pay-as-bid)")
@@ -390,7 +392,7 @@ def on_flex_order(inb: Inbound) -> Handled:
 def _order_records(session: Session, order: UftpMessage):
     d = order.detail
     awards = [session.get(Award, a) for a in d["award_ids"]]
-    paid = float(session.scalar(select(func.coalesce(func.sum(LedgerLine.amount_eur), 0.0))
+    paid = eur(session.scalar(select(func.coalesce(func.sum(LedgerLine.amount_cents), 0))
                                 .where(LedgerLine.award_id.in_(d["award_ids"]),
                                        LedgerLine.party_id.in_([a.aggregator_id
                                                                 for a in awards]))))

@@ -51,28 +51,28 @@ _TOL_KW = 1e-6
 
 
 def reverse_awards(session: Session, award_ids: list[str], *, party_id: str | None,
-                   reason: str) -> float:
+                   reason: str) -> int:
     """Undo awards: their activations, meter data and ledger entries are deleted and the
-    offers get the volume back. Returns the money returned to the buyers (EUR)."""
+    offers get the volume back. Returns the money returned to the buyers (cents)."""
     awards = list(session.scalars(select(Award).where(Award.award_id.in_(award_ids))))
     if not awards:
-        return 0.0
+        return 0
     ids = [a.award_id for a in awards]
     entries = select(LedgerLine.entry_id).where(LedgerLine.award_id.in_(ids))
     session.execute(delete(LedgerLine).where(LedgerLine.entry_id.in_(entries))
                     .execution_options(synchronize_session=False))
     session.execute(delete(Activation).where(Activation.award_id.in_(ids)))
     session.execute(delete(MeterReading).where(MeterReading.award_id.in_(ids)))
-    refunded = 0.0
+    refunded = 0
     for award in awards:
         offer = session.get(Offer, award.offer_id)
         offer.awarded_kw = max(0.0, offer.awarded_kw - award.power_kw)
         if offer.awarded_kw <= _TOL_KW and offer.status == OfferStatus.AWARDED:
             offer.awarded_kw = 0.0
             offer.status = OfferStatus.OPEN.value
-        refunded += award.cost_eur
+        refunded += award.cost_cents
         record(session, party_id, "reverse", "award", award.award_id, offer_id=award.offer_id,
-               power_kw=award.power_kw, cost_eur=award.cost_eur, reason=reason[:200])
+               power_kw=award.power_kw, cost_cents=award.cost_cents, reason=reason[:200])
         session.delete(award)
     session.flush()
     return refunded
@@ -173,7 +173,7 @@ def clearing_orders(state: UftpState, session: Session, now: datetime) -> int:
             isps=[FlexOrderISP(power=flex_power_w(award.direction, award.power_kw),
                                start=isp, duration=1)],
             flex_offer_message_id=offer_msg, unsolicited=None if offer_msg else True,
-            price=Decimal(f"{award.cost_eur:.4f}"), currency="EUR",
+            price=Decimal(award.cost_cents).scaleb(-2), currency="EUR",
             order_reference=award.award_id)
         queue(state, session, Outgoing(order, agr, reference=award.award_id,
                                        ref_message_id=offer_msg,

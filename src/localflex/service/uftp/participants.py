@@ -49,6 +49,13 @@ class ParticipantIn(BaseModel):
         default_factory=list, max_length=1_000,
         description="AGR: ContractIDs of its flexibility reservations with DSOs (a "
         "FlexReservationUpdate goes only to the aggregator holding its ContractID)")
+    contract_prices: dict[Annotated[str, Field(min_length=1, max_length=200)],
+                          Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0,
+                                                 le=1e6)]] = Field(
+        default_factory=dict, max_length=1_000,
+        description="AGR: ContractID → the activation price (EUR/MWh) committed under it in "
+        "FLECH's reservation phase; a FlexReservationUpdate carries no price, so this is the "
+        "cap its reservation sets on later gate clearings (every key one of `contracts`)")
 
 
 class ParticipantOut(BaseModel):
@@ -60,6 +67,7 @@ class ParticipantOut(BaseModel):
     endpoint: str
     connections: dict[str, int]
     contracts: list[str] = []
+    contract_prices: dict[str, float] = {}
     revoked_at: str | None = None
 
 
@@ -67,6 +75,7 @@ def _out(p: UftpParticipant) -> ParticipantOut:
     return ParticipantOut(domain=p.domain, role=p.role, party_id=p.party_id,
                           public_key=p.public_key, endpoint=p.endpoint,
                           connections=p.connections or {}, contracts=p.contracts or [],
+                          contract_prices=p.contract_prices or {},
                           revoked_at=p.revoked_at.isoformat() if p.revoked_at else None)
 
 
@@ -84,6 +93,9 @@ def register_participant(svc: ServiceContext, session: Session, caller: Caller,
         raise InputError("connections", body.connections, "empty for a DSO participant")
     if body.contracts and body.role != "AGR":
         raise InputError("contracts", body.contracts, "empty for a DSO participant")
+    for contract in body.contract_prices:
+        if contract not in body.contracts:
+            raise InputError("contract_prices", contract, "a ContractID listed in contracts")
     buses = svc.grid.bus_ids()
     known = set(session.scalars(select(CongestionPoint.cp_id)))
     for cp_id, bus in body.connections.items():
@@ -95,7 +107,8 @@ def register_participant(svc: ServiceContext, session: Session, caller: Caller,
         raise Conflict("domain", body.domain, f"a domain not registered as {body.role} yet")
     row = UftpParticipant(domain=body.domain, role=body.role, party_id=body.party_id,
                           public_key=body.public_key, endpoint=body.endpoint,
-                          connections=dict(body.connections), contracts=list(body.contracts))
+                          connections=dict(body.connections), contracts=list(body.contracts),
+                          contract_prices=dict(body.contract_prices))
     session.add(row)
     record(session, caller.party_id, "register", "uftp_participant",
            f"{body.role}:{body.domain}"[:64], linked_party=body.party_id)

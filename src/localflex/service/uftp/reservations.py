@@ -12,9 +12,11 @@ other aggregators never see it; its FlexReservationUpdateResponse is stored on t
 message. An unknown ContractID is Rejected. A new update for the same
 ContractID and day supersedes the previous one.
 
-Limit: the service clears gates with the single-buyer design; a reservation is recorded and
-relayed but does not yet cap the activation prices of later gate clearings as FLECH's
-activation phase would.
+FLECH's activation phase: the reservation caps the gate clearings of its ISPs
+(``localflex.service.activation_caps``). The UFTP message carries no price, so the cap is
+the activation price registered with the holder's contract (participant field
+``contract_prices``), kept in ``detail.holders``; a contract registered without a price
+reserves without capping.
 """
 
 from __future__ import annotations
@@ -74,8 +76,11 @@ def on_flex_reservation_update(inb: Inbound) -> Handled:
                          f"connected at {cp_id} (registered with the aggregator)")
     forwards = [Outgoing(copy_message(m), agr, reference=f"{m.contract_id}|{period}",
                          ref_message_id=m.message_id) for agr in holders]
+    holder_prices = [{"party_id": agr.party_id, "activation_price_eur_per_mwh":
+                      (agr.contract_prices or {}).get(m.contract_id)} for agr in holders]
     detail = {"cp_id": cp_id, "period": period.isoformat(), "contract_id": m.contract_id,
               "reservation_reference": m.reference, "reserved": reserved,
+              "holders": holder_prices,
               "relayed_to": [f.recipient.domain for f in forwards]}
     return Handled(response=acceptance(m), forwards=forwards,
                    reference=f"{m.contract_id}|{period.isoformat()}", detail=detail)

@@ -7,8 +7,9 @@
   413 too large, 419 unknown participant.
 * ``GET /api/v1/uftp/platform`` — the market's domain, public key, endpoint path and the
   entity address of each congestion point (what DNS would publish; no key needed).
-* ``GET /api/v1/uftp/congestion-points`` — each point's entity address and the buses and
-  registered connections behind it (``congestion_points``).
+* ``GET /api/v1/uftp/congestion-points`` — 308 to ``GET /api/v1/congestion-points``, where
+  ``congestion_points.UftpAddressing`` adds each point's entity address, the buses'
+  addresses and EANs and the registered connections.
 * ``POST|GET /api/v1/uftp/participants``, ``POST …/participants/{role}/{domain}/revoke`` —
   the market operator registers participants (API key as for the REST API).
 * ``POST …/participants/{role}/{domain}/test`` — send the participant a TestMessage.
