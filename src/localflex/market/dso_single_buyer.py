@@ -604,7 +604,14 @@ def clear_dso_single_buyer(
                         sign_o[cand_idx])  # [X, CP]
     oi, ci = np.nonzero(r_c)  # entries of candidate offers (local index, cp)
     t_e = isp_o[cand_idx[oi]]
-    head_ok = ~is_need & np.isfinite(headroom)
+    # a headroom row is written only where the candidates could use the headroom up: the
+    # most they can aggravate the point (every aggravating one at full volume) exceeds it;
+    # elsewhere the row could never bind (same feasible set, a far smaller LP on an area)
+    aggravation = np.bincount(
+        t_e * n_cp + ci, weights=np.maximum(-r_c[oi, ci], 0.0) * max_kw_o[cand_idx[oi]],
+        minlength=n_isps * n_cp).reshape(n_isps, n_cp)
+    with np.errstate(invalid="ignore"):
+        head_ok = ~is_need & np.isfinite(headroom) & (aggravation > headroom - _TOL_KW)
     keep = is_need[t_e, ci] | head_ok[t_e, ci]
     oi, ci, t_e = oi[keep], ci[keep], t_e[keep]
     head_flat = np.unique((t_e * n_cp + ci)[~is_need[t_e, ci]])
