@@ -477,6 +477,26 @@ def _offer_relief(relief: np.ndarray | FactoredRelief, isp: np.ndarray, buspos: 
     return r
 
 
+def _aggravation_bound(relief: np.ndarray | FactoredRelief, isp: np.ndarray,
+                       buspos: np.ndarray, sign: np.ndarray, max_kw: np.ndarray,
+                       n_isps: int) -> np.ndarray:
+    """[T, CP] at least the most the offers can aggravate each point (all aggravating ones at
+    full volume); from per-(ISP, bus) volumes and the factored relief, never [O, CP]. For a
+    dense relief array: +inf (every point is considered)."""
+    if not isinstance(relief, FactoredRelief):
+        return np.full(relief.shape[:2], np.inf)
+    n_b = relief.dp_kw_per_kw.shape[1]
+    up = sp.csr_array((max_kw * (sign > 0), (isp, buspos)), shape=(n_isps, n_b))
+    down = sp.csr_array((max_kw * (sign < 0), (isp, buspos)), shape=(n_isps, n_b))
+    dp = relief.dp_kw_per_kw
+    dp_pos, dp_neg = np.maximum(dp, 0.0), np.maximum(-dp, 0.0)  # [CP, B]
+    # UP at b changes the point by scale·dp; it aggravates where that is negative
+    if_scale_pos = up @ dp_neg.T + down @ dp_pos.T  # [T, CP]
+    if_scale_neg = up @ dp_pos.T + down @ dp_neg.T
+    scale = relief.scale
+    return np.where(scale >= 0, scale * if_scale_pos, -scale * if_scale_neg) * (1 + 1e-9)
+
+
 def _offer_dv(dv: np.ndarray, isp: np.ndarray, buspos: np.ndarray, cols: np.ndarray,
               sign: np.ndarray) -> np.ndarray:
     """[len(isp), len(cols)] signed voltage effect (p.u./kW) of offers at the buses ``cols``
@@ -600,26 +620,33 @@ def clear_dso_single_buyer(
     n_need = len(need_t)
     row_of = np.full(overload.shape, -1, dtype=np.int64)
     row_of[need_t, need_cp] = np.arange(n_need)
-    r_c = _offer_relief(relief, isp_o[cand_idx], buspos_o[cand_idx], np.arange(n_cp),
-                        sign_o[cand_idx])  # [X, CP]
-    oi, ci = np.nonzero(r_c)  # entries of candidate offers (local index, cp)
-    t_e = isp_o[cand_idx[oi]]
     # a headroom row is written only where the candidates could use the headroom up: the
     # most they can aggravate the point (every aggravating one at full volume) exceeds it;
-    # elsewhere the row could never bind (same feasible set, a far smaller LP on an area)
+    # elsewhere the row could never bind (same feasible set, a far smaller LP on an area).
+    # A cheap upper bound of that picks the points whose relief is formed at all.
+    bound = _aggravation_bound(relief, isp_o[cand_idx], buspos_o[cand_idx], sign_o[cand_idx],
+                               max_kw_o[cand_idx], n_isps)
+    with np.errstate(invalid="ignore"):
+        head_maybe = ~is_need & np.isfinite(headroom) & (bound > headroom - _TOL_KW)
+    cols = np.flatnonzero(is_need.any(axis=0) | head_maybe.any(axis=0))
+    r_c = _offer_relief(relief, isp_o[cand_idx], buspos_o[cand_idx], cols,
+                        sign_o[cand_idx])  # [X, len(cols)]
+    oi, ci_local = np.nonzero(r_c)  # entries of candidate offers (local index, cp)
+    val_all = r_c[oi, ci_local]
+    ci = cols[ci_local]
+    t_e = isp_o[cand_idx[oi]]
     aggravation = np.bincount(
-        t_e * n_cp + ci, weights=np.maximum(-r_c[oi, ci], 0.0) * max_kw_o[cand_idx[oi]],
+        t_e * n_cp + ci, weights=np.maximum(-val_all, 0.0) * max_kw_o[cand_idx[oi]],
         minlength=n_isps * n_cp).reshape(n_isps, n_cp)
     with np.errstate(invalid="ignore"):
         head_ok = ~is_need & np.isfinite(headroom) & (aggravation > headroom - _TOL_KW)
     keep = is_need[t_e, ci] | head_ok[t_e, ci]
-    oi, ci, t_e = oi[keep], ci[keep], t_e[keep]
+    oi, ci, t_e, val_e = oi[keep], ci[keep], t_e[keep], val_all[keep]
     head_flat = np.unique((t_e * n_cp + ci)[~is_need[t_e, ci]])
     head_t, head_cp = np.divmod(head_flat, n_cp) if n_cp else (head_flat, head_flat)
     row_of[head_t, head_cp] = n_need + np.arange(len(head_flat))
     n_rows_c = n_need + len(head_flat)
     row_e = row_of[t_e, ci]
-    val_e = r_c[oi, ci]
     c_lower = np.concatenate([overload[need_t, need_cp], -headroom[head_t, head_cp]])
     c_upper = np.full(n_rows_c, highspy.kHighsInf)
 
