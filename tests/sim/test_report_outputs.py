@@ -65,3 +65,15 @@ def test_large_grid_tables_keep_watched_points_and_a_summary_of_all(demo_day, mo
     worst = small["cp_summary"]["worst_loading_before_pct"].max()
     assert worst == pytest.approx(day.before.cp_loading_pct.max())
     assert small["bus_summary"]["isps_violated_before"].sum() == 0 or len(small["bus_voltage"])
+
+
+def test_missing_values_break_the_line_instead_of_drawing_them():
+    chart = Chart((0.0, 3.0), (0.0, 1.0))
+    chart.line(np.arange(4.0), np.array([0.0, np.nan, 0.5, 1.0]), color="red")
+    chart.band(np.arange(4.0), np.array([0.0, np.nan, 0.1, 0.2]),
+               np.array([0.5, np.nan, 0.6, 0.7]), color="blue")
+    svg = chart.svg()
+    ET.fromstring(svg)
+    assert not re.search(r"[\s,mlhvz]nan", svg.lower())
+    path = re.search(r"<path d='([^']*)' fill='none' stroke='red'", svg).group(1)
+    assert path.count("M") == 2  # two pieces: before and after the gap

@@ -26,6 +26,12 @@ def _hours(day: DayResult) -> np.ndarray:
     return np.arange(day.time_grid.n_isps) * day.time_grid.isp_hours
 
 
+def _finite_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values; (0, 1) when there are none."""
+    finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+
 def loading_figure(day: DayResult, max_points: int = 6) -> list[Chart]:
     """One panel per congestion point, the most overloaded first (at most ``max_points``)."""
     cps = day.congestion_points
@@ -37,7 +43,7 @@ def loading_figure(day: DayResult, max_points: int = 6) -> list[Chart]:
     charts = []
     for i, c in enumerate(order):
         values = np.concatenate([before[:, c], after[:, c], [limit[c]]])
-        chart = Chart((x[0], x[-1] if x.size > 1 else 1.0), (values.min(), values.max()),
+        chart = Chart((x[0], x[-1] if x.size > 1 else 1.0), _finite_range(values),
                       height=200, title=f"{cps['cp_id'].iloc[c]}  {cps['name'].iloc[c]}",
                       y_label="loading %",
                       x_label=(f"hours from {day.time_grid.start:%Y-%m-%d %H:%M} UTC"
@@ -57,9 +63,11 @@ def voltage_figure(day: DayResult) -> list[Chart]:
     x = _hours(day)
     limits = day.voltage_limits
     vm_min, vm_max = float(limits["vm_min_pu"].max()), float(limits["vm_max_pu"].min())
-    bands = [(r.bus_vm_pu.min(axis=1), r.bus_vm_pu.max(axis=1)) for r in (day.before, day.after)]
+    # fmin/fmax skip buses without a voltage (NaN: out of service) without a warning
+    bands = [(np.fmin.reduce(r.bus_vm_pu, axis=1), np.fmax.reduce(r.bus_vm_pu, axis=1))
+             for r in (day.before, day.after)]
     values = np.concatenate([*bands[0], *bands[1], [vm_min, vm_max]])
-    chart = Chart((x[0], x[-1] if x.size > 1 else 1.0), (values.min(), values.max()),
+    chart = Chart((x[0], x[-1] if x.size > 1 else 1.0), _finite_range(values),
                   height=260, x_label="hours", y_label="voltage p.u.")
     for (lo, hi), color, label in zip(bands, (_BEFORE, _AFTER), ("before", "after"),
                                       strict=True):

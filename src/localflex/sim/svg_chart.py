@@ -35,7 +35,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.1f}"
+    return f"{value:.1f}" if math.isfinite(value) else "0"
 
 
 def _label(value: float) -> str:
@@ -76,10 +76,15 @@ class Chart:
              dash: str = "", label: str | None = None) -> None:
         if len(x) == 0:
             return
-        points = " L".join(f"{_fmt(a)},{_fmt(b)}" for a, b in zip(self.px(x), self.py(y),
-                                                                   strict=True))
+        parts, drawing = [], False  # a missing value (NaN) breaks the line
+        for a, b in zip(self.px(x), self.py(y), strict=True):
+            if not (math.isfinite(a) and math.isfinite(b)):
+                drawing = False
+                continue
+            parts.append(f"{'L' if drawing else 'M'}{_fmt(a)},{_fmt(b)}")
+            drawing = True
         dash_attr = f" stroke-dasharray='{dash}'" if dash else ""
-        self._body.append(f"<path d='M{points}' fill='none' stroke='{color}' "
+        self._body.append(f"<path d='{''.join(parts)}' fill='none' stroke='{color}' "
                           f"stroke-width='{width}'{dash_attr}/>")
         self._legend_entry(label, color)
 
@@ -90,6 +95,10 @@ class Chart:
 
     def band(self, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, color: str,
              opacity: float = 0.3, label: str | None = None) -> None:
+        if len(x) == 0:
+            return
+        ok = np.isfinite(lo) & np.isfinite(hi)  # ISPs without any value are left out
+        x, lo, hi = np.asarray(x)[ok], lo[ok], hi[ok]
         if len(x) == 0:
             return
         xs = np.concatenate([x, x[::-1]])
