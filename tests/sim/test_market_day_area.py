@@ -12,7 +12,7 @@ import localflex.sim.engine as engine
 from localflex.domain import InputError
 from localflex.grid import Monitored, congestion_points
 from localflex.sim.engine import simulate
-from localflex.sim.kpis import compute_kpis
+from localflex.sim.kpis import compute_kpis, worsened_voltage
 from localflex.sim.scenario import load_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -99,6 +99,13 @@ def test_mv_voltage_case_creates_no_new_violation() -> None:
     assert {"bus", "isps", "max_excess_pu", "cause"} <= set(kpis["unsolved_voltage"][0])
     assert all(item["cause"] for item in kpis["unsolved_voltage"])
     assert kpis["rounds"][0]["voltage_need_bus_isps"] > 0
+    # no award pushes a violated bus further out in its own ISP: every bus-ISP that ends
+    # further out lies in an ISP without awards, moved by the rebound of earlier activations
+    worse, awarded = worsened_voltage(day)
+    assert volt["violations_worsened_after"] == int(worse.sum())
+    assert volt["worsened_in_isps_without_award"] == volt["violations_worsened_after"]
+    rebound = np.abs(day.baseline_kw - day.realised_kw).sum(axis=1) > 1e-6  # [T]
+    assert (rebound[worse.any(axis=1)] & ~awarded[worse.any(axis=1)]).all()
 
 
 def test_household_ders_on_an_mv_grid_are_refused_naming_the_key(tmp_path) -> None:

@@ -85,6 +85,11 @@ def _print_voltage(kpis: dict, shown: int = 5) -> None:
     for cause, buses in sorted(by_cause.items(), key=lambda kv: -len(kv[1]))[:shown]:
         more = f" and {len(buses) - 3} more" if len(buses) > 3 else ""
         console.print(f"  buses {', '.join(map(str, buses[:3]))}{more} — {cause}")
+    worse, no_award = volt.get("violations_worsened_after", 0), volt.get(
+        "worsened_in_isps_without_award", 0)
+    if worse:
+        console.print(f"  {worse} bus-ISPs ended further outside, {no_award} of them in ISPs "
+                      "without awards (rebound of earlier activations)")
 
 
 def _run(scenario_path: Path, out: Path | None, seed: int | None,

@@ -464,6 +464,49 @@ def _block_codes(frame: pd.DataFrame) -> np.ndarray:
     return codes
 
 
+def _offer_relief(relief: np.ndarray | FactoredRelief, isp: np.ndarray, buspos: np.ndarray,
+                  cols: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """[len(isp), len(cols)] signed relief of offers at (isp, buspos) on the points ``cols``,
+    tiny values (numerical noise) set to 0."""
+    if isinstance(relief, FactoredRelief):
+        r = relief.scale[isp][:, cols] * relief.dp_kw_per_kw[cols][:, buspos].T
+    else:
+        r = relief[isp[:, None], cols[None, :], buspos[:, None]]
+    r = r * sign[:, None]
+    r[np.abs(r) <= RELIEF_EPS_KW_PER_KW] = 0.0
+    return r
+
+
+def _aggravation_bound(relief: np.ndarray | FactoredRelief, isp: np.ndarray,
+                       buspos: np.ndarray, sign: np.ndarray, max_kw: np.ndarray,
+                       n_isps: int) -> np.ndarray:
+    """[T, CP] at least the most the offers can aggravate each point (all aggravating ones at
+    full volume); from per-(ISP, bus) volumes and the factored relief, never [O, CP]. For a
+    dense relief array: +inf (every point is considered)."""
+    if not isinstance(relief, FactoredRelief):
+        return np.full(relief.shape[:2], np.inf)
+    n_b = relief.dp_kw_per_kw.shape[1]
+    up = sp.csr_array((max_kw * (sign > 0), (isp, buspos)), shape=(n_isps, n_b))
+    down = sp.csr_array((max_kw * (sign < 0), (isp, buspos)), shape=(n_isps, n_b))
+    dp = relief.dp_kw_per_kw
+    dp_pos, dp_neg = np.maximum(dp, 0.0), np.maximum(-dp, 0.0)  # [CP, B]
+    # UP at b changes the point by scale·dp; it aggravates where that is negative
+    if_scale_pos = up @ dp_neg.T + down @ dp_pos.T  # [T, CP]
+    if_scale_neg = up @ dp_pos.T + down @ dp_neg.T
+    scale = relief.scale
+    return np.where(scale >= 0, scale * if_scale_pos, -scale * if_scale_neg) * (1 + 1e-9)
+
+
+def _offer_dv(dv: np.ndarray, isp: np.ndarray, buspos: np.ndarray, cols: np.ndarray,
+              sign: np.ndarray) -> np.ndarray:
+    """[len(isp), len(cols)] signed voltage effect (p.u./kW) of offers at the buses ``cols``
+    (``dv`` is [B, Bo] or per ISP [T, B, Bo]), tiny values set to 0."""
+    cv = (dv[cols][:, buspos].T if dv.ndim == 2
+          else dv[isp[:, None], cols[None, :], buspos[:, None]]) * sign[:, None]
+    cv[np.abs(cv) <= VOLTAGE_EPS_PU_PER_KW] = 0.0
+    return cv
+
+
 def clear_dso_single_buyer(
     offers: pd.DataFrame,
     needs: CongestionNeeds | None = None,
@@ -522,21 +565,22 @@ def clear_dso_single_buyer(
     max_kw_o = frame["max_power_kw"].to_numpy(dtype=float)
     min_kw_o = frame["min_power_kw"].to_numpy(dtype=float)
     price_o = frame["price_eur_per_mwh"].to_numpy(dtype=float)
-    r = (relief.per_offer(isp_o, buspos_o) if isinstance(relief, FactoredRelief)
-         else relief[isp_o, :, buspos_o]) * sign_o[:, None]  # [O, CP]
-    r[np.abs(r) <= RELIEF_EPS_KW_PER_KW] = 0.0
-
+    # usefulness needs the relief at the points with a need only ([O, CPn], CPn small);
+    # the full [O, CP] relief is formed for the candidates alone (same values)
     is_need = overload > 0  # [T, CP]
-    relieves = (r > 0) & is_need[isp_o]  # [O, CP]: offer relieves an overloaded point
+    need_cols = np.flatnonzero(is_need.any(axis=0))
+    r_n = _offer_relief(relief, isp_o, buspos_o, need_cols, sign_o)
+    relieves = (r_n > 0) & is_need[isp_o[:, None], need_cols[None, :]]  # [O, CPn]
     useful_o = relieves.any(axis=1)
 
     # --- voltage: signed effect cv[o, b] (p.u. per kW) and usefulness ---------------------
     if v_arrays is not None:
         lower_pu, raise_pu, dv, rise_head, drop_head, v_bus_ids = v_arrays
-        cv = (dv[:, buspos_o].T if dv.ndim == 2 else dv[isp_o, :, buspos_o]) * sign_o[:, None]
-        cv[np.abs(cv) <= VOLTAGE_EPS_PU_PER_KW] = 0.0
         v_lower, v_raise = lower_pu > 0, raise_pu > 0
-        helps_v = ((cv < 0) & v_lower[isp_o]) | ((cv > 0) & v_raise[isp_o])  # [O, B]
+        v_cols = np.flatnonzero((v_lower | v_raise).any(axis=0))  # buses with a need
+        cv_n = _offer_dv(dv, isp_o, buspos_o, v_cols, sign_o)  # [O, Bn]
+        helps_v = (((cv_n < 0) & v_lower[isp_o[:, None], v_cols[None, :]])
+                   | ((cv_n > 0) & v_raise[isp_o[:, None], v_cols[None, :]]))
         useful_o = useful_o | helps_v.any(axis=1)
 
     capped_o = (
@@ -576,17 +620,33 @@ def clear_dso_single_buyer(
     n_need = len(need_t)
     row_of = np.full(overload.shape, -1, dtype=np.int64)
     row_of[need_t, need_cp] = np.arange(n_need)
-    oi, ci = np.nonzero(r[cand_idx])  # entries of candidate offers (local index, cp)
+    # a headroom row is written only where the candidates could use the headroom up: the
+    # most they can aggravate the point (every aggravating one at full volume) exceeds it;
+    # elsewhere the row could never bind (same feasible set, a far smaller LP on an area).
+    # A cheap upper bound of that picks the points whose relief is formed at all.
+    bound = _aggravation_bound(relief, isp_o[cand_idx], buspos_o[cand_idx], sign_o[cand_idx],
+                               max_kw_o[cand_idx], n_isps)
+    with np.errstate(invalid="ignore"):
+        head_maybe = ~is_need & np.isfinite(headroom) & (bound > headroom - _TOL_KW)
+    cols = np.flatnonzero(is_need.any(axis=0) | head_maybe.any(axis=0))
+    r_c = _offer_relief(relief, isp_o[cand_idx], buspos_o[cand_idx], cols,
+                        sign_o[cand_idx])  # [X, len(cols)]
+    oi, ci_local = np.nonzero(r_c)  # entries of candidate offers (local index, cp)
+    val_all = r_c[oi, ci_local]
+    ci = cols[ci_local]
     t_e = isp_o[cand_idx[oi]]
-    head_ok = ~is_need & np.isfinite(headroom)
+    aggravation = np.bincount(
+        t_e * n_cp + ci, weights=np.maximum(-val_all, 0.0) * max_kw_o[cand_idx[oi]],
+        minlength=n_isps * n_cp).reshape(n_isps, n_cp)
+    with np.errstate(invalid="ignore"):
+        head_ok = ~is_need & np.isfinite(headroom) & (aggravation > headroom - _TOL_KW)
     keep = is_need[t_e, ci] | head_ok[t_e, ci]
-    oi, ci, t_e = oi[keep], ci[keep], t_e[keep]
+    oi, ci, t_e, val_e = oi[keep], ci[keep], t_e[keep], val_all[keep]
     head_flat = np.unique((t_e * n_cp + ci)[~is_need[t_e, ci]])
     head_t, head_cp = np.divmod(head_flat, n_cp) if n_cp else (head_flat, head_flat)
     row_of[head_t, head_cp] = n_need + np.arange(len(head_flat))
     n_rows_c = n_need + len(head_flat)
     row_e = row_of[t_e, ci]
-    val_e = r[cand_idx[oi], ci]
     c_lower = np.concatenate([overload[need_t, need_cp], -headroom[head_t, head_cp]])
     c_upper = np.full(n_rows_c, highspy.kHighsInf)
 
@@ -597,16 +657,18 @@ def clear_dso_single_buyer(
         n_vneed = len(vneed_t)
         onehot = sp.csr_array((np.ones(n_x), (isp_o[cand_idx], np.arange(n_x))),
                               shape=(n_isps, n_x))
-        reach = onehot @ (np.abs(cv[cand_idx]) * max_kw_o[cand_idx, None])  # [T, B] p.u.
+        cv_c = _offer_dv(dv, isp_o[cand_idx], buspos_o[cand_idx], np.arange(len(v_bus_ids)),
+                         sign_o[cand_idx])  # [X, B]
+        reach = onehot @ (np.abs(cv_c) * max_kw_o[cand_idx, None])  # [T, B] p.u.
         head_v = ~v_need & ((reach > rise_head) | (reach > drop_head))
         vhead_t, vhead_b = np.nonzero(head_v)
         vrow_of = np.full(v_need.shape, -1, dtype=np.int64)
         vrow_of[vneed_t, vneed_b] = np.arange(n_vneed)
         vrow_of[vhead_t, vhead_b] = n_vneed + np.arange(len(vhead_t))
         n_vrows = n_vneed + len(vhead_t)
-        vo, vb = np.nonzero((vrow_of[isp_o[cand_idx]] >= 0) & (cv[cand_idx] != 0))
+        vo, vb = np.nonzero((vrow_of[isp_o[cand_idx]] >= 0) & (cv_c != 0))
         vrow = vrow_of[isp_o[cand_idx[vo]], vb]
-        vval = cv[cand_idx[vo], vb] * 1000.0
+        vval = cv_c[vo, vb] * 1000.0
         t_all = np.concatenate([vneed_t, vhead_t])
         b_all = np.concatenate([vneed_b, vhead_b])
         rise_m = rise_head[t_all, b_all] * 1000.0
@@ -714,7 +776,7 @@ def clear_dso_single_buyer(
     awards = _awards(frame, accepted_kw, isp_hours, paid_price)
     activity = np.bincount(row_e, weights=val_e * acc_c[oi], minlength=n_rows_c)
     shortfalls = _shortfalls(
-        frame=frame, r=r, relieves=relieves, capped_o=capped_o,
+        frame=frame, r=r_n, relieves=relieves, r_cols=need_cols, capped_o=capped_o,
         oi=oi, row_e=row_e, val_e=val_e, activity=activity, row_lower=c_lower, n_need=n_need,
         need_t=need_t, need_cp=need_cp, cp_ids=cp_ids, head_cp=head_cp,
         overload=overload, shortfall_penalty=shortfall_penalty_eur_per_mwh,
@@ -725,7 +787,8 @@ def clear_dso_single_buyer(
         v_activity = np.bincount(vrow, weights=vval * acc_c[vo], minlength=n_vrows)[:n_vneed]
         v_short = _voltage_shortfalls(
             v_activity=v_activity, vneed_t=vneed_t, vneed_b=vneed_b, bus_ids=v_bus_ids,
-            lower_pu=lower_pu, raise_pu=raise_pu, cv=cv, isp_o=isp_o, max_kw_o=max_kw_o,
+            lower_pu=lower_pu, raise_pu=raise_pu, cv=cv_n, cv_cols=v_cols, isp_o=isp_o,
+            max_kw_o=max_kw_o,
             capped_o=capped_o, n_isps=n_isps,
         )
     merit = frame.copy()
@@ -841,12 +904,15 @@ def _voltage_shortfalls(
     lower_pu: np.ndarray,
     raise_pu: np.ndarray,
     cv: np.ndarray,
+    cv_cols: np.ndarray,
     isp_o: np.ndarray,
     max_kw_o: np.ndarray,
     capped_o: np.ndarray,
     n_isps: int,
 ) -> pd.DataFrame:
-    """One row per voltage need not fully covered, with the most specific cause found."""
+    """One row per voltage need not fully covered, with the most specific cause found.
+    ``cv`` [O, len(cv_cols)] holds the offers' effect at the buses ``cv_cols`` (every bus
+    with a need)."""
     is_low = lower_pu[vneed_t, vneed_b] > 0
     need_pu = np.where(is_low, lower_pu[vneed_t, vneed_b], raise_pu[vneed_t, vneed_b])
     moved_pu = np.where(is_low, -v_activity, v_activity) / 1000.0
@@ -867,8 +933,9 @@ def _voltage_shortfalls(
     count_low = onehot_ok @ (cv < 0) + onehot_cap @ (cv < 0)
     count_up = onehot_ok @ (cv > 0) + onehot_cap @ (cv > 0)
     causes = []
+    local_b = np.searchsorted(cv_cols, vneed_b)
     for k in short:
-        t, b = vneed_t[k], vneed_b[k]
+        t, b = vneed_t[k], local_b[k]
         low = is_low[k]
         n = (count_low if low else count_up)[t, b]
         avail = (avail_low if low else avail_up)[t, b]
@@ -935,28 +1002,23 @@ def solve_lp(
     n_rows, n_cols = a_csc.shape
     if n_cols == 0:
         return np.zeros(0), "Empty", 0.0
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_cols
-    lp.num_row_ = n_rows
-    lp.col_cost_ = col_cost
-    lp.col_lower_ = col_lower
-    lp.col_upper_ = col_upper
-    lp.row_lower_ = row_lower
-    lp.row_upper_ = row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.num_col_ = n_cols
-    lp.a_matrix_.num_row_ = n_rows
-    lp.a_matrix_.start_ = a_csc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a_csc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a_csc.data.astype(float)
-    if integer is not None and integer.any():
-        lp.integrality_ = [
-            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-            for i in integer
-        ]
+    # the array form of passModel hands numpy buffers to HiGHS as they are (the HighsLp
+    # attributes would convert every element through Python: seconds on an area's LP)
+    integrality = (np.zeros(n_cols, dtype=np.int32) if integer is None
+                   else np.asarray(integer, dtype=np.int32))  # 1 = kInteger
     h = quiet_highs()
     h.setOptionValue("mip_rel_gap", 1e-7)
-    h.passModel(lp)
+    h.passModel(
+        n_cols, n_rows, int(a_csc.nnz), int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize), 0.0,
+        np.ascontiguousarray(col_cost, dtype=np.float64),
+        np.ascontiguousarray(col_lower, dtype=np.float64),
+        np.ascontiguousarray(col_upper, dtype=np.float64),
+        np.ascontiguousarray(row_lower, dtype=np.float64),
+        np.ascontiguousarray(row_upper, dtype=np.float64),
+        a_csc.indptr.astype(np.int32), a_csc.indices.astype(np.int32),
+        a_csc.data.astype(np.float64), integrality,
+    )
     start = time.perf_counter()
     h.run()
     solve_seconds = time.perf_counter() - start
@@ -986,6 +1048,7 @@ def _shortfalls(
     frame: pd.DataFrame,
     r: np.ndarray,
     relieves: np.ndarray,
+    r_cols: np.ndarray,
     capped_o: np.ndarray,
     oi: np.ndarray,
     row_e: np.ndarray,
@@ -1001,7 +1064,8 @@ def _shortfalls(
     shortfall_penalty: float,
     has_indivisible: bool,
 ) -> pd.DataFrame:
-    """One row per need not fully covered, with the most specific cause found."""
+    """One row per need not fully covered, with the most specific cause found. ``r`` and
+    ``relieves`` are [O, len(r_cols)]: the points ``r_cols`` (every point with a need)."""
     if n_need == 0:
         return empty_frame(SHORTFALL_COLUMNS)
     need_kw = overload[need_t, need_cp]
@@ -1013,12 +1077,13 @@ def _shortfalls(
         return empty_frame(SHORTFALL_COLUMNS)
 
     # Relief on offer per need row, over all (offer, cp) pairs that relieve a need.
-    o_all, c_all = np.nonzero(relieves)
+    o_all, c_local = np.nonzero(relieves)
+    c_all = r_cols[c_local]
     isp_all = frame["isp"].to_numpy(dtype=np.int64)[o_all]
     need_row_of = np.full(overload.shape, -1, dtype=np.int64)
     need_row_of[need_t, need_cp] = np.arange(n_need)
     row_all = need_row_of[isp_all, c_all]
-    vol_all = r[o_all, c_all] * frame["max_power_kw"].to_numpy(dtype=float)[o_all]
+    vol_all = r[o_all, c_local] * frame["max_power_kw"].to_numpy(dtype=float)[o_all]
     capped_all = capped_o[o_all]
     n_offers = np.bincount(row_all, minlength=n_need)
     n_capped = np.bincount(row_all[capped_all], minlength=n_need)

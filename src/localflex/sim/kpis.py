@@ -17,7 +17,11 @@ flexibility achieves and costs).
 | per_aggregator, per_der_type | | activated energy and cost split |
 | voltage | p.u. | min/max before/after, bus-ISPs outside the band before/after (by more than
   ``VOLTAGE_TOLERANCE_PU``) and ``violations_new_after``: bus-ISPs inside the band before and
-  outside after (a violation the awards created) |
+  outside after (a violation the awards created); ``violations_worsened_after``: bus-ISPs
+  outside before and further out after (by more than the tolerance), and of those
+  ``worsened_in_isps_without_award``: in ISPs where nothing was bought, i.e. moved by the
+  rebound of activations in earlier ISPs (a CHP turned down catches up its heat, a heat pump
+  or storage its energy), which the single-ISP offers of the market day do not carry |
 | unsolved | | congestion left after verification, per point, with its cause |
 | unsolved_voltage | | buses still outside their band, per bus, with the cause |
 
@@ -33,9 +37,31 @@ import numpy as np
 import pandas as pd
 
 from localflex.grid import overload_kw
-from localflex.sim.engine import OVERLOAD_TOLERANCE_KW, DayResult, voltage_violations
+from localflex.sim.engine import (
+    OVERLOAD_TOLERANCE_KW,
+    VOLTAGE_TOLERANCE_PU,
+    DayResult,
+    voltage_violations,
+)
 
-__all__ = ["compute_kpis", "unsolved_congestion", "unsolved_voltage"]
+__all__ = ["compute_kpis", "unsolved_congestion", "unsolved_voltage", "worsened_voltage"]
+
+
+def worsened_voltage(day: DayResult) -> tuple[np.ndarray, np.ndarray]:
+    """[T, B] bus-ISPs outside the band before and further out after (by more than
+    ``VOLTAGE_TOLERANCE_PU``), and [T] whether the ISP had any award."""
+    vmax = day.voltage_limits["vm_max_pu"].to_numpy()[None, :]
+    vmin = day.voltage_limits["vm_min_pu"].to_numpy()[None, :]
+
+    def excess(vm: np.ndarray) -> np.ndarray:
+        return np.maximum(vm - vmax, vmin - vm)
+
+    before, after = excess(day.before.bus_vm_pu), excess(day.after.bus_vm_pu)
+    with np.errstate(invalid="ignore"):
+        worse = (before > VOLTAGE_TOLERANCE_PU) & (after > before + VOLTAGE_TOLERANCE_PU)
+    awarded = np.zeros(day.time_grid.n_isps, dtype=bool)
+    awarded[day.awards["isp"].to_numpy(dtype=np.int64)] = True
+    return worse, awarded
 
 
 def unsolved_voltage(day: DayResult) -> list[dict[str, Any]]:
@@ -133,6 +159,7 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
     unsolved = unsolved_congestion(day)
     v_before = voltage_violations(day.before.bus_vm_pu, limits)
     v_after = voltage_violations(day.after.bus_vm_pu, limits)
+    worse, awarded = worsened_voltage(day)
     worst_b = int(np.argmax(day.before.cp_loading_pct.max(axis=0)))
     worst_a = int(np.argmax(day.after.cp_loading_pct.max(axis=0)))
     return {
@@ -177,6 +204,8 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
             "violations_before": int(v_before.sum()),
             "violations_after": int(v_after.sum()),
             "violations_new_after": int((v_after & ~v_before).sum()),
+            "violations_worsened_after": int(worse.sum()),
+            "worsened_in_isps_without_award": int((worse & ~awarded[:, None]).sum()),
             "buses_violated_before": int(v_before.any(axis=0).sum()),
             "buses_violated_after": int(v_after.any(axis=0).sum()),
         },

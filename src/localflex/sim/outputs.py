@@ -9,9 +9,13 @@ Tables (each as ``NAME.parquet`` and ``NAME.csv``):
 
 | table | one row per | columns |
 |---|---|---|
-| cp_loading | ISP × congestion point | timestamp_utc, isp, cp_id, loading_before_pct, |
+| cp_loading | ISP × congestion point (*) | timestamp_utc, isp, cp_id, loading_before_pct, |
 | | | loading_after_pct, overload_before_kw, overload_after_kw |
-| bus_voltage | ISP × bus | timestamp_utc, isp, bus, vm_before_pu, vm_after_pu |
+| bus_voltage | ISP × bus (*) | timestamp_utc, isp, bus, vm_before_pu, vm_after_pu |
+| cp_summary | congestion point | cp_id, name, max_loading_pct, worst_loading_before_pct, |
+| | | worst_loading_after_pct, overload_before_kwh, overload_after_kwh |
+| bus_summary | bus | bus, vm_min_pu, vm_max_pu, vm_min_before_pu, vm_max_before_pu, |
+| | | vm_min_after_pu, vm_max_after_pu, isps_violated_before, isps_violated_after |
 | offers | offer | OFFER_COLUMNS |
 | awards | award | AWARD_COLUMNS, round |
 | shortfalls | uncovered need | cp_id, isp, need_kw, covered_kw, shortfall_kw, cause, round |
@@ -19,6 +23,12 @@ Tables (each as ``NAME.parquet`` and ``NAME.csv``):
 | payments | payment | payer, payee, isp, offer_id, amount_eur |
 | der_units | DER unit | der_id, der_type, bus, aggregator_id |
 | activations | unit × ISP with a change | timestamp_utc, isp, der_id, requested_kw, delivered_kw |
+
+(*) Every point and bus when the grid has at most ``LONG_TABLE_MAX_ELEMENTS`` of them (LV and
+MV grids); on a larger area (an MV grid with all its LV grids: ~9,000 of each, ~870,000 rows a
+table) only the points and buses the DSO watches: the monitored set of the market day, plus
+every point overloaded and every bus outside its band before or after. The summary tables
+always hold every point and bus.
 """
 
 from __future__ import annotations
@@ -32,33 +42,77 @@ import pandas as pd
 
 from localflex.grid import overload_kw
 from localflex.safe_io import write_output_dir
-from localflex.sim.engine import DayResult
+from localflex.sim.engine import DayResult, voltage_violations
 from localflex.sim.report import render_report
 
-__all__ = ["run_tables", "write_run_folder"]
+__all__ = ["LONG_TABLE_MAX_ELEMENTS", "run_tables", "write_run_folder"]
+
+LONG_TABLE_MAX_ELEMENTS = 2_500
+"""Grids with more congestion points (or buses) than this get per-ISP tables of the watched
+ones only (see the module docstring)."""
+
+
+def _watched(n: int, monitored: np.ndarray | None, outside: np.ndarray) -> np.ndarray:
+    """Positions written to a per-ISP table: all when few, else monitored ∪ ever outside."""
+    if n <= LONG_TABLE_MAX_ELEMENTS:
+        return np.arange(n)
+    chosen = outside.any(axis=0)
+    if monitored is not None:
+        chosen[monitored] = True
+    return np.flatnonzero(chosen)
 
 
 def run_tables(day: DayResult) -> dict[str, pd.DataFrame]:
     stamps = day.time_grid.isp_starts()
     n_isps = day.time_grid.n_isps
+    hours = day.time_grid.isp_hours
     cps = day.congestion_points
-    n_cp = len(cps)
+    over_before, over_after = overload_kw(day.before, cps), overload_kw(day.after, cps)
+    monitored = day.monitored
+    cp_keep = _watched(len(cps), None if monitored is None else monitored.cp_pos,
+                       (over_before > 0) | (over_after > 0))
     cp_loading = pd.DataFrame({
-        "timestamp_utc": np.repeat(stamps, n_cp),
-        "isp": np.repeat(np.arange(n_isps), n_cp),
-        "cp_id": np.tile(cps["cp_id"].to_numpy(), n_isps),
-        "loading_before_pct": day.before.cp_loading_pct.ravel(),
-        "loading_after_pct": day.after.cp_loading_pct.ravel(),
-        "overload_before_kw": overload_kw(day.before, cps).ravel(),
-        "overload_after_kw": overload_kw(day.after, cps).ravel(),
+        "timestamp_utc": np.repeat(stamps, cp_keep.size),
+        "isp": np.repeat(np.arange(n_isps), cp_keep.size),
+        "cp_id": np.tile(cps["cp_id"].to_numpy()[cp_keep], n_isps),
+        "loading_before_pct": day.before.cp_loading_pct[:, cp_keep].ravel(),
+        "loading_after_pct": day.after.cp_loading_pct[:, cp_keep].ravel(),
+        "overload_before_kw": over_before[:, cp_keep].ravel(),
+        "overload_after_kw": over_after[:, cp_keep].ravel(),
+    })
+    cp_summary = pd.DataFrame({
+        "cp_id": cps["cp_id"].to_numpy(),
+        "name": cps["name"].to_numpy(),
+        "max_loading_pct": cps["max_loading_pct"].to_numpy(),
+        "worst_loading_before_pct": day.before.cp_loading_pct.max(axis=0),
+        "worst_loading_after_pct": day.after.cp_loading_pct.max(axis=0),
+        "overload_before_kwh": over_before.sum(axis=0) * hours,
+        "overload_after_kwh": over_after.sum(axis=0) * hours,
     })
     bus_ids = day.grid.bus_ids
+    limits = day.voltage_limits
+    vm_before, vm_after = day.before.bus_vm_pu, day.after.bus_vm_pu
+    out_before = voltage_violations(vm_before, limits)
+    out_after = voltage_violations(vm_after, limits)
+    bus_keep = _watched(bus_ids.size, None if monitored is None else monitored.bus_pos,
+                        out_before | out_after)
     bus_voltage = pd.DataFrame({
-        "timestamp_utc": np.repeat(stamps, bus_ids.size),
-        "isp": np.repeat(np.arange(n_isps), bus_ids.size),
-        "bus": np.tile(bus_ids, n_isps),
-        "vm_before_pu": day.before.bus_vm_pu.ravel(),
-        "vm_after_pu": day.after.bus_vm_pu.ravel(),
+        "timestamp_utc": np.repeat(stamps, bus_keep.size),
+        "isp": np.repeat(np.arange(n_isps), bus_keep.size),
+        "bus": np.tile(bus_ids[bus_keep], n_isps),
+        "vm_before_pu": vm_before[:, bus_keep].ravel(),
+        "vm_after_pu": vm_after[:, bus_keep].ravel(),
+    })
+    bus_summary = pd.DataFrame({
+        "bus": bus_ids,
+        "vm_min_pu": limits["vm_min_pu"].to_numpy(),
+        "vm_max_pu": limits["vm_max_pu"].to_numpy(),
+        "vm_min_before_pu": vm_before.min(axis=0),
+        "vm_max_before_pu": vm_before.max(axis=0),
+        "vm_min_after_pu": vm_after.min(axis=0),
+        "vm_max_after_pu": vm_after.max(axis=0),
+        "isps_violated_before": out_before.sum(axis=0),
+        "isps_violated_after": out_after.sum(axis=0),
     })
     env = day.envelope
     der_units = pd.DataFrame({
@@ -81,6 +135,8 @@ def run_tables(day: DayResult) -> dict[str, pd.DataFrame]:
     return {
         "cp_loading": cp_loading,
         "bus_voltage": bus_voltage,
+        "cp_summary": cp_summary,
+        "bus_summary": bus_summary,
         "offers": offers,
         "awards": day.awards,
         "shortfalls": day.shortfalls,

@@ -1,22 +1,20 @@
 """The HTML report of a market day: KPIs and the plots a DSO analyst looks at first.
 
-Plots (matplotlib, object API only, so importing this module changes no global state):
+Plots (inline SVG drawn from the arrays by ``localflex.sim.svg_chart``, no plotting library):
 loading before/after per congestion point over the day, the voltage band, activations per
 aggregator and DER type, and the merit order the DSO cleared (paper §5.3).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from localflex.sim.engine import DayResult
+from localflex.sim.svg_chart import PALETTE, Chart, svg_document
 
 __all__ = ["render_report"]
 
@@ -24,105 +22,122 @@ _BEFORE = "#c0392b"
 _AFTER = "#1f6fb2"
 
 
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _hours(day: DayResult) -> np.ndarray:
     return np.arange(day.time_grid.n_isps) * day.time_grid.isp_hours
 
 
-def loading_figure(day: DayResult, max_points: int = 6) -> Figure:
+def _finite_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values; (0, 1) when there are none."""
+    finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+
+def loading_figure(day: DayResult, max_points: int = 6) -> list[Chart]:
+    """One panel per congestion point, the most overloaded first (at most ``max_points``)."""
     cps = day.congestion_points
     before, after = day.before.cp_loading_pct, day.after.cp_loading_pct
     limit = cps["max_loading_pct"].to_numpy()
     over = (before - limit[None, :]).max(axis=0)
     order = np.argsort(-over)[: max(1, min(max_points, int((over > 0).sum())))]
-    n = len(order)
-    fig = Figure(figsize=(10, 2.2 * n + 0.6))
-    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     x = _hours(day)
-    for ax, c in zip(axes, order, strict=True):
-        ax.plot(x, before[:, c], color=_BEFORE, lw=1.2, label="forecast (before)")
-        ax.plot(x, after[:, c], color=_AFTER, lw=1.6, label="after re-dispatch")
-        ax.axhline(limit[c], color="black", ls="--", lw=0.8, label="limit")
-        ax.set_ylabel("loading %")
-        ax.set_title(f"{cps['cp_id'].iloc[c]}  {cps['name'].iloc[c]}", fontsize=9, loc="left")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="upper left")
-    axes[-1].set_xlabel(f"hours from {day.time_grid.start:%Y-%m-%d %H:%M} UTC")
-    return fig
+    charts = []
+    for i, c in enumerate(order):
+        values = np.concatenate([before[:, c], after[:, c], [limit[c]]])
+        chart = Chart((x[0], x[-1] if x.size > 1 else 1.0), _finite_range(values),
+                      height=200, title=f"{cps['cp_id'].iloc[c]}  {cps['name'].iloc[c]}",
+                      y_label="loading %",
+                      x_label=(f"hours from {day.time_grid.start:%Y-%m-%d %H:%M} UTC"
+                               if i == len(order) - 1 else ""))
+        first = i == 0
+        chart.line(x, before[:, c], color=_BEFORE, width=1.2,
+                   label="forecast (before)" if first else None)
+        chart.line(x, after[:, c], color=_AFTER, width=1.6,
+                   label="after re-dispatch" if first else None)
+        chart.hline(float(limit[c]), label="limit" if first else None)
+        charts.append(chart)
+    return charts
 
 
-def voltage_figure(day: DayResult) -> Figure:
-    fig = Figure(figsize=(10, 3.4))
-    ax = fig.subplots()
+def voltage_figure(day: DayResult) -> list[Chart]:
+    """Range of bus voltages over the day, before and after, against the tightest band."""
     x = _hours(day)
-    for result, color, label in ((day.before, _BEFORE, "before"), (day.after, _AFTER, "after")):
-        vm = result.bus_vm_pu
-        ax.fill_between(x, vm.min(axis=1), vm.max(axis=1), color=color, alpha=0.25,
-                        label=f"range over buses, {label}")
     limits = day.voltage_limits
-    ax.axhline(float(limits["vm_min_pu"].max()), color="black", ls="--", lw=0.8,
-               label="tightest band")
-    ax.axhline(float(limits["vm_max_pu"].min()), color="black", ls="--", lw=0.8)
-    ax.set_ylabel("voltage p.u.")
-    ax.set_xlabel("hours")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
+    vm_min, vm_max = float(limits["vm_min_pu"].max()), float(limits["vm_max_pu"].min())
+    # fmin/fmax skip buses without a voltage (NaN: out of service) without a warning
+    bands = [(np.fmin.reduce(r.bus_vm_pu, axis=1), np.fmax.reduce(r.bus_vm_pu, axis=1))
+             for r in (day.before, day.after)]
+    values = np.concatenate([*bands[0], *bands[1], [vm_min, vm_max]])
+    chart = Chart((x[0], x[-1] if x.size > 1 else 1.0), _finite_range(values),
+                  height=260, x_label="hours", y_label="voltage p.u.")
+    for (lo, hi), color, label in zip(bands, (_BEFORE, _AFTER), ("before", "after"),
+                                      strict=True):
+        chart.band(x, lo, hi, color=color, opacity=0.25, label=f"range over buses, {label}")
+    chart.hline(vm_min, label="tightest band")
+    chart.hline(vm_max)
+    return [chart]
 
 
-def activation_figure(day: DayResult) -> Figure:
-    fig = Figure(figsize=(8, 3.4))
-    ax = fig.subplots()
+def activation_figure(day: DayResult) -> list[Chart]:
+    """Activated energy per aggregator, stacked by DER type (up > 0, down < 0)."""
     awards = day.awards
     if awards.empty:
-        ax.text(0.5, 0.5, "no activations", ha="center", va="center")
-        return fig
+        chart = Chart((0, 1), (0, 1), height=120)
+        chart.text(0.5, 0.5, "no activations")
+        return [chart]
     h = day.time_grid.isp_hours
     signed = np.where(awards["direction"] == "up", 1.0, -1.0) * awards["power_kw"] * h
     table = (awards.assign(energy_kwh=signed)
              .pivot_table(index="aggregator_id", columns="der_type", values="energy_kwh",
                           aggfunc="sum", fill_value=0.0))
+    values = table.to_numpy()
+    pos_total = np.clip(values, 0, None).sum(axis=1)
+    neg_total = np.clip(values, None, 0).sum(axis=1)
+    chart = Chart((-0.5, len(table) - 0.5), (min(neg_total.min(), 0.0), max(pos_total.max(), 0.0)),
+                  width=700, height=260, y_label="activated energy kWh (up > 0, down < 0)")
+    chart.x_categories(range(len(table)), [str(a) for a in table.index])
+    centres = np.arange(len(table), dtype=float)
     bottom_pos = np.zeros(len(table))
     bottom_neg = np.zeros(len(table))
-    for der_type in table.columns:
-        values = table[der_type].to_numpy()
-        pos, neg = np.clip(values, 0, None), np.clip(values, None, 0)
-        ax.bar(table.index, pos, bottom=bottom_pos, label=str(der_type))
-        ax.bar(table.index, neg, bottom=bottom_neg, color=ax.patches[-1].get_facecolor())
+    for k, der_type in enumerate(table.columns):
+        column = values[:, k]
+        pos, neg = np.clip(column, 0, None), np.clip(column, None, 0)
+        color = PALETTE[k % len(PALETTE)]
+        chart.rects(np.concatenate([centres - 0.4] * 2), np.concatenate([centres + 0.4] * 2),
+                    np.concatenate([bottom_pos, bottom_neg]),
+                    np.concatenate([bottom_pos + pos, bottom_neg + neg]),
+                    color=color, label=str(der_type))
         bottom_pos += pos
         bottom_neg += neg
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_ylabel("activated energy kWh (up > 0, down < 0)")
-    ax.legend(fontsize=8, title="DER type")
-    ax.grid(alpha=0.3, axis="y")
-    return fig
+    chart.hline(0.0, dash="")
+    return [chart]
 
 
-def merit_order_figure(day: DayResult) -> Figure:
-    fig = Figure(figsize=(8, 3.4))
-    ax = fig.subplots()
+def merit_order_figure(day: DayResult) -> list[Chart]:
+    """Offers that could relieve a need, by price, their width their volume (blue: accepted)."""
     merit = day.merit_order
     if merit.empty or "accepted_kw" not in merit:
-        ax.text(0.5, 0.5, "no offers cleared", ha="center", va="center")
-        return fig
+        chart = Chart((0, 1), (0, 1), height=120)
+        chart.text(0.5, 0.5, "no offers cleared")
+        return [chart]
     if "status" in merit:  # offers that could relieve a need; the rest are not in the race
         merit = merit[merit["status"].isin(["accepted", "not needed"])]
     merit = merit.sort_values("price_eur_per_mwh", kind="stable")
-    cum = np.cumsum(merit["max_power_kw"].to_numpy())
+    width = merit["max_power_kw"].to_numpy()
+    price = merit["price_eur_per_mwh"].to_numpy()
+    cum = np.cumsum(width)
+    left = cum - width
     accepted = merit["accepted_kw"].to_numpy() > 1e-6
-    left = cum - merit["max_power_kw"].to_numpy()
-    ax.bar(left, merit["price_eur_per_mwh"], width=merit["max_power_kw"], align="edge",
-           color=np.where(accepted, _AFTER, "#bbbbbb"), edgecolor="none")
-    ax.set_xlabel("volume offered where it relieves a need, all ISPs, by price (kW)")
-    ax.set_ylabel("price EUR/MWh")
-    ax.set_title("merit order of round 1 (blue: accepted)", fontsize=9, loc="left")
-    ax.grid(alpha=0.3)
-    return fig
+    chart = Chart((0.0, float(cum[-1]) if cum.size else 1.0),
+                  (min(price.min(), 0.0) if price.size else 0.0,
+                   price.max() if price.size else 1.0),
+                  width=700, height=260, title="merit order of round 1 (blue: accepted)",
+                  x_label="volume offered where it relieves a need, all ISPs, by price (kW)",
+                  y_label="price EUR/MWh")
+    zero = np.zeros(len(price))
+    for mask, color, label in ((~accepted, "#bbbbbb", "not accepted"),
+                               (accepted, _AFTER, "accepted")):
+        chart.rects(left[mask], cum[mask], zero[mask], price[mask], color=color, label=label)
+    return [chart]
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -132,7 +147,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def render_report(day: DayResult, kpis: dict[str, Any]) -> str:
-    """The whole report as one self-contained HTML page (plots embedded as PNG)."""
+    """The whole report as one self-contained HTML page (plots as inline SVG)."""
     headline = [
         ("grid", kpis["grid"]),
         ("start (UTC)", kpis["start_utc"]),
@@ -158,9 +173,8 @@ def render_report(day: DayResult, kpis: dict[str, Any]) -> str:
         ("Merit order cleared by the DSO", merit_order_figure(day)),
     ]
     plots = "".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{_png(fig)}'>"
-        for title, fig in figures
+        f"<h2>{html.escape(title)}</h2>{svg_document(charts, f'p{i}_')}"
+        for i, (title, charts) in enumerate(figures)
     )
     unsolved = pd.DataFrame(kpis["unsolved"]).drop(columns=["isps"], errors="ignore")
     return f"""<!doctype html>
@@ -171,7 +185,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
 table.k th {{ text-align: left; padding-right: 1.5em; font-weight: 600; }}
 table.t {{ border-collapse: collapse; font-size: 0.9em; }}
 table.t td, table.t th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; }}
-img {{ max-width: 100%; }}
+div.chart svg {{ display: block; max-width: 100%; height: auto; }}
 </style></head><body>
 <h1>localflex market day: {html.escape(kpis['scenario'])}</h1>
 <table class="k">{rows}</table>
