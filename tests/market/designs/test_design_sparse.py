@@ -35,7 +35,7 @@ def _dense_like(inp):
 
 def _tape(trades: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in _TAPE if c in trades.columns]
-    return trades.sort_values(keys + ["power_kw"], kind="stable").reset_index(drop=True)
+    return trades.sort_values([*keys, "power_kw"], kind="stable").reset_index(drop=True)
 
 
 def test_the_sparse_input_trades_like_the_dense_reference_on_the_demo():
