@@ -82,3 +82,20 @@ def test_compare_refuses_an_input_that_would_not_fit_without_a_traceback(
     assert "Traceback" not in result.output
     assert "memory" in result.output
     assert not out.exists()
+
+
+def test_compare_turns_running_out_of_memory_into_one_line(monkeypatch, tmp_path: Path):
+    import localflex.market.designs as designs
+
+    def out_of_memory(*_args, **_kwargs):
+        raise MemoryError  # what numpy raises when an allocation fails
+
+    monkeypatch.setattr(designs, "run_designs", out_of_memory)
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, ["compare", str(DEMO_SCENARIO), "--out", str(out),
+                                      "--designs", "sequential_dso_first"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "ran out of memory" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
