@@ -240,6 +240,16 @@ class DesignInput:
             return ask
         return self.costs_eur_per_mwh.reindex(ask.index).fillna(ask)
 
+    def on_every_point(self, values: np.ndarray) -> np.ndarray:
+        """[T, CP] values on the design's (monitored) points -> [T, every congestion point
+        of the grid], zero at the unmonitored ones (none of them is overloaded)."""
+        n_all = len(congestion_points(self.grid))
+        if self.cp_pos is None:
+            return np.asarray(values, dtype=float)
+        out = np.zeros((np.shape(values)[0], n_all))
+        out[:, self.cp_pos] = values
+        return out
+
     @property
     def n_isps(self) -> int:
         return int(self.forecast_loads.n_isps)

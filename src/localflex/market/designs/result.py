@@ -193,9 +193,7 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
     all_cps = congestion_points(inp.grid)  # verified on every point, not only the monitored
     over_after = overload_kw(after, all_cps)
     over_after = np.where(over_after > OVERLOAD_TOLERANCE_KW, over_after, 0.0)
-    before = np.zeros(over_after.shape, dtype=bool)  # unmonitored points are not overloaded
-    cp_pos = np.arange(len(all_cps)) if inp.cp_pos is None else inp.cp_pos
-    before[:, cp_pos] = inp.needs.overload_kw > OVERLOAD_TOLERANCE_KW
+    before = inp.on_every_point(inp.needs.overload_kw) > OVERLOAD_TOLERANCE_KW
     residual_kwh = float(over_after.sum() * h)
     new_kwh = float(over_after[~before].sum() * h)
     lights = state_lights(after.cp_loading_pct, all_cps, inp.params.thresholds)
