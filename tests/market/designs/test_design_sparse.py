@@ -38,6 +38,16 @@ def _tape(trades: pd.DataFrame) -> pd.DataFrame:
     return trades.sort_values([*keys, "power_kw"], kind="stable").reset_index(drop=True)
 
 
+def _compare_fails_in_one_line(out: Path, expected: str) -> None:
+    result = CliRunner().invoke(app, ["compare", str(DEMO_SCENARIO), "--out", str(out),
+                                      "--designs", "sequential_dso_first"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_the_sparse_input_trades_like_the_dense_reference_on_the_demo():
     sparse = design_input_for_scenario(load_scenario(DEMO_SCENARIO))
     dense = _dense_like(sparse)
@@ -75,13 +85,7 @@ def test_the_input_is_refused_in_one_line_when_its_relief_would_not_fit(monkeypa
 def test_compare_refuses_an_input_that_would_not_fit_without_a_traceback(
         monkeypatch, tmp_path: Path):
     monkeypatch.setattr(inputs_module, "DESIGN_MEMORY_SHARE", 1e-12)
-    out = tmp_path / "cmp"
-    result = CliRunner().invoke(app, ["compare", str(DEMO_SCENARIO), "--out", str(out),
-                                      "--designs", "sequential_dso_first"])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert "memory" in result.output
-    assert not out.exists()
+    _compare_fails_in_one_line(tmp_path / "cmp", "monitored points")
 
 
 def test_compare_turns_running_out_of_memory_into_one_line(monkeypatch, tmp_path: Path):
@@ -91,11 +95,4 @@ def test_compare_turns_running_out_of_memory_into_one_line(monkeypatch, tmp_path
         raise MemoryError  # what numpy raises when an allocation fails
 
     monkeypatch.setattr(designs, "run_designs", out_of_memory)
-    out = tmp_path / "cmp"
-    result = CliRunner().invoke(app, ["compare", str(DEMO_SCENARIO), "--out", str(out),
-                                      "--designs", "sequential_dso_first"])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert "ran out of memory" in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    assert not out.exists()
+    _compare_fails_in_one_line(tmp_path / "cmp", "ran out of memory")
