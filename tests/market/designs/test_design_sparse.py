@@ -96,3 +96,26 @@ def test_compare_turns_running_out_of_memory_into_one_line(monkeypatch, tmp_path
 
     monkeypatch.setattr(designs, "run_designs", out_of_memory)
     _compare_fails_in_one_line(tmp_path / "cmp", "ran out of memory")
+
+
+def test_deflex_levels_from_the_factored_relief_equal_the_dense_ones():
+    from localflex.market import CongestionNeeds, FactoredRelief
+    from localflex.market.deflex import distribution_areas, restriction_levels
+
+    inp = design_input_for_scenario(load_scenario(DEMO_SCENARIO))
+    rng = np.random.default_rng(5)
+    scale = rng.normal(size=inp.relief.scale.shape)  # both signs, every point
+    dp = rng.normal(size=inp.relief.dp_kw_per_kw.shape)
+    head = np.abs(rng.normal(50.0, 30.0, size=scale.shape))
+
+    def needs(relief):
+        return CongestionNeeds(cp_ids=inp.cps["cp_id"].to_numpy(),
+                               overload_kw=np.zeros(scale.shape), headroom_kw=head,
+                               relief_kw_per_kw_up=relief, bus_ids=inp.bus_ids,
+                               isp_hours=inp.isp_hours)
+
+    areas = distribution_areas(inp.grid)
+    factored = restriction_levels(areas, needs(FactoredRelief(scale, dp)))
+    dense = restriction_levels(areas, needs(scale[:, :, None] * dp[None, :, :]))
+    pd.testing.assert_frame_equal(factored, dense)
+    assert set(dense["level"]) > {"none"}  # the comparison covers restricted levels
