@@ -264,36 +264,40 @@ def compare(
     from localflex.sim.scenario import load_scenario
 
     with user_errors():
-        names = resolve_designs(designs)
-        spec = load_scenario(scenario)
-        design_params = _load_params(params, spec) if params is not None else None
-        spec = with_seed(spec, seed)
-        out_dir = check_output_dir(out or Path("runs") / f"{spec.name}-designs",
-                                   overwrite=overwrite)
-        if aggregators is not None:
-            spec = with_equal_aggregators(spec, aggregators)
-        chosen = parse_strategy(strategy, seed=spec.seed) if strategy is not None else None
-        if respond_to not in DESIGNS:
-            raise InputError("--respond-to", respond_to, f"one of {', '.join(DESIGNS)}")
-        responder = DESIGNS[respond_to]
-        with console.status("building the scenario (forecast, sensitivities, offers)"):
-            inp = design_input_for_scenario(spec, design_params)
-        markups = None
-        if chosen is not None:
-            with console.status(f"aggregators bid: {strategy}"):
-                inp, _state, history = play_on_day(inp, chosen, responder, days=days)
-                markups = history[-1]
-        with console.status(f"running {len(names)} designs"):
-            results = run_designs(inp, names)
-            if gamer is not None:
-                results += [inc_dec_game(inp, gamer, mitigation=m) for m in MITIGATIONS]
-        meta = {"scenario": spec.name, "grid": spec.grid.simbench_code, "seed": spec.seed,
-                "day": str(spec.time.day), "offers": len(inp.offers),
-                "brp_requests": len(inp.brp_requests), "tso_requests": len(inp.tso_requests),
-                "forecast_overload_kwh": float(inp.needs.overload_kw.sum() * inp.isp_hours),
-                "aggregators": sorted(set(inp.offers["aggregator_id"])),
-                "strategy": strategy or "scenario", "markups": markups}
-        written = write_comparison(results, out_dir, meta, overwrite)
+        try:
+            names = resolve_designs(designs)
+            spec = load_scenario(scenario)
+            design_params = _load_params(params, spec) if params is not None else None
+            spec = with_seed(spec, seed)
+            out_dir = check_output_dir(out or Path("runs") / f"{spec.name}-designs",
+                                       overwrite=overwrite)
+            if aggregators is not None:
+                spec = with_equal_aggregators(spec, aggregators)
+            chosen = parse_strategy(strategy, seed=spec.seed) if strategy is not None else None
+            if respond_to not in DESIGNS:
+                raise InputError("--respond-to", respond_to, f"one of {', '.join(DESIGNS)}")
+            responder = DESIGNS[respond_to]
+            with console.status("building the scenario (forecast, sensitivities, offers)"):
+                inp = design_input_for_scenario(spec, design_params)
+            markups = None
+            if chosen is not None:
+                with console.status(f"aggregators bid: {strategy}"):
+                    inp, _state, history = play_on_day(inp, chosen, responder, days=days)
+                    markups = history[-1]
+            with console.status(f"running {len(names)} designs"):
+                results = run_designs(inp, names)
+                if gamer is not None:
+                    results += [inc_dec_game(inp, gamer, mitigation=m) for m in MITIGATIONS]
+            meta = {"scenario": spec.name, "grid": spec.grid.simbench_code, "seed": spec.seed,
+                    "day": str(spec.time.day), "offers": len(inp.offers),
+                    "brp_requests": len(inp.brp_requests), "tso_requests": len(inp.tso_requests),
+                    "forecast_overload_kwh": float(inp.needs.overload_kw.sum() * inp.isp_hours),
+                    "aggregators": sorted(set(inp.offers["aggregator_id"])),
+                    "strategy": strategy or "scenario", "markups": markups}
+            written = write_comparison(results, out_dir, meta, overwrite)
+        except MemoryError:  # one line, never a traceback (README: designs on an area)
+            raise InputError("scenario", str(scenario), "a scenario whose grid, offers and "
+                             "designs fit in this machine's memory (ran out of memory)") from None
     console.print(f"[bold]market designs[/]: {spec.name} on {spec.grid.simbench_code}, "
                   f"forecast overload {meta['forecast_overload_kwh']:,.1f} kWh, "
                   f"{meta['offers']} offers, {meta['brp_requests']} market-use and "

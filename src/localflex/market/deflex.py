@@ -42,7 +42,7 @@ import pandas as pd
 
 from localflex.domain import InputError
 from localflex.grid import GridModel, congestion_points
-from localflex.market.dso_single_buyer import CongestionNeeds, VoltageNeeds
+from localflex.market.dso_single_buyer import CongestionNeeds, FactoredRelief, VoltageNeeds
 
 __all__ = [
     "AREA_COLUMNS",
@@ -126,28 +126,55 @@ def distribution_areas(grid: GridModel) -> pd.DataFrame:
         {k: v[0] for k, v in AREA_COLUMNS.items()})
 
 
-def _constraints(
-    forecast: CongestionNeeds, voltage: VoltageNeeds | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """limit [T, K] and increase per kW [T, K, B] for up and down trades."""
-    relief = np.asarray(forecast.relief_kw_per_kw_up, dtype=float)
+def _limits(forecast: CongestionNeeds, voltage: VoltageNeeds | None
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """limit [T, K] (congestion points, then voltage rise, then drop) and the voltage part's
+    increase per kW [T, Kv, B] for up and down trades (None without voltage needs)."""
     head = np.asarray(forecast.headroom_kw, dtype=float)
     over = np.asarray(forecast.overload_kw, dtype=float)
-    limit = np.where(over > 0, 0.0, np.where(np.isfinite(head), np.maximum(head, 0.0), np.inf))
-    limits, ups, downs = [limit], [np.maximum(-relief, 0.0)], [np.maximum(relief, 0.0)]
-    if voltage is not None:
-        n_isps = head.shape[0]
-        dv = np.asarray(voltage.dv_pu_per_kw, dtype=float)
-        dv = np.broadcast_to(dv, (n_isps, *dv.shape[-2:]))
-        for name, sign in (("rise_headroom_pu", 1.0), ("drop_headroom_pu", -1.0)):
-            h = getattr(voltage, name)
-            h = np.full(head.shape[:1] + dv.shape[-1:], np.inf) if h is None else \
-                np.where(np.isnan(h), np.inf, np.asarray(h, dtype=float))
-            limits.append(np.maximum(h, 0.0))
-            ups.append(np.maximum(sign * dv, 0.0))
-            downs.append(np.maximum(-sign * dv, 0.0))
+    limits = [np.where(over > 0, 0.0, np.where(np.isfinite(head), np.maximum(head, 0.0),
+                                               np.inf))]
+    if voltage is None:
+        return limits[0], None, None
+    ups, downs = [], []
+    n_isps = head.shape[0]
+    dv = np.asarray(voltage.dv_pu_per_kw, dtype=float)
+    dv = np.broadcast_to(dv, (n_isps, *dv.shape[-2:]))
+    for name, sign in (("rise_headroom_pu", 1.0), ("drop_headroom_pu", -1.0)):
+        h = getattr(voltage, name)
+        h = np.full(head.shape[:1] + dv.shape[-1:], np.inf) if h is None else \
+            np.where(np.isnan(h), np.inf, np.asarray(h, dtype=float))
+        limits.append(np.maximum(h, 0.0))
+        ups.append(np.maximum(sign * dv, 0.0))
+        downs.append(np.maximum(-sign * dv, 0.0))
     return (np.concatenate(limits, axis=1), np.concatenate(ups, axis=1),
             np.concatenate(downs, axis=1))
+
+
+def _worst_by_area(inc: np.ndarray, codes: np.ndarray, n_area: int) -> np.ndarray:
+    """[T, K, A] max over each area's buses of ``inc`` [T, K, B]."""
+    out = np.zeros((*inc.shape[:2], n_area))
+    for a in range(n_area):  # loop over areas (tens), numpy inside
+        out[:, :, a] = inc[:, :, codes == a].max(axis=2)
+    return out
+
+
+def _relief_coef(relief: np.ndarray | FactoredRelief, codes: np.ndarray, n_area: int
+                 ) -> np.ndarray:
+    """[2 (up, down), T, CP, A] worst increase per kW of the points' loading per area. A
+    ``FactoredRelief`` (scale [T, CP] · dp [CP, B]) is never expanded to [T, CP, B]: the
+    worst bus of ``max(0, ∓scale·dp)`` is ``scale⁺·max dp∓ + scale⁻·max dp±`` (exact)."""
+    if not isinstance(relief, FactoredRelief):
+        relief = np.asarray(relief, dtype=float)
+        return np.stack([_worst_by_area(np.maximum(-relief, 0.0), codes, n_area),
+                         _worst_by_area(np.maximum(relief, 0.0), codes, n_area)])
+    dp = relief.dp_kw_per_kw
+    d_pos = _worst_by_area(np.maximum(dp, 0.0)[None], codes, n_area)[0]  # [CP, A]
+    d_neg = _worst_by_area(np.maximum(-dp, 0.0)[None], codes, n_area)[0]
+    s_pos = np.maximum(relief.scale, 0.0)[:, :, None]
+    s_neg = np.maximum(-relief.scale, 0.0)[:, :, None]
+    return np.stack([s_pos * d_neg[None] + s_neg * d_pos[None],
+                     s_pos * d_pos[None] + s_neg * d_neg[None]])
 
 
 def restriction_levels(
@@ -166,13 +193,13 @@ def restriction_levels(
         raise InputError("areas", int(bus_ids[area_of.isna().to_numpy()][0]),
                          "an area for every bus of forecast.bus_ids")
     codes, names = pd.factorize(area_of.to_numpy())
-    limit, inc_up, inc_down = _constraints(forecast, voltage)
-    n_isps, n_k = limit.shape
+    limit, v_up, v_down = _limits(forecast, voltage)
     n_area = len(names)
-    coef = np.zeros((2, n_isps, n_k, n_area))  # worst bus per area
-    for d, inc in enumerate((inc_up, inc_down)):
-        for a in range(n_area):  # loop over areas (tens), numpy inside
-            coef[d, :, :, a] = inc[:, :, codes == a].max(axis=2)
+    coef = _relief_coef(forecast.relief_kw_per_kw_up, codes, n_area)  # worst bus per area
+    if v_up is not None:
+        v_coef = np.stack([_worst_by_area(v_up, codes, n_area),
+                           _worst_by_area(v_down, codes, n_area)])
+        coef = np.concatenate([coef, v_coef], axis=2)
     coef[coef <= _EPS] = 0.0
     touched = coef > 0
     n_share = touched.sum(axis=(0, 3))  # [T, K] (area, direction) pairs per constraint

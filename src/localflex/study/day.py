@@ -47,6 +47,7 @@ from localflex.der.forecast import FORECAST_ERROR, ForecastError, sample_realise
 from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, Role
 from localflex.grid import (
     BusLoads,
+    congestion_points,
     flow_sensitivity,
     headroom_kw,
     overload_kw,
@@ -287,7 +288,7 @@ def run_day(
     inp = design_input_from_setup(setup, params, dseed)
     result = DESIGNS[design](inp)
     trades = result.trades
-    cps = inp.cps
+    cps = congestion_points(grid)  # every point (inp.cps: the design's monitored ones)
 
     # reality: the same draw for every design of this seed and day
     rng = np.random.default_rng([dseed, 11])
@@ -333,7 +334,8 @@ def run_day(
                 units, loads, state = realised_state(feasible)
 
     final_over = _overload_kwh(state, cps, h)
-    forecast_over = inp.needs.overload_kw > OVERLOAD_TOLERANCE_KW
+    forecast_over_kw = inp.on_every_point(inp.needs.overload_kw)
+    forecast_over = forecast_over_kw > OVERLOAD_TOLERANCE_KW
     parts = [a.assign(round=r) for r, a in ((1, awards_da), (2, awards_id)) if len(a)]
     awards = (pd.concat(parts, ignore_index=True) if parts
               else awards_da.assign(round=pd.Series(dtype=np.int64)))
@@ -350,7 +352,7 @@ def run_day(
     awarded = float(delivery["awarded_kwh"].sum())
     delivered = float((delivery["delivered_kw"].clip(lower=0.0) * h).sum())
     kpis = {
-        "forecast_overload_kwh": float(np.where(forecast_over, inp.needs.overload_kw, 0.0)
+        "forecast_overload_kwh": float(np.where(forecast_over, forecast_over_kw, 0.0)
                                        .sum() * h),
         "da_residual_overload_kwh": float(result.kpis["residual_overload_kwh"]),
         "realised_overload_kwh": float(realised_over.sum()),

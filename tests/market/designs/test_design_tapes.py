@@ -5,10 +5,11 @@ USEF and BDEW differ in how they name the regimes (BDEW's red is USEF's orange +
 same measures in the same order) and in USEF's margin band, where USEF checks market trades
 and BDEW trades freely. Where the market covers every need and no trade would push a
 margin-band point past its limit (the demo), the paper's rules give both the same trades;
-``test_design_all`` compares their regimes where offers fall short. De-Flex (DSO first, then
-one market session within area restriction levels) and the conditional designs (DSO first,
-then one market session checked at the yellow points) trade the same where neither the levels
-nor the checks bind (the demo); they differ where they bind (the small scenario)."""
+``test_design_all`` compares their regimes where offers fall short. De-Flex is a DSO market of
+Table 2's no-coupling row (refs. [54-60] include [57]): it trades like ``no_coupling`` except
+that the IMO's trades stay within the area restriction levels; on the demo no IMO trade
+would worsen a point at its limit, so the levels cut nothing there; they differ where the
+levels bind (the small scenario)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,7 @@ from localflex.market.designs import DESIGNS, run_designs
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo.yaml"
 SAME_WHERE_THE_MARKET_COVERS_THE_NEED = {("conditional_usef", "conditional_bdew"),
-                                         ("conditional_usef", "deflex_areas"),
-                                         ("conditional_bdew", "deflex_areas")}
+                                         ("no_coupling", "deflex_areas")}
 
 
 def tape(result) -> list[tuple]:
@@ -55,8 +55,10 @@ def test_no_two_designs_share_a_trade_tape_on_the_demo(demo_results):
         assert k["control_kwh"] == 0.0 and k["curtailed_kwh"] == 0.0
 
 
-def test_deflex_differs_from_the_conditional_designs_where_its_levels_bind():
+def test_deflex_differs_from_the_other_designs_where_its_levels_bind():
     res = {r.design: tape(r) for r in run_designs(
-        small_input(), "deflex_areas,conditional_usef,conditional_bdew,sequential_dso_first")}
-    for other in ("conditional_usef", "conditional_bdew", "sequential_dso_first"):
+        small_input(), "deflex_areas,no_coupling,conditional_usef,conditional_bdew,"
+                       "sequential_dso_first")}
+    for other in ("no_coupling", "conditional_usef", "conditional_bdew",
+                  "sequential_dso_first"):
         assert res["deflex_areas"] != res[other], other

@@ -199,9 +199,7 @@ def market_and_control_relief_kw(inp: DesignInput) -> tuple[np.ndarray, np.ndarr
     r = inp.relief[isp, :, pos] * sign[:, None]  # [O, CP]
     market = np.zeros(inp.needs.overload_kw.shape)
     np.add.at(market, isp, np.maximum(r, 0.0) * offers["max_power_kw"].to_numpy()[:, None])
-    rel = inp.relief  # [T, CP, B]
-    control = (np.maximum(rel, 0.0) * inp.control_up_kw[:, None, :]
-               + np.maximum(-rel, 0.0) * inp.control_down_kw[:, None, :]).sum(axis=2)
+    control = inp.relief.positive_sum_kw(inp.control_up_kw, inp.control_down_kw)
     return market, control
 
 

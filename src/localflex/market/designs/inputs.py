@@ -4,7 +4,11 @@ To compare designs, each one must see the same grid, the same forecast, the same
 the same buyers. ``DesignInput`` holds them:
 
 * the grid, its congestion points, the forecast power flow and the forecast net loads;
-* the sensitivities (``relief_kw_per_kw_up`` [T, CP, B], relief of one kW of UP at a bus);
+* the sensitivities (``DesignRelief``: relief of one kW of UP at a bus, indexed like a
+  [T, CP, B] array but stored factored — ``scale`` [T, CPm] × ``dp`` [CPm, B] — on the
+  monitored points only, issue 10's ``monitored_points`` / ``sparse_sensitivity``; the design
+  CP axis (``cps``) is that monitored set, so memory grows with offers × needs, never with
+  the grid squared);
 * the DSO's congestion needs (``CongestionNeeds``, grid use, §5.3);
 * the aggregators' offers (OFFER_COLUMNS), the only sellers;
 * location-free buy requests (``REQUEST_FRAME_COLUMNS``): BRPs' imbalance requests for
@@ -38,19 +42,22 @@ from localflex.grid import (
     GridModel,
     PowerFlowResult,
     congestion_points,
-    flow_sensitivity,
     headroom_kw,
+    monitored_points,
     overload_kw,
-    relief_kw_per_kw_up,
+    relief_scale,
     run_power_flow,
+    sparse_sensitivity,
 )
+from localflex.grid.sensitivity import DEFAULT_LOADING_MARGIN_PCT
 from localflex.grid.traffic_light import LightThresholds
-from localflex.market.dso_single_buyer import CongestionNeeds
+from localflex.market.dso_single_buyer import CongestionNeeds, FactoredRelief
 
 __all__ = [
     "REQUEST_FRAME_COLUMNS",
     "DesignInput",
     "DesignParams",
+    "DesignRelief",
     "aggregator_requests",
     "brp_offers",
     "brp_requests",
@@ -171,15 +178,43 @@ def design_params_from_mapping(data: object, source: str = "params") -> DesignPa
 
 
 @dataclass(frozen=True)
+class DesignRelief(FactoredRelief):
+    """Relief per kW of UP, ``relief[t, cp, b] = scale[t, cp] · dp[cp, b]``, on the design's
+    (monitored) CP axis and the grid's bus axis, indexed like the dense [T, CP, B] array it
+    replaces for the forms the stages use — ``[isp, :, pos]`` ([N, CP]), ``[t, c, :]``
+    ([B] or [N, B]), ``[isp, c, pos]`` ([N]) — without ever forming T·CP·B floats."""
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        t, c, b = key
+        s = self.scale[t, c]
+        d = self.dp_kw_per_kw[c, b]
+        if isinstance(c, slice) and np.ndim(b) > 0:  # [N, CP]
+            return s * d.T if np.ndim(s) == 2 else (s[:, None] * d).T
+        if isinstance(b, slice) and np.ndim(s) > 0:  # [N, B]
+            return s[:, None] * d
+        return s * d
+
+    def positive_sum_kw(self, up_kw: np.ndarray, down_kw: np.ndarray) -> np.ndarray:
+        """[T, CP] Σ_b max(0, relief)·up_kw[t, b] + max(0, −relief)·down_kw[t, b]: relief
+        that capacities at every bus give (sign split of the factored form)."""
+        dp_pos, dp_neg = np.maximum(self.dp_kw_per_kw, 0.0), np.maximum(-self.dp_kw_per_kw, 0.0)
+        s_pos, s_neg = np.maximum(self.scale, 0.0), np.maximum(-self.scale, 0.0)
+        return (s_pos * (up_kw @ dp_pos.T + down_kw @ dp_neg.T)
+                + s_neg * (up_kw @ dp_neg.T + down_kw @ dp_pos.T))
+
+
+@dataclass(frozen=True)
 class DesignInput:
     """The shared scenario of every design (module docstring). Arrays are on the grid's bus
-    axis (``grid.bus_ids``) and congestion-point axis (``cps`` rows)."""
+    axis (``grid.bus_ids``) and the design's congestion-point axis (``cps`` rows: the
+    monitored points, rows ``cp_pos`` of ``congestion_points(grid)``; ``forecast``'s cp_*
+    arrays are on that axis too, its bus/line/trafo arrays are the whole grid's)."""
 
     grid: GridModel
     cps: pd.DataFrame
     forecast_loads: BusLoads
     forecast: PowerFlowResult
-    relief: np.ndarray  # [T, CP, B]
+    relief: DesignRelief  # [T, CP, B] factored
     needs: CongestionNeeds
     offers: pd.DataFrame  # OFFER_COLUMNS
     requests: pd.DataFrame  # REQUEST_FRAME_COLUMNS (BRP + TSO)
@@ -194,6 +229,7 @@ class DesignInput:
     tso_id: str = "TSO"
     engine: str = "pgm"
     costs_eur_per_mwh: pd.Series | None = None  # offer_id -> the seller's true cost
+    cp_pos: np.ndarray | None = None  # rows of congestion_points(grid) in cps (None = all)
 
     @property
     def offer_costs(self) -> pd.Series:
@@ -203,6 +239,16 @@ class DesignInput:
         if self.costs_eur_per_mwh is None:
             return ask
         return self.costs_eur_per_mwh.reindex(ask.index).fillna(ask)
+
+    def on_every_point(self, values: np.ndarray) -> np.ndarray:
+        """[T, CP] values on the design's (monitored) points -> [T, every congestion point
+        of the grid], zero at the unmonitored ones (none of them is overloaded)."""
+        n_all = len(congestion_points(self.grid))
+        if self.cp_pos is None:
+            return np.asarray(values, dtype=float)
+        out = np.zeros((np.shape(values)[0], n_all))
+        out[:, self.cp_pos] = values
+        return out
 
     @property
     def n_isps(self) -> int:
@@ -380,23 +426,27 @@ def make_design_input(
     ``control_*_kw`` [T, B] default to zero (no contracted resources). ``requests`` default
     to ``brp_requests`` + ``tso_requests`` drawn from ``seed``. ``offer_cost_eur_per_mwh``
     (offer_id -> EUR/MWh) is the sellers' true cost where their asks carry a markup.
+    The design CP axis is the monitored set (``monitored_points`` with a margin of at least
+    the yellow band); with a dense ``sensitivity`` (every point × every bus, small grids
+    only) it is every congestion point — the reference the sparse input is tested against.
     """
     params = params or DesignParams()
     if not (np.isfinite(isp_hours) and isp_hours > 0):
         raise InputError("isp_hours", isp_hours, "a positive ISP length in hours")
     n_isps, n_bus = forecast_loads.n_isps, grid.n_buses
-    forecast = run_power_flow(grid, forecast_loads, engine=engine)
-    cps = congestion_points(grid)
-    sens = sensitivity or flow_sensitivity(grid, forecast_loads)
-    relief = relief_kw_per_kw_up(sens, forecast)
-    needs = CongestionNeeds(
-        cp_ids=cps["cp_id"].to_numpy(),
-        overload_kw=overload_kw(forecast, cps),
-        headroom_kw=headroom_kw(forecast, cps),
-        relief_kw_per_kw_up=relief,
-        bus_ids=grid.bus_ids,
-        isp_hours=float(isp_hours),
-    )
+    full = run_power_flow(grid, forecast_loads, engine=engine)
+    margin = max(DEFAULT_LOADING_MARGIN_PCT, params.thresholds.yellow_margin_pct)
+    cp_pos = (np.arange(len(congestion_points(grid))) if sensitivity is not None  # dense
+              else monitored_points(grid, full, loading_margin_pct=margin).cp_pos)
+    cps = congestion_points(grid).iloc[cp_pos].reset_index(drop=True)
+    forecast = replace(full, **{k: getattr(full, k)[:, cp_pos] for k in _CP_FIELDS
+                                if getattr(full, k) is not None})
+    control = {}
+    for name, arr in (("control_up_kw", control_up_kw), ("control_down_kw", control_down_kw)):
+        arr = np.zeros((n_isps, n_bus)) if arr is None else np.asarray(arr, dtype=float)
+        if arr.shape != (n_isps, n_bus) or not np.isfinite(arr).all() or (arr < 0).any():
+            raise InputError(name, arr.shape, f"a finite array [{n_isps}, {n_bus}] >= 0 kW")
+        control[name] = arr
     aggregators = sorted(set(offers["aggregator_id"]))
     if params.brp_offer_share > 0:  # Table 2: BRPs sell too
         slack = int(grid.net.ext_grid.loc[grid.net.ext_grid["in_service"].astype(bool),
@@ -413,13 +463,17 @@ def make_design_input(
                                              params, aggregators))
         requests = pd.concat(parts, ignore_index=True)
     requests = _check_requests(requests, n_isps)
-    control = {}
-    for name, arr in (("control_up_kw", control_up_kw), ("control_down_kw", control_down_kw)):
-        arr = np.zeros((n_isps, n_bus)) if arr is None else np.asarray(arr, dtype=float)
-        if arr.shape != (n_isps, n_bus) or not np.isfinite(arr).all() or (arr < 0).any():
-            raise InputError(name, arr.shape, f"a finite array [{n_isps}, {n_bus}] >= 0 kW")
-        control[name] = arr
     p = forecast_loads.p_kw
+    relief = _design_relief(grid, forecast_loads, forecast, cp_pos, cps, sensitivity,
+                            frame, (control["control_up_kw"], control["control_down_kw"], p))
+    needs = CongestionNeeds(
+        cp_ids=cps["cp_id"].to_numpy(),
+        overload_kw=overload_kw(forecast, cps),
+        headroom_kw=headroom_kw(forecast, cps),
+        relief_kw_per_kw_up=relief,
+        bus_ids=grid.bus_ids,
+        isp_hours=float(isp_hours),
+    )
     return DesignInput(
         grid=grid,
         cps=cps,
@@ -440,7 +494,50 @@ def make_design_input(
         tso_id=tso_id,
         engine=engine,
         costs_eur_per_mwh=_check_costs(offer_cost_eur_per_mwh),
+        cp_pos=cp_pos,
     )
+
+
+_CP_FIELDS = ("cp_loading_pct", "cp_p_kw", "cp_s_kva", "cp_q_kvar")
+DESIGN_MEMORY_SHARE = 0.5
+"""The per-offer relief ([O, CPm] floats, a few copies per stage) may use at most this share
+of the memory available when the input is built; beyond it ``make_design_input`` refuses."""
+_COPIES = 8  # [O, CPm] arrays alive at once in a stage (relief, sign-scaled, masks, ...)
+
+
+def _design_relief(grid: GridModel, loads: BusLoads, forecast: PowerFlowResult,
+                   cp_pos: np.ndarray, cps: pd.DataFrame, sensitivity: FlowSensitivity | None,
+                   offers: pd.DataFrame, capacities: tuple[np.ndarray, ...]) -> DesignRelief:
+    """Relief on the monitored points × the buses where a stage can act (offers, direct
+    control, curtailment; zero elsewhere), from issue 10's ``sparse_sensitivity`` (or the
+    rows ``cp_pos`` of a given dense ``sensitivity``); refuses inputs whose per-offer relief
+    would not fit in memory (one-line ``InputError``)."""
+    _check_memory(len(offers), cp_pos.size)
+    rated = cps["rated_kva"].to_numpy(dtype=float)
+    scale = relief_scale(forecast, np.arange(cp_pos.size), rated)
+    dp = np.zeros((cp_pos.size, grid.n_buses))
+    if sensitivity is not None:
+        dp[:] = sensitivity.dp_kw_per_kw[cp_pos]
+    elif cp_pos.size:
+        acting = np.zeros(grid.n_buses, dtype=bool)
+        acting[np.searchsorted(grid.bus_ids, offers["bus"].to_numpy(dtype=np.int64))] = True
+        for cap in capacities:
+            acting |= (np.abs(cap) > 0).any(axis=0)
+        sens = sparse_sensitivity(grid, loads, grid.bus_ids[acting], cp_pos=cp_pos,
+                                  vm_bus_pos=np.zeros(0, dtype=np.int64))
+        dp[:, np.searchsorted(grid.bus_ids, sens.injection_bus_ids)] = sens.dp_kw_per_kw
+    return DesignRelief(scale=scale, dp_kw_per_kw=dp)
+
+
+def _check_memory(n_offers: int, n_points: int) -> None:
+    import psutil
+
+    need = _COPIES * 8 * n_offers * max(n_points, 1)
+    avail = psutil.virtual_memory().available * DESIGN_MEMORY_SHARE
+    if need > avail:
+        raise InputError("offers", f"{n_offers} offers x {n_points} monitored points",
+                         f"per-offer relief within {avail / 1e9:.1f} GB of free memory "
+                         f"(needs ~{need / 1e9:.1f} GB; fewer offers or a smaller area)")
 
 
 def _check_costs(costs: pd.Series | None) -> pd.Series | None:

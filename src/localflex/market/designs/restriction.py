@@ -10,10 +10,18 @@ the levels as a set (``limit_trades``): nothing in a blocked area-direction, pro
 where an area's trades exceed its headroom, kept whole elsewhere. Money scales with the
 volume kept (pay-as-offer); what is cut goes back to the offers and the requests.
 
-``deflex_areas`` — the design: the DSO clears its needs first (single buyer, §5.3), then
-publishes the levels, then BRPs and the TSO trade within them in one session. It differs from
-``sequential_dso_first`` (each trade checked as it happens, against every point) by checking
-volumes per area with the shared limits split among areas: coarser, and conservative.
+``deflex_areas`` — the design as the paper places De-Flex: among the DSO markets of §5.3
+(a "grid management measure"), and §6.2 says of the design without coupling that "the DSO
+market will be used as a grid management measure and the examples of Section 5.3 are all
+valid alternatives". So the DSO's De-Flex market and the IMO's market are two markets: the
+aggregators split their flexibility between them ex ante (``split_offers``, as in
+``no_coupling``), the DSO clears its needs day-ahead on its share (single buyer, §5.3), then
+publishes the levels, and BRPs, then the TSO, trade on the IMO's share within them; the DSO's
+intraday round buys away what is left (as in ``no_coupling``). It differs from ``no_coupling``
+by the levels alone (there the IMO trades grid-blind), and from the conditional designs
+(§6.2: "one single market where both services coexist", each trade checked at the yellow
+points) by the two markets and by checking volumes per area with the shared limits split
+among areas: coarser, and conservative.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from localflex.market.deflex import distribution_areas, limit_trades, restrictio
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog
 from localflex.market.designs.result import DesignResult, evaluate
+from localflex.market.designs.split import split_offers
 from localflex.market.designs.stages import book_stage, dso_stage, needs_from_guard
 
 __all__ = ["deflex_areas", "deflex_stage"]
@@ -61,14 +70,24 @@ def deflex_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, requests: 
 
 
 def deflex_areas(inp: DesignInput, *, name: str = "deflex_areas") -> DesignResult:
-    """Ref. [57] (De-Flex), §5.3 with §6.2's market use: DSO first, then the IMO's session
-    within the published area restriction levels (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
-    guard = GridGuard(inp)
-    dso_stage(inp, pool, guard, log, stage="1-dso")
-    kept, levels = deflex_stage(inp, pool, guard, inp.requests, log, stage="2-market-areas")
+    """Ref. [57] (De-Flex) as a §5.3 DSO market beside the IMO's market (§6.2, no coupling):
+    ex-ante split, the DSO's day-ahead clearing, BRP and TSO sessions within the published
+    area restriction levels, the DSO's intraday round (module docstring)."""
+    dso_offers, imo_offers, allocation = split_offers(inp)
+    dso_pool, imo_pool = OfferPool(dso_offers), OfferPool(imo_offers)
+    log, guard = TradeLog(inp.isp_hours), GridGuard(inp)
+    da = dso_stage(inp, dso_pool, guard, log, stage="1-dso-da")
+    market, levels = deflex_stage(inp, imo_pool, guard, inp.brp_requests, log,
+                                  stage="2-imo-areas")
+    system, _ = deflex_stage(inp, imo_pool, guard, inp.tso_requests, log, stage="3-tso-areas")
+    intraday = dso_stage(inp, dso_pool, guard, log, stage="4-dso-intraday")
     counts = levels["level"].value_counts()
     return evaluate(inp, name, log.frame(), {
+        "stages": {"dso-da": len(da), "imo": len(market), "tso": len(system),
+                   "dso-intraday": len(intraday)},
         "area_isp_directions": {str(k): int(v) for k, v in counts.items()},
-        "trades_kept": len(kept),
+        "trades_kept": len(market) + len(system),
+        "offered_kwh_by_market": {str(k): float(v) for k, v in (
+            allocation.groupby("market")["power_kw"].sum() * inp.isp_hours).items()}
+        if len(allocation) else {},
     })

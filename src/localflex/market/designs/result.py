@@ -37,7 +37,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from localflex.grid import BusLoads, PowerFlowResult, overload_kw, run_power_flow
+from localflex.grid import (
+    BusLoads,
+    PowerFlowResult,
+    congestion_points,
+    overload_kw,
+    run_power_flow,
+)
 from localflex.grid.traffic_light import light_hours, state_lights
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.ledger import TradePurpose, stage_pricing
@@ -184,12 +190,13 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
     delta = injection_delta_kw(inp, trades)
     loads = BusLoads(inp.forecast_loads.p_kw - delta, inp.forecast_loads.q_kvar)
     after = run_power_flow(inp.grid, loads, engine=inp.engine)
-    over_after = overload_kw(after, inp.cps)
+    all_cps = congestion_points(inp.grid)  # verified on every point, not only the monitored
+    over_after = overload_kw(after, all_cps)
     over_after = np.where(over_after > OVERLOAD_TOLERANCE_KW, over_after, 0.0)
-    before = inp.needs.overload_kw > OVERLOAD_TOLERANCE_KW
+    before = inp.on_every_point(inp.needs.overload_kw) > OVERLOAD_TOLERANCE_KW
     residual_kwh = float(over_after.sum() * h)
     new_kwh = float(over_after[~before].sum() * h)
-    lights = state_lights(after.cp_loading_pct, inp.cps, inp.params.thresholds)
+    lights = state_lights(after.cp_loading_pct, all_cps, inp.params.thresholds)
     hours = light_hours(lights, h)
 
     purpose = trades["purpose"].to_numpy()
