@@ -81,6 +81,9 @@ def _day_sum(values: np.ndarray, day: np.ndarray, n_days: int) -> np.ndarray:
     return out
 
 
+NEGLIGIBLE_KWH = 1e-12  # flexible energy of a customer-day below which nothing is shifted
+
+
 def shift_load(
     load_kw: np.ndarray,
     price_eur_per_kwh: np.ndarray,
@@ -108,16 +111,20 @@ def shift_load(
     day = _day_index(time_grid)
     n_days = int(day[-1]) + 1
     energy = _day_sum(flex, day, n_days)  # [D, N]
-    safe = np.where(energy > 0, energy, 1.0)
+    # A day whose flexible energy is below NEGLIGIBLE_KWH moves nothing: dividing by a
+    # subnormal energy would overflow and mean nothing physically.
+    has_energy = energy > NEGLIGIBLE_KWH
+    safe = np.where(has_energy, energy, 1.0)
     mean_p = _day_sum(flex * price, day, n_days) / safe
     scale = _day_sum(flex * np.abs(price), day, n_days) / safe
-    rel = np.where(scale[day] > 0, (price - mean_p[day]) / np.where(scale[day] > 0,
-                                                                    scale[day], 1.0), 0.0)
+    has_scale = has_energy & (scale > NEGLIGIBLE_KWH)
+    rel = np.where(has_scale[day], (price - mean_p[day]) / np.where(has_scale, scale, 1.0)[day],
+                   0.0)
     moved = flex * np.maximum(0.0, 1.0 + response.elasticity * rel)
     moved_energy = _day_sum(moved, day, n_days)
-    factor = np.where(moved_energy > 0, energy / np.where(moved_energy > 0, moved_energy, 1.0),
-                      0.0)
-    moved = np.where(moved_energy[day] > 0, moved * factor[day], flex)
+    has_moved = has_energy & (moved_energy > NEGLIGIBLE_KWH)
+    factor = energy / np.where(has_moved, moved_energy, 1.0)
+    moved = np.where(has_moved[day], moved * factor[day], flex)
     return load - flex + moved
 
 
