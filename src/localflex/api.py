@@ -87,8 +87,7 @@ def compare(scenario: Scenario | str | Path, names: str | list[str] = "all") -> 
     import pandas as pd
 
     from localflex.market.designs import DesignParams, run_designs
-    from localflex.sim.setup import prepare_market
-    from localflex.study.day import design_input_from_setup
+    from localflex.sim.setup import design_input_from_setup, prepare_market
 
     if not hasattr(scenario, "grid"):
         scenario = load_scenario(scenario)

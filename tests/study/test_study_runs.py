@@ -67,7 +67,7 @@ def test_killed_worker_loses_and_duplicates_no_cell(serial_run, tmp_path):
     (out / "failed").mkdir()
     killed: list[str] = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, host="127.0.0.1") as cluster, \
+                      dashboard_address="127.0.0.1:0", host="127.0.0.1") as cluster, \
             Client(cluster) as client:
 
         def kill_a_busy_worker() -> None:

@@ -74,46 +74,17 @@ _LIGHTS = (
 
 
 def design_input_for_scenario(scenario, params=None):
-    """The ``DesignInput`` of a validated ``Scenario`` (module docstring)."""
-    from localflex.der import total_by_bus
-    from localflex.domain import OFFER_COLUMNS
-    from localflex.market.designs import DesignParams, make_design_input
-    from localflex.sim.setup import prepare_market
+    """The ``DesignInput`` of a validated ``Scenario`` (``sim.setup.design_input_from_setup``)."""
+    from localflex.sim.setup import design_input_from_setup, prepare_market
 
-    setup = prepare_market(scenario)
-    grid, envelope = setup.grid, setup.envelope
-    if params is None:
-        params = DesignParams(dso_price_cap_eur_per_mwh=scenario.market.price_cap_eur_per_mwh)
-    offers = setup.offers[list(OFFER_COLUMNS)]
-    markup = {a.name: a.price_markup for a in scenario.aggregators}
-    # the true cost: the scenario's price_markup is a multiplier on the DER cost model
-    costs = pd.Series((offers["price_eur_per_mwh"] / offers["aggregator_id"].map(markup)
-                       .fillna(1.0)).to_numpy(dtype=float), index=offers["offer_id"].to_numpy())
-    return make_design_input(
-        grid, setup.forecast_loads, offers,
-        isp_hours=setup.time_grid.isp_hours, seed=scenario.seed, params=params,
-        control_up_kw=total_by_bus(envelope.up_kw, envelope.bus, grid.bus_ids),
-        control_down_kw=total_by_bus(envelope.down_kw, envelope.bus, grid.bus_ids),
-        engine=scenario.grid.power_flow_engine, dso_id=scenario.market.dso_name,
-        offer_cost_eur_per_mwh=costs,
-    )
+    return design_input_from_setup(prepare_market(scenario), params)
 
 
 def with_equal_aggregators(spec, n: int):
-    """The scenario with its DERs pooled by ``n`` equal aggregators ``agg1..aggN`` (share
-    1/n, the first aggregator's minimum bid, cost-based asks): the sweep of market
-    concentration (paper §7: "a sufficient number of competitors")."""
-    from localflex.domain import InputError
+    """``sim.scenario.with_equal_aggregators`` with errors naming ``--aggregators``."""
+    from localflex.sim.scenario import with_equal_aggregators as pooled
 
-    if not (isinstance(n, int) and 1 <= n <= 100):
-        raise InputError("--aggregators", n, "an integer 1..100")
-    first = spec.aggregators[0]
-    shares = [round(1.0 / n, 12)] * n
-    shares[-1] = 1.0 - sum(shares[:-1])
-    aggs = [first.model_copy(update={"name": f"agg{i + 1}", "share": shares[i],
-                                     "price_markup": 1.0, "der_types": None})
-            for i in range(n)]
-    return spec.model_copy(update={"aggregators": aggs})
+    return pooled(spec, n, field="--aggregators")
 
 
 def _load_params(path: Path, spec):

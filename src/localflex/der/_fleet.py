@@ -12,6 +12,7 @@ depend on the family.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +29,11 @@ class Fleet:
 
     der_type: ClassVar[DerType]
     DEFAULT_RAMP_FRACTION_PER_MIN: ClassVar[float]  # of the unit's size (kW) per minute
+
+    STATE_ATTR: ClassVar[str | None] = None
+    """The attribute holding the state a horizon starts from (room/tank temperature, stored
+    energy), which is ``simulate(...)[1][0]``; ``None``: the family keeps no state across
+    horizons (PV, wind, appliances; EV sessions are drawn per day)."""
 
     der_id: np.ndarray
     bus: np.ndarray
@@ -53,6 +59,27 @@ class Fleet:
             default_ramp_fraction_per_min=self.DEFAULT_RAMP_FRACTION_PER_MIN,
             notification_min=notification_min, response_min=response_min,
         )
+
+    def end_state(self, time_grid: TimeGrid, delta_injection_kw: Any | None = None
+                  ) -> dict[str, np.ndarray]:
+        """The state at the end of ``time_grid`` after the activation ``delta_injection_kw``
+        (None: the baseline), as ``{STATE_ATTR: [N]}``: the next horizon's initial state
+        (``with_state``). Empty for a family without state."""
+        if self.STATE_ATTR is None:
+            return {}
+        delta = None if delta_injection_kw is None else self._delta(time_grid,
+                                                                   delta_injection_kw)
+        trajectory = self.simulate(time_grid, delta)[1]  # type: ignore[attr-defined]
+        return {self.STATE_ATTR: np.array(trajectory[-1], dtype=float)}
+
+    def with_state(self, state: dict[str, np.ndarray]) -> Fleet:
+        """A copy of the fleet starting from ``state`` (an ``end_state`` of the same units)."""
+        new = copy.copy(self)
+        for name, value in state.items():
+            if name != self.STATE_ATTR:
+                raise InputError("der_state", name, f"{self.STATE_ATTR!r} of a {self.der_type}")
+            setattr(new, name, v.vector(name, value, self.n_units))
+        return new
 
     @property
     def n_units(self) -> int:

@@ -38,6 +38,7 @@ class BatteryFleet(Fleet):
     """
 
     der_type = DerType.BATTERY
+    STATE_ATTR = "e0_kwh"  # carried from one day to the next (Fleet.end_state)
     DEFAULT_RAMP_FRACTION_PER_MIN = 60.0  # power electronics: full power in ~1 s (assumption)
 
     def __init__(

@@ -43,6 +43,7 @@ class ChpFleet(Fleet):
     """``N`` heat-led CHP units with heat stores (see the module docstring)."""
 
     der_type = DerType.CHP
+    STATE_ATTR = "e0_kwh"  # carried from one day to the next (Fleet.end_state)
     DEFAULT_RAMP_FRACTION_PER_MIN = 0.2  # gas engine: full range in ~5 min (assumption)
 
     def __init__(

@@ -59,6 +59,7 @@ class HeatPumpFleet(Fleet):
     """``N`` heat pumps, each heating one 1R1C building (see the module docstring)."""
 
     der_type = DerType.HEAT_PUMP
+    STATE_ATTR = "t_indoor0_c"  # carried from one day to the next (Fleet.end_state)
     DEFAULT_RAMP_FRACTION_PER_MIN = 0.5  # inverter compressor: full range in ~2 min
 
     def __init__(

@@ -55,6 +55,7 @@ class ThermalStorageFleet(Fleet):
     """``N`` electric thermal stores (see the module docstring)."""
 
     der_type = DerType.THERMAL_STORAGE
+    STATE_ATTR = "e0_kwh"  # carried from one day to the next (Fleet.end_state)
     DEFAULT_RAMP_FRACTION_PER_MIN = 6.0  # contactor switching (assumption)
 
     def __init__(

@@ -74,6 +74,7 @@ class WaterHeaterFleet(Fleet):
     """``N`` electric water heaters (see the module docstring)."""
 
     der_type = DerType.WATER_HEATER
+    STATE_ATTR = "t_tank0_c"  # carried from one day to the next (Fleet.end_state)
     DEFAULT_RAMP_FRACTION_PER_MIN = 6.0  # relay / solid-state switch (assumption)
 
     def __init__(

@@ -43,6 +43,7 @@ from localflex.grid.sensitivity import (
 from localflex.grid.simbench_loader import (
     ElementProfiles,
     GridModel,
+    known_codes,
     load_simbench_grid,
     profile_steps_of,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "flow_sensitivity",
     "forecast_lights",
     "headroom_kw",
+    "known_codes",
     "light_hours",
     "load_simbench_grid",
     "monitored_points",

@@ -41,6 +41,7 @@ __all__ = [
     "NetTables",
     "forget_loaded_grids",
     "grid_model",
+    "known_codes",
     "load_simbench_grid",
     "pandapower_net",
     "profile_steps_of",
@@ -232,7 +233,8 @@ def profile_steps_of(time_grid: TimeGrid) -> np.ndarray:
     return index.reshape(time_grid.n_isps, per_isp)
 
 
-def _known_codes() -> frozenset[str]:
+def known_codes() -> frozenset[str]:
+    """Every SimBench grid code the installed simbench package knows."""
     import simbench
 
     return frozenset(simbench.collect_all_simbench_codes())
@@ -288,7 +290,7 @@ def load_simbench_grid(code: str, *, use_cache: bool | None = None) -> GridModel
     if use_cache is None:
         use_cache = cache_enabled()
     cached = isinstance(code, str) and use_cache and has_entry(code)
-    if not cached and (not isinstance(code, str) or code not in _known_codes()):
+    if not cached and (not isinstance(code, str) or code not in known_codes()):
         raise UnknownGridCode(
             "grid.simbench_code",
             code,

@@ -154,7 +154,7 @@ def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int)
     return delta
 
 
-def _needs(
+def thermal_needs(
     state: PowerFlowResult, cps: pd.DataFrame, sens: SparseSensitivity, isp_hours: float,
 ) -> CongestionNeeds:
     """Thermal needs of the monitored congestion points; relief in factored form."""
@@ -311,7 +311,7 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
             monitored = grown if grown is not None else monitored
             offer_buses = np.union1d(offer_buses, new_buses)
             sensitivity = sensitivities(monitored)
-        needs = _needs(state, cps, sensitivity, time_grid.isp_hours)
+        needs = thermal_needs(state, cps, sensitivity, time_grid.isp_hours)
         v_needs = _voltage_needs(state, limits, sensitivity, monitored.bus_pos,
                                  time_grid.isp_hours)
         if not ((needs.overload_kw > 0).any() or (v_needs.lower_pu > 0).any()

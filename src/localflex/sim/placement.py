@@ -123,6 +123,9 @@ class DerFleet(Protocol):
     def baseline_kw(self, time_grid: TimeGrid) -> np.ndarray: ...
     def envelope(self, time_grid: TimeGrid) -> FlexEnvelope: ...
     def respond(self, time_grid: TimeGrid, delta_injection_kw: Any) -> np.ndarray: ...
+    def end_state(self, time_grid: TimeGrid, delta_injection_kw: Any | None = None
+                  ) -> dict[str, np.ndarray]: ...
+    def with_state(self, state: dict[str, np.ndarray]) -> DerFleet: ...
 
 
 @dataclass
@@ -134,6 +137,21 @@ class PlacedDers:
 
     def baselines_kw(self, time_grid: TimeGrid) -> list[np.ndarray]:
         return [fleet.baseline_kw(time_grid) for fleet in self.fleets]
+
+    def end_states(self, time_grid: TimeGrid, unit_delta_kw: np.ndarray
+                   ) -> list[dict[str, np.ndarray]]:
+        """Every fleet's state at the end of ``time_grid`` after the activation
+        ``unit_delta_kw`` [T, units] (``Fleet.end_state``): the next day's start."""
+        return [fleet.end_state(time_grid, unit_delta_kw[:, sl])
+                for fleet, sl in zip(self.fleets, self.unit_slices(time_grid), strict=True)]
+
+    def with_states(self, states: list[dict[str, np.ndarray]]) -> PlacedDers:
+        """The same DERs starting from ``states`` (``end_states`` of the previous day)."""
+        if len(states) != len(self.fleets):
+            raise InputError("der_state", len(states), f"one state per fleet ({len(self.fleets)})")
+        fleets = [fleet.with_state(state) if state else fleet
+                  for fleet, state in zip(self.fleets, states, strict=True)]
+        return replace(self, fleets=fleets)
 
     def envelope(self, time_grid: TimeGrid) -> FlexEnvelope:
         return FlexEnvelope.concat([fleet.envelope(time_grid) for fleet in self.fleets])

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from localflex.domain import DerType, Direction, ScenarioError
+from localflex.domain import DerType, Direction, InputError, ScenarioError
 from localflex.safe_io import SAFE_NAME
 from localflex.yaml_files import read_yaml
 
@@ -26,8 +26,10 @@ __all__ = [
     "MarketSpec",
     "Scenario",
     "TimeSpec",
+    "first_validation_error",
     "load_scenario",
     "parse_scenario",
+    "with_equal_aggregators",
 ]
 
 
@@ -184,18 +186,42 @@ def parse_scenario(data: object, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = _location(err["loc"]) or source
-        value = err.get("input")
-        if err["type"] == "extra_forbidden":
-            expected = "no such key (check the spelling against the scenario schema)"
-        elif err["type"] == "missing":
-            expected, value = "this key to be present", None
-        else:
-            expected = str(err["msg"]).removeprefix("Value error, ")
-        raise ScenarioError(field, value, expected) from None
+        raise ScenarioError(*first_validation_error(exc, "scenario", default=source)) from None
+
+
+def first_validation_error(exc: ValidationError, schema: str, *, prefix: str = "",
+                           default: str = "") -> tuple[str, Any, str]:
+    """(field, value, expected) of the first error of a pydantic validation: the field as
+    ``a.b[0].c`` (under ``prefix``; ``default`` when the error is at the top), for a one-line
+    InputError. ``schema`` names the file kind in the unknown-key hint (scenario, study)."""
+    err = exc.errors()[0]
+    field = _location((*([prefix] if prefix else []), *err["loc"])) or default or schema
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        expected = f"no such key (check the spelling against the {schema} schema)"
+    elif err["type"] == "missing":
+        expected, value = "this key to be present", None
+    else:
+        expected = str(err["msg"]).removeprefix("Value error, ")
+    return field, value, expected
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file."""
     return parse_scenario(read_yaml(path, "scenario", ScenarioError), source=str(path))
+
+
+def with_equal_aggregators(spec: Scenario, n: int, field: str = "aggregators") -> Scenario:
+    """The scenario with its DERs pooled by ``n`` equal aggregators ``agg1..aggN`` (share
+    1/n, the first aggregator's minimum bid, cost-based asks): the sweep of market
+    concentration (paper §7: "a sufficient number of competitors"). ``localflex compare
+    --aggregators`` and a study's ``bidding.aggregators`` use it."""
+    if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 100):
+        raise InputError(field, n, "an integer 1..100")
+    first = spec.aggregators[0]
+    shares = [round(1.0 / n, 12)] * n
+    shares[-1] = 1.0 - sum(shares[:-1])
+    aggs = [first.model_copy(update={"name": f"agg{i + 1}", "share": shares[i],
+                                     "price_markup": 1.0, "der_types": None})
+            for i in range(n)]
+    return spec.model_copy(update={"aggregators": aggs})

@@ -31,6 +31,7 @@ from localflex.sim.scenario import Scenario
 __all__ = [
     "MarketSetup",
     "aggregator_rules",
+    "design_input_from_setup",
     "extra_offers",
     "prepare_market",
     "scenario_time_grid",
@@ -102,11 +103,14 @@ def extra_offers(scenario: Scenario, grid: GridModel, time_grid: TimeGrid) -> pd
 
 
 def prepare_market(
-    scenario: Scenario, step: Callable[[str], None] | None = None
+    scenario: Scenario, step: Callable[[str], None] | None = None,
+    der_states: list[dict[str, np.ndarray]] | None = None,
 ) -> MarketSetup:
     """Load the grid, place the DERs, pool them and build the offers (seeded by the scenario).
 
     ``step`` is told "load grid", "place DERs" and "build offers" as each starts.
+    ``der_states``: the fleets' initial states (``PlacedDers.end_states`` of the day
+    before, same scenario and seed); default: each family's own initial state.
     """
     report = step or (lambda _name: None)
     time_grid = scenario_time_grid(scenario)
@@ -116,6 +120,8 @@ def prepare_market(
 
     report("place DERs")
     placed = place_ders(grid, scenario, time_grid)
+    if der_states is not None:
+        placed = placed.with_states(der_states)
     envelope = placed.envelope(time_grid)
     baseline = np.hstack(placed.baselines_kw(time_grid))
 
@@ -140,3 +146,30 @@ def prepare_market(
               else book.offers)
     return MarketSetup(scenario, time_grid, grid, placed, envelope, baseline, portfolio, book,
                        offers)
+
+
+def design_input_from_setup(setup: MarketSetup, params=None, seed: int | None = None):
+    """The market designs' shared input (``market.designs.DesignInput``) of a prepared day:
+    forecast, sensitivities, needs, seeded requests, the offers with their true cost (the
+    scenario's ``price_markup`` is a multiplier on the DER cost model) and every DER's
+    envelope as contracted control. ``params`` default to the scenario's price cap,
+    ``seed`` to the scenario's. ``localflex compare`` and a study day both start here."""
+    from localflex.der import total_by_bus
+    from localflex.market.designs import DesignParams, make_design_input
+
+    scenario, grid, envelope = setup.scenario, setup.grid, setup.envelope
+    if params is None:
+        params = DesignParams(dso_price_cap_eur_per_mwh=scenario.market.price_cap_eur_per_mwh)
+    offers = setup.offers[list(OFFER_COLUMNS)]
+    markup = {a.name: a.price_markup for a in scenario.aggregators}
+    costs = pd.Series((offers["price_eur_per_mwh"] / offers["aggregator_id"].map(markup)
+                       .fillna(1.0)).to_numpy(dtype=float), index=offers["offer_id"].to_numpy())
+    return make_design_input(
+        grid, setup.forecast_loads, offers,
+        isp_hours=setup.time_grid.isp_hours,
+        seed=scenario.seed if seed is None else seed, params=params,
+        control_up_kw=total_by_bus(envelope.up_kw, envelope.bus, grid.bus_ids),
+        control_down_kw=total_by_bus(envelope.down_kw, envelope.bus, grid.bus_ids),
+        engine=scenario.grid.power_flow_engine, dso_id=scenario.market.dso_name,
+        offer_cost_eur_per_mwh=costs,
+    )

@@ -8,10 +8,15 @@ error: day-ahead on the forecast, intraday on reality, delivery check and settle
 resumable), ``stats`` (means, 95 % intervals, paired differences under common random
 numbers), ``report`` (the HTML report), ``results`` (tables and report of a study folder).
 
-Limits of this version, stated once: DER state (temperatures, state of charge) starts each
-day from the DER models' initial state — the models of ``localflex.der`` are built per time
-grid — and the inflexible background load is taken as forecast (errors apply to the DER
-families of ``der.forecast``).
+A cell carries from day to day the DERs' state (room and tank temperatures, stored energy of
+batteries, heat and CHP stores: ``Fleet.end_state`` -> ``prepare_market(der_states=)``) and,
+with ``bidding.strategy``, the aggregators' bidding state (``aggregator.strategies``).
+
+Limits of this version, stated once: EV sessions are drawn per day (an EV's energy does not
+cross midnight), the inflexible background load is taken as forecast (errors apply to the
+DER families of ``der.forecast``), and the market designs' input is dense over the grid
+(``DesignInput.relief`` [T, CP, B]), so a study day does not fit in memory on a
+``1-MVLV-*-all-2-sw`` area.
 """
 
 from localflex.study.cell import run_cell

@@ -28,9 +28,14 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
 
 Common random numbers: the requests, the forecast errors and the intraday offers are drawn
 from generators seeded by ``(seed, day)`` only, never by the design, so every design of the
-same seed meets the same day. DER state does not carry from one day to the next: the DER
-models of ``localflex.der`` are built for one time grid and start each day from their
-initial state (see the study package docstring).
+same seed meets the same day.
+
+Carried from one day to the next by the cell (``study.cell``): the DERs' state (room and
+tank temperatures, stored energy of batteries, heat stores and CHP stores: each fleet's
+``end_state`` after the day's realised dispatch is the next day's start; EV sessions are
+drawn per day) and, where the study sets a bidding strategy, the aggregators' markups
+(``market.designs.strategic``: ``markups_for_day`` before the design clears,
+``settle_day`` with its trades after).
 """
 
 from __future__ import annotations
@@ -42,22 +47,21 @@ import numpy as np
 import pandas as pd
 
 from localflex.aggregator import OfferBook, build_offers, dispatch_awards
-from localflex.der import total_by_bus
 from localflex.der.forecast import FORECAST_ERROR, ForecastError, sample_realised_kw
 from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, Role
 from localflex.grid import (
     BusLoads,
     congestion_points,
-    flow_sensitivity,
-    headroom_kw,
+    monitored_points,
     overload_kw,
-    relief_kw_per_kw_up,
     run_power_flow,
+    sparse_sensitivity,
 )
-from localflex.market import CongestionNeeds, clear_dso_single_buyer
-from localflex.market.designs import DESIGNS, DesignInput, DesignParams, make_design_input
+from localflex.market import clear_dso_single_buyer
+from localflex.market.designs import DESIGNS, DesignParams
 from localflex.market.designs.ledger import TradePurpose
 from localflex.market.designs.result import injection_delta_kw
+from localflex.market.designs.strategic import markups_for_day, settle_day
 from localflex.settlement.delivery import (
     DeliveryRules,
     award_ids,
@@ -67,8 +71,9 @@ from localflex.settlement.delivery import (
     pooled_measurements,
 )
 from localflex.settlement.ledger import build_ledger, transactions_frame
+from localflex.sim.engine import thermal_needs
 from localflex.sim.scenario import Scenario
-from localflex.sim.setup import MarketSetup, prepare_market
+from localflex.sim.setup import MarketSetup, design_input_from_setup, prepare_market
 
 __all__ = ["DAY_KPIS", "OVERLOAD_TOLERANCE_KW", "DayOutcome", "day_seed", "run_day"]
 
@@ -99,6 +104,7 @@ DAY_KPIS: dict[str, tuple[str, str]] = {
     "brp_cost_eur": ("EUR", "the BRPs' net payments (ledger)"),
     "aggregator_revenue_eur": ("EUR", "the aggregators' net receipts (ledger)"),
     "penalty_eur": ("EUR", "under-delivery penalties paid by aggregators"),
+    "mean_markup": ("-", "mean markup the aggregators bid day-ahead (0: cost-based)"),
 }
 """KPI columns of a study day: name -> (unit, meaning). Money from the ledger (cents)."""
 
@@ -109,6 +115,8 @@ class DayOutcome:
 
     kpis: dict[str, float]
     ledger: pd.DataFrame
+    der_states: list[dict[str, np.ndarray]] | None = None  # the fleets' end of day
+    strategy_state: object | None = None  # aggregator.strategies.StrategyState after the day
 
 
 def day_seed(seed: int, day: date) -> int:
@@ -120,19 +128,6 @@ def day_scenario(scenario: Scenario, day: date, seed: int) -> Scenario:
     """``scenario`` for one market day with the study seed."""
     return scenario.model_copy(update={
         "seed": int(seed), "time": scenario.time.model_copy(update={"day": day, "days": 1})})
-
-
-def design_input_from_setup(setup: MarketSetup, params: DesignParams, seed: int) -> DesignInput:
-    """The designs' shared input of a prepared market day (as ``localflex compare``)."""
-    grid, envelope = setup.grid, setup.envelope
-    scenario = setup.scenario
-    return make_design_input(
-        grid, setup.forecast_loads, setup.offers[list(OFFER_COLUMNS)],
-        isp_hours=setup.time_grid.isp_hours, seed=seed, params=params,
-        control_up_kw=total_by_bus(envelope.up_kw, envelope.bus, grid.bus_ids),
-        control_down_kw=total_by_bus(envelope.down_kw, envelope.bus, grid.bus_ids),
-        engine=scenario.grid.power_flow_engine, dso_id=scenario.market.dso_name,
-    )
 
 
 def realisation_factor(der_type: np.ndarray, n_isps: int, rng: np.random.Generator,
@@ -278,15 +273,29 @@ def run_day(
     seed: int,
     intraday: bool = True,
     error_scale: float = 1.0,
+    der_states: list[dict[str, np.ndarray]] | None = None,
+    strategy=None,
+    strategy_state=None,
 ) -> DayOutcome:
-    """One study day of ``design`` (module docstring); ``scenario`` is the cell's."""
+    """One study day of ``design`` (module docstring); ``scenario`` is the cell's.
+
+    ``der_states``: the DERs' start (the previous day's ``DayOutcome.der_states``);
+    ``strategy`` (``aggregator.strategies``) with its ``strategy_state`` of the day before:
+    the aggregators bid its markups and it learns from the day's trades."""
     scen = day_scenario(scenario, day, seed)
-    setup = prepare_market(scen)
+    setup = prepare_market(scen, der_states=der_states)
     grid, env, tg = setup.grid, setup.envelope, setup.time_grid
     h, n_isps = tg.isp_hours, tg.n_isps
     dseed = day_seed(seed, day)
     inp = design_input_from_setup(setup, params, dseed)
+    markups: dict[str, float] = {}
+    if strategy is not None:
+        strategy_state = markups_for_day(inp, strategy, strategy_state, DESIGNS[design])
+        markups = dict(strategy_state.markups)
+        inp = inp.with_markups(markups)
     result = DESIGNS[design](inp)
+    if strategy is not None:
+        strategy_state = settle_day(strategy, strategy_state, inp, result)
     trades = result.trades
     cps = congestion_points(grid)  # every point (inp.cps: the design's monitored ones)
 
@@ -317,12 +326,13 @@ def run_day(
         free_down = np.maximum(down_real - np.maximum(-feasible, 0.0), 0.0)
         book = _intraday_book(setup, free_up, free_down, np.random.default_rng([dseed, 12]))
         if len(book.offers):
-            sens = flow_sensitivity(grid, loads)
-            needs = CongestionNeeds(
-                cp_ids=cps["cp_id"].to_numpy(), overload_kw=overload_kw(state, cps),
-                headroom_kw=headroom_kw(state, cps),
-                relief_kw_per_kw_up=relief_kw_per_kw_up(sens, state),
-                bus_ids=grid.bus_ids, isp_hours=h)
+            # the engine's thermal needs on the realised state: monitored points x the
+            # intraday offers' buses (grows with offers x needs, never with the grid squared)
+            sens = sparse_sensitivity(
+                grid, loads, np.unique(book.offers["bus"].to_numpy(dtype=np.int64)),
+                cp_pos=monitored_points(grid, state).cp_pos,
+                vm_bus_pos=np.empty(0, dtype=np.int64))
+            needs = thermal_needs(state, cps, sens, h)
             cleared = clear_dso_single_buyer(
                 book.offers[list(OFFER_COLUMNS)], needs, n_isps=n_isps,
                 max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
@@ -376,5 +386,6 @@ def run_day(
         "brp_cost_eur": _net_eur(ledger, (role == Role.BRP.value).to_numpy()),
         "aggregator_revenue_eur": -_net_eur(ledger, (role == Role.AGGREGATOR.value).to_numpy()),
         "penalty_eur": float(delivery["penalty_eur"].sum()),
+        "mean_markup": float(np.mean(list(markups.values()))) if markups else 0.0,
     }
-    return DayOutcome(kpis, ledger)
+    return DayOutcome(kpis, ledger, setup.placed.end_states(tg, feasible), strategy_state)

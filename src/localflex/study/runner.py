@@ -118,8 +118,10 @@ def _on_dask(cells: list[Cell], out: Path, scheduler: str, workers: int | None
     cluster = None
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
+        # the scheduler serves metrics over HTTP even without a dashboard: a free loopback
+        # port, so two studies (or a study and its tests) on one machine do not collide
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+                               dashboard_address="127.0.0.1:0", host="127.0.0.1")
         client = Client(cluster)
     else:
         try:

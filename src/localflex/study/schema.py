@@ -8,8 +8,13 @@ names a base scenario (``localflex.sim.scenario``) and the axes it sweeps:
 * ``parameters``: any scenario key by dotted path (``ders.ev_share_of_households``,
   ``grid.sgen_scale``, ``market.price_cap_eur_per_mwh``, ...) or any design parameter as
   ``design.<key>`` (``design.n_brps``, ``design.thresholds.red_factor``), each with a list of
-  values, or the forecast-error scale as ``forecast.error_scale``; the study takes their
-  Cartesian product;
+  values, the forecast-error scale as ``forecast.error_scale``, or the bidding as
+  ``bidding.strategy`` / ``bidding.aggregators``; the study takes their Cartesian product;
+* ``bidding``: how the aggregators bid (``aggregator.strategies``: ``cost``, ``markup:X``,
+  ``learn``, ``best-response[:ROUNDS]``; default ``scenario``, the scenario's markups) and
+  optionally ``aggregators: N``, the DERs pooled by N equal aggregators (market
+  concentration, paper §7). A learning strategy's state is carried across the days of a
+  cell;
 * ``seeds`` and ``dates`` (date ranges, both ends included, up to a year each).
 
 Every combination is a **cell** with a stable id (a hash of everything that defines it,
@@ -36,6 +41,7 @@ from localflex.domain import InputError
 
 __all__ = [
     "MAX_RANGE_DAYS",
+    "BiddingSpec",
     "Cell",
     "DateRange",
     "DeliverySpec",
@@ -98,6 +104,28 @@ class ForecastSpec(_Strict):
         1.0, ge=0, description="multiplier on every family's error std (0: perfect forecast)")
 
 
+class BiddingSpec(_Strict):
+    """How the aggregators bid across the days of a cell (``aggregator.strategies``)."""
+
+    strategy: str = Field(
+        "scenario", description="'scenario' (the scenario's markups), 'cost', 'markup:X', "
+        "'learn' or 'best-response[:ROUNDS]'")
+    aggregators: int | None = Field(
+        None, ge=1, le=100, description="pool the DERs into N equal aggregators agg1..aggN")
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, text: str) -> str:
+        if text != "scenario":
+            from localflex.aggregator.strategies import parse_strategy
+
+            try:
+                parse_strategy(text)
+            except InputError as exc:
+                raise ValueError(f"'scenario' or {exc.expected}") from None
+        return text
+
+
 class Study(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     scenario: str | dict[str, Any] = Field(
@@ -112,6 +140,7 @@ class Study(_Strict):
     intraday: bool = Field(True, description="clear the residual closer to delivery")
     delivery: DeliverySpec = DeliverySpec()
     forecast: ForecastSpec = ForecastSpec()
+    bidding: BiddingSpec = BiddingSpec()
 
     @field_validator("seeds")
     @classmethod
@@ -146,6 +175,7 @@ class Cell:
     intraday: bool
     delivery: dict[str, Any]
     forecast: dict[str, Any]
+    bidding: dict[str, Any]
 
     def days(self) -> list[date]:
         return self.dates.days()
@@ -162,16 +192,9 @@ def _scalar(value: Any) -> Any:
 
 
 def _first_error(exc: ValidationError, prefix: str = "") -> tuple[str, Any, str]:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in (*([prefix] if prefix else []), *err["loc"])) or "study"
-    value = err.get("input")
-    if err["type"] == "extra_forbidden":
-        expected = "no such key (check the spelling against the study schema)"
-    elif err["type"] == "missing":
-        expected, value = "this key to be present", None
-    else:
-        expected = str(err["msg"]).removeprefix("Value error, ")
-    return field, value, expected
+    from localflex.sim.scenario import first_validation_error
+
+    return first_validation_error(exc, "study", prefix=prefix)
 
 
 def parse_study(data: object, base_dir: Path | None = None, source: str = "study") -> Study:
@@ -247,11 +270,14 @@ def _validated_scenario(data: dict[str, Any], param_keys: dict[str, str]) -> dic
     return scenario.model_dump(mode="json")
 
 
-def _validated_forecast(data: dict[str, Any], swept: list[str]) -> dict[str, Any]:
+def _validated_section(model: type[_Strict], prefix: str, data: dict[str, Any],
+                       swept: list[str]) -> dict[str, Any]:
+    """A ``forecast`` / ``bidding`` section with its swept values; a bad swept value is
+    reported under ``parameters.<key>``."""
     try:
-        return ForecastSpec.model_validate(data).model_dump(mode="json")
+        return model.model_validate(data).model_dump(mode="json")
     except ValidationError as exc:
-        field, value, expected = _first_error(exc, "forecast")
+        field, value, expected = _first_error(exc, prefix)
         if field in swept:
             field = f"parameters.{field}"
         raise StudyError(field, value, expected) from None
@@ -268,9 +294,9 @@ def _validated_design_params(data: dict[str, Any], source: str) -> dict[str, Any
 
 
 def _check_grid_codes(grids: list[str], where: str) -> None:
-    import simbench
+    from localflex.grid import known_codes
 
-    known = set(simbench.collect_all_simbench_codes())
+    known = known_codes()
     for i, code in enumerate(grids):
         if code not in known:
             raise StudyError(f"{where}[{i}]" if where == "grids" else where, code,
@@ -309,6 +335,7 @@ def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
         _set_dotted(scen, "grid.simbench_code", grid, "grids")
         dparams = _copy(study.design_params)
         forecast = study.forecast.model_dump(mode="json")
+        bidding = study.bidding.model_dump(mode="json")
         param_keys: dict[str, str] = {}
         for key, value in values.items():
             if key.startswith("design."):
@@ -316,10 +343,13 @@ def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
             elif key.startswith("forecast."):
                 _set_dotted(forecast, key.removeprefix("forecast."), value,
                             f"parameters.{key}")
+            elif key.startswith("bidding."):
+                _set_dotted(bidding, key.removeprefix("bidding."), value, f"parameters.{key}")
             else:
                 _set_dotted(scen, key, value, f"parameters.{key}")
                 param_keys[key] = f"parameters.{key}"
-        forecast = _validated_forecast(forecast, keys)
+        forecast = _validated_section(ForecastSpec, "forecast", forecast, keys)
+        bidding = _validated_section(BiddingSpec, "bidding", bidding, keys)
         token = json.dumps([scen, dparams], sort_keys=True, default=str)
         if token not in scenario_cache:
             scen = _validated_scenario(scen, param_keys)
@@ -334,6 +364,10 @@ def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
                           "delivery": study.delivery.model_dump(mode="json")}
             if forecast != ForecastSpec().model_dump(mode="json"):
                 definition["forecast"] = forecast  # ids of studies without it stay as they were
+            if bidding != BiddingSpec().model_dump(mode="json"):
+                definition["bidding"] = bidding
+            definition["der_state"] = "carried"  # days chain their DER state (new numbers)
             cells.append(Cell(cell_id(definition), design, grid, seed, dates, values, scen,
-                              dparams, study.intraday, definition["delivery"], forecast))
+                              dparams, study.intraday, definition["delivery"], forecast,
+                              bidding))
     return cells

@@ -142,7 +142,8 @@ def flech_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeL
         guard.apply_trades(spot_awards)
     # release what was held but not activated
     release = held.merge(activated, on=["offer_id", "isp"], how="left", suffixes=("", "_a"))
-    back = release["take_kw"] - release["take_kw_a"].fillna(0.0)
+    # an empty ``activated`` merges as object dtype: make it numeric before filling
+    back = release["take_kw"] - pd.to_numeric(release["take_kw_a"]).fillna(0.0)
     pool.take(release["offer_id"], -np.maximum(back.to_numpy(), 0.0))
     return {"contracts": len(contracts),
             "reservation_cost_eur": float(reservation.reservation_cost_eur),

@@ -171,6 +171,8 @@ def book_stage(
                     market.cancel(offer_id)
                     continue
                 market.modify(offer_id, quantity_kw=float(qty))
+            if qty < MIN_QUANTITY_KW:  # a float sliver left on the offer: nothing to trade
+                continue
             res = market.submit(r.party_id, product, Side.BUY, bid, float(qty), "ioc",
                                 order_id=f"{r.request_id}~{k}")
             k += 1
