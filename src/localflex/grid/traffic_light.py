@@ -33,8 +33,10 @@ first rule that holds, from the top:
   degradation;
 * **yellow** — the DSO asks the market. USEF: the grid is "in a potential state of risk":
   loading > limit − ``yellow_margin_pct`` [10 percentage points]; market trades that would
-  worsen the point are checked. BDEW: "the DSO foresees a technical problem": a forecast need
-  > 0 (the margin band stays green, trading there is free);
+  worsen the point are checked, and the DSO procures "in order to avoid any technical
+  problem" (``market.designs.coupling.conditional``: down to limit − margin). BDEW: "the DSO
+  foresees a technical problem": a forecast need > 0 (the margin band stays green, trading
+  there is free; the DSO buys the problem away, down to the limit);
 * **green** — otherwise: free trading.
 
 ``market relief`` is an upper bound of what the market can deliver at the point (every

@@ -24,10 +24,20 @@ Every design takes the same ``DesignInput`` and returns a ``DesignResult`` with 
     * green: free trading, no check;
     * yellow: the DSO asks the market first — it buys (single buyer) at every point with a
       forecast need; market trades that affect a yellow point are then limited so that it
-      stays within its limit. USEF's yellow covers the "potential state of risk" (within
-      ``yellow_margin_pct`` of the limit); BDEW's yellow starts when a problem is foreseen
-      (need > 0), so trading in BDEW's margin band stays free;
-    * orange (USEF): only what the market could not solve escalates: direct control of
+      stays within its limit. The two schemes differ in when the DSO steps in and for what
+      (§6.2). USEF: "when the grid is in a potential state of risk, the DSO starts
+      participating in the market to procure flexibility in order to avoid any technical
+      problem" — its yellow covers the risk band (loading within ``yellow_margin_pct`` of
+      the limit, USEF's own scheme parameter ``LightThresholds.yellow_margin_pct``, reported
+      as ``yellow_margin_pct``), and its DSO buys every yellow point out of that state: after
+      the purchase that removes the overload (stage ``yellow-dso``) it buys, on what is
+      left, the loading down to the green boundary, limit − margin (``yellow-dso-risk``).
+      BDEW: "If the DSO foresees a technical problem, it starts contracting flexibility
+      directly in the market" — its yellow starts at a foreseen problem (need > 0) and its
+      DSO buys that problem away, down to the limit; trading in BDEW's margin band stays
+      free;
+    * orange (USEF): only what the market could not solve against the limit escalates (a
+      margin USEF's DSO could not buy does not): direct control of
       contracted resources (``control_*_kw``, at ``control_price_eur_per_mwh``); graceful
       degradation: the market goes on beside it, its trades checked at the point;
     * red: what direct control could not solve either (or a point in the documented
@@ -231,10 +241,17 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
     curtail_up, curtail_down = inp.curtail_up_kw.copy(), inp.curtail_down_kw.copy()
 
     # yellow: the DSO asks the market first wherever a problem is forecast (unless an
-    # emergency condition holds there: then it does not wait for market delivery)
+    # emergency condition holds there: then it does not wait for market delivery) ...
     need = (guard.head_kw < -1e-6) & (lights >= YELLOW)
     dso_stage(inp, pool, guard, log, stage="yellow-dso", mask=need & ~emergency)
-    # only what the market could not solve escalates (paper §6.2)
+    # ... USEF's DSO then buys its yellow points out of the potential state of risk (to the
+    # green boundary, limit − yellow margin); BDEW's stops at the foreseen problem (the limit)
+    margin_kw = th.yellow_margin_pct / 100.0 * inp.cps["rated_kva"].to_numpy(dtype=float)
+    at_risk = (lights >= YELLOW) & ~emergency & (guard.head_kw < margin_kw[None, :] - 1e-6)
+    if scheme is LightScheme.USEF:
+        dso_stage(inp, pool, guard, log, stage="yellow-dso-risk", mask=at_risk,
+                  margin_kw=margin_kw)
+    # only what the market could not solve against the limit escalates (paper §6.2)
     market_left = need & (guard.head_kw < -1e-6)
     traded_up, traded_down = log.delivered_kw(inp.n_isps, inp.bus_ids)
     control_up = np.maximum(control_up - traded_up, 0.0)
@@ -263,6 +280,8 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
         "regime_cp_isps": {str(c): int((regimes == i).sum())
                            for i, c in enumerate(LIGHT_CODES)},
         "emergency_cp_isps": int(emergency.sum()),
+        "yellow_margin_pct": th.yellow_margin_pct,
+        "at_risk_cp_isps": int(at_risk.sum()),
         "escalated_from_market_cp_isps": int(market_left.sum()),
         "control_kw": control_kw,
         "curtail_kw": curtail_kw,
@@ -274,13 +293,17 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
 
 def conditional_usef(inp: DesignInput) -> DesignResult:
     """Ref. [68] (USEF, four operating regimes), paper §6.2 and §7: ``conditional`` with
-    the USEF scheme."""
+    the USEF scheme — "when the grid is in a potential state of risk, the DSO starts
+    participating in the market to procure flexibility in order to avoid any technical
+    problem": the DSO buys its yellow points down to limit − ``yellow_margin_pct``."""
     return conditional(inp, LightScheme.USEF)
 
 
 def conditional_bdew(inp: DesignInput) -> DesignResult:
     """Ref. [69] (BDEW Traffic Light Concept, three phases), paper §6.2 and §7:
-    ``conditional`` with the BDEW scheme."""
+    ``conditional`` with the BDEW scheme — "If the DSO foresees a technical problem, it
+    starts contracting flexibility directly in the market in the so-called 'yellow phase'":
+    the DSO buys the foreseen overload away, down to the limit."""
     return conditional(inp, LightScheme.BDEW)
 
 

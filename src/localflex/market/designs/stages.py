@@ -5,7 +5,9 @@ Each stage reads and updates the same ``OfferPool`` (what is left of every offer
 and, where the design couples markets to the grid, a ``GridGuard``.
 
 * ``dso_stage``: the DSO single buyer (paper §5.3; ``clear_dso_single_buyer``, pay-as-bid,
-  network-aware LP) on the needs the guard's state shows, on the offers that are left.
+  network-aware LP) on the needs the guard's state shows, on the offers that are left; by
+  default a need is loading above the limit, with ``margin_kw`` loading above the limit less
+  a margin (USEF's yellow regime buys its points out of the "potential state of risk").
 * ``book_stage``: the IMO's continuous double auction (paper §6.2, ref. [66];
   ``localflex.market.continuous.ContinuousMarket``) between the location-free buyers (BRPs,
   TSO; one product per (ISP, direction), area ``"system"``) and the aggregators' offers. The
@@ -47,11 +49,16 @@ __all__ = ["arrival_order", "book_stage", "dso_stage", "force_stage", "needs_fro
 SYSTEM_AREA = "system"
 
 
-def needs_from_guard(inp: DesignInput, guard: GridGuard,
-                     mask: np.ndarray | None = None) -> CongestionNeeds:
-    """The DSO's needs in the guard's state; ``mask`` [T, CP] keeps only some points."""
+def needs_from_guard(inp: DesignInput, guard: GridGuard, mask: np.ndarray | None = None,
+                     *, margin_kw: np.ndarray | None = None) -> CongestionNeeds:
+    """The DSO's needs in the guard's state; ``mask`` [T, CP] keeps only some points.
+
+    ``margin_kw`` ([CP] or [T, CP], >= 0): the need of a point is the flow above its limit
+    less this margin (the headroom the DSO wants to have), not above the limit itself; the
+    other points keep their physical headroom (a clearing may use it, never more)."""
     head = guard.head_kw
-    overload = np.maximum(0.0, -head)
+    target = 0.0 if margin_kw is None else np.broadcast_to(margin_kw, head.shape)
+    overload = np.maximum(0.0, target - head)
     if mask is not None:
         overload = np.where(mask, overload, 0.0)
     headroom = np.where(overload > 0, 0.0, np.maximum(head, 0.0))
@@ -74,9 +81,11 @@ def dso_stage(
     stage: str,
     mask: np.ndarray | None = None,
     offer_mask: np.ndarray | None = None,
+    margin_kw: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The DSO buys what removes the overloads of the guard's state; returns the awards."""
-    needs = needs_from_guard(inp, guard, mask)
+    """The DSO buys what removes the overloads of the guard's state (with ``margin_kw``: the
+    loading above limit − margin, ``needs_from_guard``); returns the awards."""
+    needs = needs_from_guard(inp, guard, mask, margin_kw=margin_kw)
     if not (needs.overload_kw > 1e-6).any():
         return pd.DataFrame()
     offers = pool.available(offer_mask)
