@@ -33,11 +33,19 @@ from localflex.safe_io import write_output_dir
 
 __all__ = ["design_input_for_scenario", "with_equal_aggregators", "write_comparison"]
 
+
+
+def _cents(cents: int) -> str:
+    """Integer cents as EUR with two decimals, exactly (no float on the way)."""
+    sign, c = ("-" if cents < 0 else ""), abs(int(cents))
+    return f"{sign}{c // 100:,}.{c % 100:02d}"
+
+
 _MONEY = (
-    ("DSO", "dso_cost_eur", "{:,.2f}"),
-    ("TSO", "tso_cost_eur", "{:,.2f}"),
-    ("BRP", "brp_cost_eur", "{:,.2f}"),
-    ("IMO", "operator_surplus_eur", "{:,.2f}"),
+    ("DSO", "dso_cost_cents", _cents),
+    ("TSO", "tso_cost_cents", _cents),
+    ("BRP", "brp_cost_cents", _cents),
+    ("IMO", "operator_surplus_cents", _cents),
     ("welfare", "welfare_eur", "{:,.1f}"),
 )
 _WELFARE = (
@@ -175,7 +183,7 @@ def _table(results, title: str, columns) -> Table:
             if isinstance(k[key], float) and not math.isfinite(k[key]):
                 cells.append("-")
             else:
-                cells.append(fmt.format(k[key]))
+                cells.append(fmt(k[key]) if callable(fmt) else fmt.format(k[key]))
         table.add_row(*cells)
     return table
 
@@ -278,8 +286,8 @@ def compare(
                   + (f" (markups {', '.join(f'{a} {m:g}' for a, m in markups.items())}"
                      + (f", chosen against {respond_to}" if adaptive else "") + ")"
                      if markups else ""))
-    console.print(_table(results, "money (EUR): what each party pays; IMO = the operator's "
-                                  "surplus", _MONEY))
+    console.print(_table(results, "money (EUR, as booked in whole cents): what each party "
+                                  "pays; IMO = the operator's surplus", _MONEY))
     console.print(_table(results, "welfare (EUR) = DSO value of avoided overload + BRP/TSO "
                                   "bid value - sellers' true cost; sellers' profit",
                          _WELFARE))

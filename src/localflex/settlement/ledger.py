@@ -53,6 +53,7 @@ __all__ = [
     "build_ledger",
     "check_balanced",
     "eur_to_cents",
+    "nested_cents",
     "party_statement",
     "statements",
     "transactions_frame",
@@ -138,6 +139,30 @@ def allocate_cents(micro: np.ndarray, group: np.ndarray, target: np.ndarray) -> 
     rank = np.empty(micro.size, dtype=np.int64)
     rank[order] = np.arange(micro.size) - first[group[order]]
     return base + (rank < deficit[group])
+
+
+def nested_cents(amount_eur: Any, levels: list[Any]) -> np.ndarray:
+    """Whole cents per item of ``amount_eur`` [n] (signed EUR), allocated down nested groups.
+
+    ``levels`` are [n] key arrays (any hashable values), coarsest first: the exact total of
+    each group of ``levels[0]`` is rounded once, half away from zero; it is split over the
+    groups of ``(levels[0], levels[1])`` by the largest remainder (``allocate_cents``), and so
+    on down to the items. Every group at every level gets the floor or the ceiling of its
+    exact total and the levels add up exactly (module docstring, Rounding); an item whose
+    amount is a whole number of cents gets exactly it when its group's total does.
+    """
+    micro = _micro_cents(amount_eur)
+    if micro.size == 0 or not levels:
+        return _round_half_away(micro)
+    codes = [pd.factorize(np.asarray(k, dtype=object), use_na_sentinel=False)[0]
+             for k in levels]
+    code, first = _group(codes[0])
+    cents = _round_half_away(_sum(micro, code, first.size))
+    for depth in range(2, len(codes) + 1):
+        child, child_first = _group(*codes[:depth])
+        cents = allocate_cents(_sum(micro, child, child_first.size), code[child_first], cents)
+        code = child
+    return allocate_cents(micro, code, cents)
 
 
 def _group(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

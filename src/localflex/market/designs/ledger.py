@@ -17,6 +17,16 @@ The verification of a design is a real power flow (``result.evaluate``); the gua
 a market operator can check at trade time.
 
 ``TradeLog`` collects trades in ``DESIGN_TRADE_COLUMNS``: one row per (buyer, seller) fill.
+Money is computed in EUR (``paid_eur``, ``received_eur``) and booked in integer cents
+(``paid_cents``, ``received_cents``; ``trade_cents``): per stage, the exact total is rounded
+once (half away from zero) and split by the largest remainder over the stage's buyers, each
+buyer's over its sellers, each (buyer, seller)'s over its trades
+(``settlement.ledger.nested_cents``). So a stage's total and a lone buyer's (the DSO's)
+total in a stage are their computed amounts to the cent, every other buyer and every
+(buyer, seller) pair gets the floor or the ceiling of its exact amount, and the cents add up
+exactly at every level. Paid and received go down the same groups, so where a stage pays
+every seller what its buyer pays (every rule but the joint clearing of ref. [65]'s
+integrated schemes) paid and received cents are equal trade by trade.
 ``OfferPool`` tracks what is left of every offer, so one kW is never sold twice.
 """
 
@@ -32,6 +42,7 @@ from localflex.domain import empty_frame
 from localflex.grid import headroom_kw
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
+from localflex.settlement.ledger import nested_cents
 
 __all__ = [
     "AVAILABILITY",
@@ -46,6 +57,7 @@ __all__ = [
     "TradePurpose",
     "pay_as_offer",
     "stage_pricing",
+    "trade_cents",
 ]
 
 
@@ -75,6 +87,8 @@ DESIGN_TRADE_COLUMNS: dict[str, tuple[str, str, str]] = {
     "bid_eur_per_mwh": ("float64", "EUR/MWh", "the buyer's limit (NaN: the DSO's need)"),
     "paid_eur": ("float64", "EUR", "what the buyer pays"),
     "received_eur": ("float64", "EUR", "what the seller receives"),
+    "paid_cents": ("int64", "cent", "paid_eur booked in whole cents (trade_cents)"),
+    "received_cents": ("int64", "cent", "received_eur booked in whole cents (trade_cents)"),
     "pricing": ("object", "-", "the stage's pricing rule (PRICING_RULES)"),
 }
 
@@ -103,6 +117,15 @@ def pay_as_offer(ask_eur_per_mwh: np.ndarray, power_kw: np.ndarray, isp_hours: f
     money = np.asarray(ask_eur_per_mwh, dtype=float) * np.asarray(power_kw, dtype=float) * (
         isp_hours / 1000.0)
     return money, money.copy()
+
+
+def trade_cents(trades: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(paid_cents, received_cents) [n] of a trade tape: stage → buyer → seller → trade,
+    each total rounded once and split by the largest remainder (module docstring)."""
+    levels = [trades["stage"].to_numpy(dtype=object), trades["buyer_id"].to_numpy(dtype=object),
+              trades["seller_id"].to_numpy(dtype=object)]
+    return (nested_cents(trades["paid_eur"].to_numpy(dtype=float), levels),
+            nested_cents(trades["received_eur"].to_numpy(dtype=float), levels))
 
 
 def stage_pricing(trades: pd.DataFrame) -> dict[str, str]:
@@ -151,6 +174,7 @@ class TradeLog:
         frame = pd.concat(self._frames, ignore_index=True)
         frame["trade_id"] = frame["stage"].astype(str) + "#" + (
             frame.groupby("stage").cumcount() + 1).astype(str)
+        frame["paid_cents"], frame["received_cents"] = trade_cents(frame)
         return frame[list(DESIGN_TRADE_COLUMNS)].astype(
             {k: v[0] for k, v in DESIGN_TRADE_COLUMNS.items()})
 

@@ -9,7 +9,9 @@ another is not available").
   injection at the seller's bus (taken as delivered: no rebound, no non-delivery; the
   comparison is of market designs, not of DER models);
 * money: what the DSO, the TSO and the BRPs pay, what the sellers receive, the market
-  operator's surplus (pay-as-bid on both sides leaves the spread with the operator);
+  operator's surplus (pay-as-bid on both sides leaves the spread with the operator); in EUR
+  as computed and in the integer cents booked on the trade tape (``*_cents``,
+  ``ledger.trade_cents``: every stage's total rounded once, split by largest remainder);
 * the grid: residual overload energy, overload created where the forecast had none, the
   worst loading, hours per traffic-light colour of the realised state
   (``grid.traffic_light.state_lights``: the worst point of each ISP);
@@ -69,6 +71,11 @@ KPI_KEYS: tuple[str, ...] = (
     "brp_cost_eur",
     "seller_revenue_eur",
     "operator_surplus_eur",
+    "dso_cost_cents",
+    "tso_cost_cents",
+    "brp_cost_cents",
+    "seller_revenue_cents",
+    "operator_surplus_cents",
     "welfare_eur",
     "dso_value_eur",
     "buyer_value_eur",
@@ -203,6 +210,8 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
     buyer = trades["buyer_id"].to_numpy()
     paid = trades["paid_eur"].to_numpy(dtype=float)
     received = trades["received_eur"].to_numpy(dtype=float)
+    paid_c = trades["paid_cents"].to_numpy(dtype=np.int64)
+    received_c = trades["received_cents"].to_numpy(dtype=np.int64)
     energy_mwh = trades["power_kw"].to_numpy(dtype=float) * h / 1000.0
     bid = trades["bid_eur_per_mwh"].to_numpy(dtype=float)
     buyer_value = float((np.where(np.isfinite(bid) & (buyer != inp.dso_id), bid, 0.0)
@@ -234,6 +243,11 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
         "brp_cost_eur": float(paid[is_brp & (buyer != inp.dso_id)].sum()),
         "seller_revenue_eur": float(received.sum()),
         "operator_surplus_eur": float(paid.sum() - received.sum()),
+        "dso_cost_cents": int(paid_c[buyer == inp.dso_id].sum()),
+        "tso_cost_cents": int(paid_c[buyer == inp.tso_id].sum()),
+        "brp_cost_cents": int(paid_c[is_brp & (buyer != inp.dso_id)].sum()),
+        "seller_revenue_cents": int(received_c.sum()),
+        "operator_surplus_cents": int(paid_c.sum() - received_c.sum()),
         "welfare_eur": welfare,
         "dso_value_eur": dso_value,
         "buyer_value_eur": buyer_value,
