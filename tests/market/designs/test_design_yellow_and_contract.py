@@ -102,3 +102,19 @@ def test_deflex_without_a_forecast_need_contracts_nothing(inp):
     assert contracted_offers(calm, areas, levels).shape == (0,)
     none = levels.assign(level="none")
     assert not contracted_offers(inp.offers, areas, none).any()
+
+
+def test_levels_without_a_monitored_point_restrict_nothing(inp):
+    """A study day whose forecast comes near no limit has no congestion point to watch: the
+    levels are unconstrained and nothing is under contract (was a crash on a year study)."""
+    from localflex.market.dso_single_buyer import CongestionNeeds
+
+    areas = distribution_areas(inp.grid)
+    empty = CongestionNeeds(cp_ids=np.array([], dtype=object),
+                            overload_kw=np.zeros((inp.n_isps, 0)),
+                            headroom_kw=np.zeros((inp.n_isps, 0)),
+                            relief_kw_per_kw_up=np.zeros((inp.n_isps, 0, inp.bus_ids.size)),
+                            bus_ids=inp.bus_ids, isp_hours=inp.isp_hours)
+    levels = restriction_levels(areas, empty)
+    assert (levels["level"] == "none").all() and np.isinf(levels["headroom_kw"]).all()
+    assert not contracted_offers(inp.offers, areas, levels).any()
