@@ -43,8 +43,8 @@ DESIGNS: dict[str, Callable[[DesignInput], DesignResult]] = {
     "flech_sequential": flech_sequential,
 }
 """Name -> design. Paper: §6.2 Table 2 (no coupling, conditional, sequential), §6.1
-ref. [65] (the five TSO–DSO schemes), §5.3 ref. [57] (De-Flex restriction areas) and
-refs. [54, 55] (FLECH reservation then activation)."""
+ref. [65] (the five TSO–DSO schemes), §5.3 ref. [57] (De-Flex restriction areas and the DSO's
+contracts) and refs. [54, 55] (FLECH reservation then activation)."""
 
 
 def resolve_designs(names: str | Sequence[str] = "all") -> list[str]:
