@@ -44,7 +44,8 @@ from localflex.sim.engine import (
     voltage_violations,
 )
 
-__all__ = ["compute_kpis", "unsolved_congestion", "unsolved_voltage", "worsened_voltage"]
+__all__ = ["combine_kpis", "compute_kpis", "unsolved_congestion", "unsolved_voltage",
+           "worsened_voltage"]
 
 
 def worsened_voltage(day: DayResult) -> tuple[np.ndarray, np.ndarray]:
@@ -213,3 +214,102 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "unsolved": unsolved,
         "unsolved_voltage": unsolved_voltage(day),
     }
+
+
+_SUMMED = {  # key -> decimals of its rounding (None: an integer count)
+    "overload_energy_before_kwh": 3, "overload_energy_after_kwh": 3, "dso_cost_eur": 2,
+    "dso_paid_eur": 2, "penalty_eur": 2, "activated_energy_kwh": 3,
+    "delivered_energy_kwh": 3, "rebound_energy_kwh": 3, "n_offers": None, "n_awards": None,
+    "congested_isps_before": None, "congested_isps_after": None,
+}
+_VOLTAGE_SUMMED = ("violations_before", "violations_after", "violations_new_after",
+                   "violations_worsened_after", "worsened_in_isps_without_award")
+
+
+def _sum_splits(parts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for name, split in part.items():
+            acc = out.setdefault(name, dict.fromkeys(split, 0.0))
+            for key, value in split.items():
+                acc[key] = acc.get(key, 0.0) + value
+    return {name: {k: round(v, 3) for k, v in split.items()} for name, split in out.items()}
+
+
+def _merge_unsolved(days: list[dict[str, Any]], key: str, name: str, per_day: int
+                    ) -> list[dict[str, Any]]:
+    """Per point (``name`` cp_id) or bus: the days' entries with ISPs of the horizon."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for k, day in enumerate(days):
+        for item in day[key]:
+            isps = [i + k * per_day for i in item["isps"]]
+            acc = merged.get(item[name])
+            if acc is None:
+                merged[item[name]] = {**item, "isps": isps}
+                continue
+            acc["isps"] = acc["isps"] + isps
+            for field, how in (("max_overload_kw", max), ("max_excess_pu", max),
+                               ("energy_kwh", lambda a, b: round(a + b, 3))):
+                if field in item:
+                    acc[field] = how(acc[field], item[field])
+            if item["cause"] not in acc["cause"].split("; "):
+                acc["cause"] = f"{acc['cause']}; {item['cause']}"
+    return list(merged.values())
+
+
+def combine_kpis(days: list[dict[str, Any]], cp_summary: pd.DataFrame,
+                 bus_summary: pd.DataFrame) -> dict[str, Any]:
+    """The KPIs of a run of several days from each day's ``compute_kpis`` and the run's
+    summaries over every day (``sim.outputs``: ``cp_summary`` with ``max_overload_before_kw``
+    / ``_after_kw`` per point, ``bus_summary``). One day: its own KPIs.
+
+    Energies, money, counts of ISPs and bus-ISPs add up; the points and buses counted are
+    those congested / outside their band on any day; extremes are over every day; ``rounds``
+    carry their ``day``; ``unsolved`` lists are per point / bus with ISPs of the horizon;
+    ``days`` is the headline of each day."""
+    if len(days) == 1:
+        return days[0]
+    out = dict(days[0])
+    per_day = int(days[0]["n_isps"])
+    out["n_isps"] = per_day * len(days)
+    for key, decimals in _SUMMED.items():
+        total = sum(d[key] for d in days)
+        out[key] = int(total) if decimals is None else round(float(total), decimals)
+    before, after = out["overload_energy_before_kwh"], out["overload_energy_after_kwh"]
+    out["overload_reduction_pct"] = (round(100.0 * (1 - after / before), 2) if before > 0
+                                     else None)
+    for when in ("before", "after"):
+        worst = cp_summary[f"worst_loading_{when}_pct"].to_numpy()
+        c = int(np.argmax(worst))
+        out[f"worst_loading_{when}_pct"] = round(float(worst[c]), 2)
+        out[f"worst_loading_{when}_cp"] = str(cp_summary["cp_id"].iloc[c])
+        out[f"congested_points_{when}"] = int(
+            (cp_summary[f"max_overload_{when}_kw"].to_numpy() > OVERLOAD_TOLERANCE_KW).sum())
+        out[f"buses_violated_{when}"] = int(
+            (bus_summary[f"isps_violated_{when}"].to_numpy() > 0).sum())
+    out["n_units"] = max(int(d["n_units"]) for d in days)
+    out["n_units_pooled"] = max(int(d["n_units_pooled"]) for d in days)
+    out["per_aggregator"] = _sum_splits([d["per_aggregator"] for d in days])
+    out["per_der_type"] = _sum_splits([d["per_der_type"] for d in days])
+    volt = dict(days[0]["voltage"])
+    for key in _VOLTAGE_SUMMED:
+        volt[key] = int(sum(d["voltage"][key] for d in days))
+    for key, how in (("min_before_pu", min), ("min_after_pu", min), ("max_before_pu", max),
+                     ("max_after_pu", max)):
+        volt[key] = how(d["voltage"][key] for d in days)
+    volt["buses_violated_before"] = out.pop("buses_violated_before")
+    volt["buses_violated_after"] = out.pop("buses_violated_after")
+    out["voltage"] = volt
+    out["rounds"] = [{"day": d["start_utc"][:10], **r} for d in days for r in d["rounds"]]
+    out["unsolved"] = _merge_unsolved(days, "unsolved", "cp_id", per_day)
+    out["unsolved_voltage"] = _merge_unsolved(days, "unsolved_voltage", "bus", per_day)
+    out["days"] = [{
+        "day": d["start_utc"][:10],
+        "overload_energy_before_kwh": d["overload_energy_before_kwh"],
+        "overload_energy_after_kwh": d["overload_energy_after_kwh"],
+        "worst_loading_before_pct": d["worst_loading_before_pct"],
+        "worst_loading_after_pct": d["worst_loading_after_pct"],
+        "dso_cost_eur": d["dso_cost_eur"], "dso_paid_eur": d["dso_paid_eur"],
+        "activated_energy_kwh": d["activated_energy_kwh"], "n_awards": d["n_awards"],
+    } for d in days]
+    return out

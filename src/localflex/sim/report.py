@@ -146,8 +146,9 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="t", float_format=lambda v: f"{v:,.2f}")
 
 
-def render_report(day: DayResult, kpis: dict[str, Any]) -> str:
-    """The whole report as one self-contained HTML page (plots as inline SVG)."""
+def render_report(day: DayResult, kpis: dict[str, Any], note: str = "") -> str:
+    """The whole report as one self-contained HTML page (plots as inline SVG); ``note``
+    (a run of several days: which day the charts show) stands above the charts."""
     headline = [
         ("grid", kpis["grid"]),
         ("start (UTC)", kpis["start_utc"]),
@@ -191,6 +192,6 @@ div.chart svg {{ display: block; max-width: 100%; height: auto; }}
 <table class="k">{rows}</table>
 <h2>Clearing rounds</h2>{_table(pd.DataFrame(kpis['rounds']))}
 <h2>Congestion left unsolved</h2>{_table(unsolved)}
-{plots}
+{f"<p>{html.escape(note)}</p>" if note else ""}{plots}
 </body></html>
 """
