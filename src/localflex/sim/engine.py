@@ -274,6 +274,14 @@ def _merit_order(cleared: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
     return merit.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
+def _no_merit_order(offers: pd.DataFrame) -> pd.DataFrame:
+    """The merit order of a day without a need: every offer idle, ranked by price."""
+    merit = offers[list(OFFER_COLUMNS)].assign(accepted_kw=0.0, accepted=False, rank=0,
+                                               status="no need in this ISP")
+    merit["rank"] = merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
+    return merit.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
 def _grow(mon: Monitored, state: PowerFlowResult, cps: pd.DataFrame,
           limits: pd.DataFrame) -> Monitored | None:
     """The monitored set plus the points/buses ``state`` violates outside it (None: none)."""
@@ -430,8 +438,8 @@ def clear_day_ahead(
     v_shortfalls = (pd.concat([r.voltage_shortfalls.assign(round=i + 1)
                                for i, r in enumerate(results)], ignore_index=True)
                     if results else pd.DataFrame())
-    merit_order = _merit_order(results[0].merit_order, offers) if results else offers.assign(
-        accepted_kw=0.0)
+    merit_order = (_merit_order(results[0].merit_order, offers) if results
+                   else _no_merit_order(offers))
     residual = overload_kw(after, cps)
     return DayAhead(
         before=before, after=after, awards=awards_all, shortfalls=shortfalls,

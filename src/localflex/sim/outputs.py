@@ -162,35 +162,51 @@ def _json_default(value: Any) -> Any:
 
 
 class _TableSink:
-    """One table of a run folder, appended day by day to ``NAME.parquet`` and ``NAME.csv``
-    (a run of many days never holds more than one day's rows of a table)."""
+    """One table of a run folder, kept day by day as Parquet parts in the staging folder and
+    written at the end, part by part, to ``NAME.parquet`` and ``NAME.csv`` (a run of many
+    days never holds more than one day's rows of a table). Days whose columns differ (a
+    column all empty on one day) are written on the union of their schemas."""
 
     def __init__(self, folder: Path, name: str) -> None:
-        self.parquet, self.csv = folder / f"{name}.parquet", folder / f"{name}.csv"
-        self.writer: pq.ParquetWriter | None = None
+        self.folder, self.name = folder, name
+        self.parts = folder / f".{name}.parts"
+        self.n_parts = 0
         self.empty: pd.DataFrame | None = None
 
     def add(self, frame: pd.DataFrame) -> None:
         frame = frame.reset_index(drop=True)
         if frame.empty:
-            if self.empty is None or (len(frame.columns) > len(self.empty.columns)):
+            if self.empty is None or len(frame.columns) > len(self.empty.columns):
                 self.empty = frame
             return
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.parquet, table.schema)
-        elif not table.schema.equals(self.writer.schema, check_metadata=False):
-            table = table.cast(self.writer.schema)
-        self.writer.write_table(table)
-        frame.to_csv(self.csv, mode="a", header=not self.csv.exists(), index=False)
+        self.parts.mkdir(exist_ok=True)
+        frame.to_parquet(self.parts / f"{self.n_parts:06d}.parquet", index=False)
+        self.n_parts += 1
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        parquet, csv = self.folder / f"{self.name}.parquet", self.folder / f"{self.name}.csv"
+        if not self.n_parts:
+            frame = self.empty if self.empty is not None else pd.DataFrame()
+            frame.to_parquet(parquet, index=False)
+            frame.to_csv(csv, index=False)
             return
-        frame = self.empty if self.empty is not None else pd.DataFrame()
-        frame.to_parquet(self.parquet, index=False)
-        frame.to_csv(self.csv, index=False)
+        paths = [self.parts / f"{i:06d}.parquet" for i in range(self.n_parts)]
+        schemas = [pq.read_schema(path) for path in paths]
+        schema = (schemas[0] if all(s.equals(schemas[0], check_metadata=False)
+                                    for s in schemas)
+                  else pa.unify_schemas(schemas, promote_options="permissive"))
+        with pq.ParquetWriter(parquet, schema) as writer:
+            for i, path in enumerate(paths):
+                table = pq.read_table(path)
+                if not table.schema.equals(schema, check_metadata=False):
+                    table = pa.table([table.column(f.name).cast(f.type)
+                                      if f.name in table.column_names
+                                      else pa.nulls(table.num_rows, f.type)
+                                      for f in schema], schema=schema)
+                writer.write_table(table)
+                table.to_pandas().to_csv(csv, mode="a", header=i == 0, index=False)
+                path.unlink()
+        self.parts.rmdir()
 
 
 class _Summaries:

@@ -359,7 +359,11 @@ def run_day(
     bus_delta = bus_injection_delta_kw(by_bus, grid.bus_ids, n_isps)
 
     def realised_state(delta_kw: np.ndarray):
-        units = _respond(setup, delta_kw) + (real_baseline - baseline)
+        response = _respond(setup, delta_kw)
+        # the DSO market day adds reality's error to its verified response (exactly that
+        # response under a perfect forecast); the designs' sum keeps its published order
+        units = (real_baseline + (response - baseline) if da is None
+                 else response + (real_baseline - baseline))
         loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
                          setup.placed.background_q_kvar)
         if (da is not None and np.array_equal(units, da.realised_kw)
