@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from localflex.grid import overload_kw
 from localflex.safe_io import write_output_dir
 from localflex.sim.engine import DayResult, voltage_violations
-from localflex.sim.report import render_report
+from localflex.sim.report import render_report, report_plots
 from localflex.sim.scenario import Scenario
 
 __all__ = ["LONG_TABLE_MAX_ELEMENTS", "run_tables", "write_run_folder"]
@@ -267,7 +267,7 @@ def write_run_folder(days: Iterable[DayResult], scenario: Scenario, out_dir: str
         sinks: dict[str, _TableSink] = {}
         summaries = _Summaries()
         day_kpis: list[dict[str, Any]] = []
-        worst: tuple[float, DayResult] | None = None
+        worst: tuple[float, str, str] | None = None  # overload before, day, its charts
         units_seen: set[str] = set()
         for k, day in enumerate(days):
             kpis = compute_kpis(day)
@@ -284,7 +284,8 @@ def write_run_folder(days: Iterable[DayResult], scenario: Scenario, out_dir: str
                     sinks[name] = _TableSink(tables, name)
                 sinks[name].add(shift_day(frame, k, per_day, prefix))
             if worst is None or kpis["overload_energy_before_kwh"] > worst[0]:
-                worst = (kpis["overload_energy_before_kwh"], day)
+                worst = (kpis["overload_energy_before_kwh"],
+                         f"{day.time_grid.start:%Y-%m-%d}", report_plots(day))
             if day_done is not None:
                 day_done(day)
         if worst is None or summaries.cp is None or summaries.bus is None:
@@ -299,9 +300,9 @@ def write_run_folder(days: Iterable[DayResult], scenario: Scenario, out_dir: str
             frame.to_csv(tables / f"{name}.csv", index=False)
         (staging / "kpis.json").write_text(
             json.dumps(kpis, indent=2, default=_json_default), encoding="utf-8")
-        note = (f"Charts: {worst[1].time_grid.start:%Y-%m-%d}, the day of the run with the "
-                "most overload before the market." if several else "")
-        (staging / "report.html").write_text(render_report(worst[1], kpis, note),
+        note = (f"Charts: {worst[1]}, the day of the run with the most overload before the "
+                "market." if several else "")
+        (staging / "report.html").write_text(render_report(None, kpis, note, worst[2]),
                                              encoding="utf-8")
         (staging / "scenario.json").write_text(scenario.model_dump_json(indent=2),
                                                encoding="utf-8")

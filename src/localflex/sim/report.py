@@ -16,7 +16,7 @@ import pandas as pd
 from localflex.sim.engine import DayResult
 from localflex.sim.svg_chart import PALETTE, Chart, svg_document
 
-__all__ = ["render_report"]
+__all__ = ["render_report", "report_plots"]
 
 _BEFORE = "#c0392b"
 _AFTER = "#1f6fb2"
@@ -146,9 +146,29 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="t", float_format=lambda v: f"{v:,.2f}")
 
 
-def render_report(day: DayResult, kpis: dict[str, Any], note: str = "") -> str:
-    """The whole report as one self-contained HTML page (plots as inline SVG); ``note``
-    (a run of several days: which day the charts show) stands above the charts."""
+def report_plots(day: DayResult) -> str:
+    """The report's charts of ``day`` as HTML (inline SVG)."""
+    figures = [
+        ("Loading per congestion point", loading_figure(day)),
+        ("Voltage band", voltage_figure(day)),
+        ("Activations per aggregator and DER type", activation_figure(day)),
+        ("Merit order cleared by the DSO", merit_order_figure(day)),
+    ]
+    return "".join(
+        f"<h2>{html.escape(title)}</h2>{svg_document(charts, f'p{i}_')}"
+        for i, (title, charts) in enumerate(figures)
+    )
+
+
+def render_report(day: DayResult | None, kpis: dict[str, Any], note: str = "",
+                  plots: str | None = None) -> str:
+    """The whole report as one self-contained HTML page (plots as inline SVG: ``plots``, or
+    drawn from ``day``); ``note`` (a run of several days: which day the charts show) stands
+    above the charts."""
+    if plots is None:
+        if day is None:
+            raise ValueError("render_report needs a day or its plots")
+        plots = report_plots(day)
     headline = [
         ("grid", kpis["grid"]),
         ("start (UTC)", kpis["start_utc"]),
@@ -167,16 +187,6 @@ def render_report(day: DayResult, kpis: dict[str, Any], note: str = "") -> str:
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in headline)
-    figures = [
-        ("Loading per congestion point", loading_figure(day)),
-        ("Voltage band", voltage_figure(day)),
-        ("Activations per aggregator and DER type", activation_figure(day)),
-        ("Merit order cleared by the DSO", merit_order_figure(day)),
-    ]
-    plots = "".join(
-        f"<h2>{html.escape(title)}</h2>{svg_document(charts, f'p{i}_')}"
-        for i, (title, charts) in enumerate(figures)
-    )
     unsolved = pd.DataFrame(kpis["unsolved"]).drop(columns=["isps"], errors="ignore")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
