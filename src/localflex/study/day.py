@@ -443,17 +443,18 @@ def run_day(
         "penalty_eur": float(delivery["penalty_eur"].sum()),
         "mean_markup": float(np.mean(list(markups.values()))) if markups else 0.0,
     }
-    record = (_record(setup, da, cps, state, awards, by_bus, delivery, units, feasible, dso_id)
-              if detail else None)
+    record = (_record(setup, da, cps, state, awards, by_bus, delivery, real_baseline, units,
+                      feasible, dso_id) if detail else None)
     return DayOutcome(kpis, ledger, setup.placed.end_states(tg, feasible), strategy_state,
                       record)
 
 
 def _record(setup: MarketSetup, da, cps: pd.DataFrame, state, awards: pd.DataFrame,
-            by_bus: pd.DataFrame, delivery: pd.DataFrame, units: np.ndarray,
-            feasible: np.ndarray, dso_id: str) -> DayResult:
+            by_bus: pd.DataFrame, delivery: pd.DataFrame, real_baseline: np.ndarray,
+            units: np.ndarray, feasible: np.ndarray, dso_id: str) -> DayResult:
     """The day as a run folder shows it (``sim.outputs``): forecast and realised grid, the
-    awards (pooled, netted per pool and ISP, and hand-entered), payments on delivery."""
+    awards (pooled, netted per pool and ISP, and hand-entered), payments on delivery; the
+    units' baseline is reality's (the forecast's under a perfect forecast)."""
     hand = by_bus[by_bus["offer_id"].isin(setup.offers.loc[setup.offers["pool"] < 0,
                                                            "offer_id"])]
     hand = hand.assign(aggregator_id=hand["seller_id"], der_type="mixed",
@@ -480,6 +481,6 @@ def _record(setup: MarketSetup, da, cps: pd.DataFrame, state, awards: pd.DataFra
         envelope=setup.envelope, unit_aggregator=setup.portfolio.unit_aggregator,
         before=before, after=state, offers=setup.offers, awards=shown,
         shortfalls=shortfalls, merit_order=merit, payments=payments,
-        baseline_kw=setup.baseline_kw, realised_kw=units, requested_delta_kw=feasible,
+        baseline_kw=real_baseline, realised_kw=units, requested_delta_kw=feasible,
         rounds=rounds, voltage_shortfalls=v_short, monitored=monitored, delivery=delivery,
     )
