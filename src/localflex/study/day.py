@@ -358,17 +358,18 @@ def run_day(
     by_bus = trades[~trades["offer_id"].isin(awards_da["offer_id"])]  # control, curtail, extra
     bus_delta = bus_injection_delta_kw(by_bus, grid.bus_ids, n_isps)
 
+    verified = da is not None and bool((factor == 1.0).all())  # reality is the forecast
+
     def realised_state(delta_kw: np.ndarray):
-        response = _respond(setup, delta_kw)
-        # the DSO market day adds reality's error to its verified response (exactly that
-        # response under a perfect forecast); the designs' sum keeps its published order
-        units = (real_baseline + (response - baseline) if da is None
-                 else response + (real_baseline - baseline))
+        if verified and np.array_equal(delta_kw, da.requested_kw):
+            # the DSO market day verified this very dispatch on the forecast
+            units = da.realised_kw
+            loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
+                             setup.placed.background_q_kvar)
+            return units, loads, da.after
+        units = real_baseline + (_respond(setup, delta_kw) - baseline)
         loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
                          setup.placed.background_q_kvar)
-        if (da is not None and np.array_equal(units, da.realised_kw)
-                and np.array_equal(delta_kw, da.requested_kw)):
-            return units, loads, da.after  # reality is the forecast: verified day-ahead
         return units, loads, run_power_flow(grid, loads, engine=engine)
 
     units, loads, state = realised_state(feasible)
