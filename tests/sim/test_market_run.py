@@ -146,3 +146,10 @@ def test_days_beyond_the_cap_of_old_and_a_typo(tmp_path):
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "time.days" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_report_of_a_run_shows_it_day_by_day(three_days):
+    out, _ = three_days
+    report = (out / "report.html").read_text()
+    assert "localflex 3 market days" in report and "The run day by day" in report
+    assert report.count("<div class='chart'>") == 5  # the days, then the worst day's four

@@ -27,6 +27,11 @@ flexibility achieves and costs).
 
 Congested counts and ``unsolved`` ignore overloads below ``OVERLOAD_TOLERANCE_KW``; the
 overload energies count everything.
+
+A run of several days (``combine_kpis``) has the same keys over the whole run — sums of
+energies, money and ISP counts, points and buses counted if congested on any day, extremes
+over every day, ``rounds`` with their ``day``, ``unsolved`` per point / bus with ISPs of the
+run — and ``days``: each day's headline.
 """
 
 from __future__ import annotations

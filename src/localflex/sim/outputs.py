@@ -1,5 +1,12 @@
 """The run folder: tables (Parquet and CSV), ``kpis.json`` and ``report.html``.
 
+A run is the scenario's days in order (``localflex.sim.market_run``); the folder is written
+as the days end, one day's frames in memory at a time: per-ISP and per-offer tables are
+appended (ISPs counted over the whole run; with more than one day, offer ids start with
+their day ``YYYY-MM-DD/`` so they stay unique), the summaries are running extremes and sums,
+``kpis.json`` adds the days up (``kpis.combine_kpis``), and the report's charts show the day
+with the most overload before the market. A one-day run writes what it always wrote.
+
 A run folder is staged inside its final place and its files move in only when every file is
 complete, the marker ``.localflex-run.json`` last, so a failed run never leaves a folder that
 looks finished, and an existing folder is written only under the rules of

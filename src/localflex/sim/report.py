@@ -121,6 +121,10 @@ def merit_order_figure(day: DayResult) -> list[Chart]:
         return [chart]
     if "status" in merit:  # offers that could relieve a need; the rest are not in the race
         merit = merit[merit["status"].isin(["accepted", "not needed"])]
+    if merit.empty:
+        chart = Chart((0, 1), (0, 1), height=120)
+        chart.text(0.5, 0.5, "no need, no offer in the race")
+        return [chart]
     merit = merit.sort_values("price_eur_per_mwh", kind="stable")
     width = merit["max_power_kw"].to_numpy()
     price = merit["price_eur_per_mwh"].to_numpy()
@@ -144,6 +148,21 @@ def _table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p><em>none</em></p>"
     return frame.to_html(index=False, border=0, classes="t", float_format=lambda v: f"{v:,.2f}")
+
+
+def days_figure(kpis: dict[str, Any]) -> list[Chart]:
+    """A run of several days: overload energy before and after the market, day by day."""
+    days = kpis["days"]
+    x = np.arange(len(days), dtype=float)
+    before = np.array([d["overload_energy_before_kwh"] for d in days], dtype=float)
+    after = np.array([d["overload_energy_after_kwh"] for d in days], dtype=float)
+    chart = Chart((0.0, max(x[-1], 1.0)), (0.0, max(float(before.max()), float(after.max()),
+                                                      1.0)),
+                  height=240, y_label="overload energy kWh",
+                  x_label=f"days from {days[0]['day']}")
+    chart.line(x, before, color=_BEFORE, width=1.2, label="forecast (before)")
+    chart.line(x, after, color=_AFTER, width=1.6, label="after re-dispatch")
+    return [chart]
 
 
 def report_plots(day: DayResult) -> str:
@@ -187,6 +206,9 @@ def render_report(day: DayResult | None, kpis: dict[str, Any], note: str = "",
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in headline)
+    what = f"{len(kpis['days'])} market days" if kpis.get("days") else "market day"
+    days = (f"<h2>The run day by day</h2>{svg_document(days_figure(kpis), 'pd_')}"
+            if kpis.get("days") else "")
     unsolved = pd.DataFrame(kpis["unsolved"]).drop(columns=["isps"], errors="ignore")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -198,10 +220,10 @@ table.t {{ border-collapse: collapse; font-size: 0.9em; }}
 table.t td, table.t th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; }}
 div.chart svg {{ display: block; max-width: 100%; height: auto; }}
 </style></head><body>
-<h1>localflex market day: {html.escape(kpis['scenario'])}</h1>
+<h1>localflex {what}: {html.escape(kpis['scenario'])}</h1>
 <table class="k">{rows}</table>
 <h2>Clearing rounds</h2>{_table(pd.DataFrame(kpis['rounds']))}
 <h2>Congestion left unsolved</h2>{_table(unsolved)}
-{f"<p>{html.escape(note)}</p>" if note else ""}{plots}
+{days}{f"<p>{html.escape(note)}</p>" if note else ""}{plots}
 </body></html>
 """
