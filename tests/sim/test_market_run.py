@@ -91,11 +91,16 @@ def test_the_folder_is_the_days_joined(three_days):
     """The streamed tables are what the days joined in memory give."""
     out, _ = three_days
     scenario = _demo(3)
-    joined = run_tables(join_days(list(market_days(scenario)), scenario))
+    days = join_days(list(market_days(scenario)), scenario)
+    joined = run_tables(days)
     for name in ("awards", "payments", "cp_loading", "activations", "offers"):
         streamed = pd.read_parquet(out / "tables" / f"{name}.parquet")
         pd.testing.assert_frame_equal(streamed, joined[name].reset_index(drop=True),
                                       check_dtype=False)
+    kpis = json.loads((out / "kpis.json").read_text())
+    whole = json.loads(json.dumps(compute_kpis(days)))
+    for key in set(whole) - {"rounds", "days"}:  # the days added up = the days joined
+        assert kpis[key] == whole[key], key
 
 
 def test_der_state_carries_across_days():

@@ -130,7 +130,13 @@ def unsolved_congestion(day: DayResult) -> list[dict[str, Any]]:
     return out
 
 
-def compute_kpis(day: DayResult) -> dict[str, Any]:
+def compute_kpis(day: DayResult, *, exact: bool = False) -> dict[str, Any]:
+    """The KPIs of ``day`` (module docstring), rounded as ``kpis.json`` shows them; with
+    ``exact`` unrounded (``combine_kpis`` adds days up before it rounds)."""
+
+    def rnd(value: float, digits: int) -> float:
+        return float(value) if exact else round(value, digits)
+
     h = day.time_grid.isp_hours
     cps = day.congestion_points
     ov_before = overload_kw(day.before, cps)
@@ -158,7 +164,7 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
             cost_eur=("cost_eur", "sum"),
             n_awards=("offer_id", "count"),
         )
-        return {str(k): {c: round(float(v), 3) for c, v in row.items()}
+        return {str(k): {c: rnd(float(v), 3) for c, v in row.items()}
                 for k, row in grouped.iterrows()}
 
     limits = day.voltage_limits
@@ -180,22 +186,22 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "congested_points_after": int((ov_after.max(axis=0) > OVERLOAD_TOLERANCE_KW).sum()),
         "congested_isps_before": int((ov_before.max(axis=1) > OVERLOAD_TOLERANCE_KW).sum()),
         "congested_isps_after": int((ov_after.max(axis=1) > OVERLOAD_TOLERANCE_KW).sum()),
-        "overload_energy_before_kwh": round(before_kwh, 3),
-        "overload_energy_after_kwh": round(after_kwh, 3),
-        "overload_reduction_pct": round(100.0 * (1 - after_kwh / before_kwh), 2)
+        "overload_energy_before_kwh": rnd(before_kwh, 3),
+        "overload_energy_after_kwh": rnd(after_kwh, 3),
+        "overload_reduction_pct": rnd(100.0 * (1 - after_kwh / before_kwh), 2)
         if before_kwh > 0 else None,
-        "worst_loading_before_pct": round(float(day.before.cp_loading_pct.max()), 2),
+        "worst_loading_before_pct": rnd(float(day.before.cp_loading_pct.max()), 2),
         "worst_loading_before_cp": str(cps["cp_id"].iloc[worst_b]),
-        "worst_loading_after_pct": round(float(day.after.cp_loading_pct.max()), 2),
+        "worst_loading_after_pct": rnd(float(day.after.cp_loading_pct.max()), 2),
         "worst_loading_after_cp": str(cps["cp_id"].iloc[worst_a]),
-        "dso_cost_eur": round(float(awards["cost_eur"].sum()), 2),
-        "dso_paid_eur": round(float(day.payments["amount_eur"].sum()), 2)
+        "dso_cost_eur": rnd(float(awards["cost_eur"].sum()), 2),
+        "dso_paid_eur": rnd(float(day.payments["amount_eur"].sum()), 2)
         if len(day.payments) else 0.0,
-        "penalty_eur": round(float(day.delivery["penalty_eur"].sum()), 2)
+        "penalty_eur": rnd(float(day.delivery["penalty_eur"].sum()), 2)
         if len(day.delivery) else 0.0,
-        "activated_energy_kwh": round(float(awards["power_kw"].sum() * h), 3),
-        "delivered_energy_kwh": round(float(delivered.sum() * h), 3),
-        "rebound_energy_kwh": round(float(rebound.sum() * h), 3),
+        "activated_energy_kwh": rnd(float(awards["power_kw"].sum() * h), 3),
+        "delivered_energy_kwh": rnd(float(delivered.sum() * h), 3),
+        "rebound_energy_kwh": rnd(float(rebound.sum() * h), 3),
         "n_units": int(day.envelope.n_units),
         "n_units_pooled": int((day.unit_aggregator != "").sum()),
         "n_offers": len(day.offers),
@@ -203,10 +209,10 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "per_aggregator": split("aggregator_id"),
         "per_der_type": split("der_type"),
         "voltage": {
-            "min_before_pu": round(float(np.nanmin(day.before.bus_vm_pu)), 4),
-            "max_before_pu": round(float(np.nanmax(day.before.bus_vm_pu)), 4),
-            "min_after_pu": round(float(np.nanmin(day.after.bus_vm_pu)), 4),
-            "max_after_pu": round(float(np.nanmax(day.after.bus_vm_pu)), 4),
+            "min_before_pu": rnd(float(np.nanmin(day.before.bus_vm_pu)), 4),
+            "max_before_pu": rnd(float(np.nanmax(day.before.bus_vm_pu)), 4),
+            "min_after_pu": rnd(float(np.nanmin(day.after.bus_vm_pu)), 4),
+            "max_after_pu": rnd(float(np.nanmax(day.after.bus_vm_pu)), 4),
             "violations_before": int(v_before.sum()),
             "violations_after": int(v_after.sum()),
             "violations_new_after": int((v_after & ~v_before).sum()),
@@ -264,9 +270,10 @@ def _merge_unsolved(days: list[dict[str, Any]], key: str, name: str, per_day: in
 
 def combine_kpis(days: list[dict[str, Any]], cp_summary: pd.DataFrame,
                  bus_summary: pd.DataFrame) -> dict[str, Any]:
-    """The KPIs of a run of several days from each day's ``compute_kpis`` and the run's
-    summaries over every day (``sim.outputs``: ``cp_summary`` with ``max_overload_before_kw``
-    / ``_after_kw`` per point, ``bus_summary``). One day: its own KPIs.
+    """The KPIs of a run of several days from each day's ``compute_kpis(exact=True)`` (one
+    day: its rounded ``compute_kpis``, returned as it is) and the run's summaries over every
+    day (``sim.outputs``: ``cp_summary`` with ``max_overload_before_kw`` / ``_after_kw`` per
+    point, ``bus_summary``); sums are rounded once, as ``kpis.json`` shows them.
 
     Energies, money, counts of ISPs and bus-ISPs add up; the points and buses counted are
     those congested / outside their band on any day; extremes are over every day; ``rounds``
@@ -280,7 +287,8 @@ def combine_kpis(days: list[dict[str, Any]], cp_summary: pd.DataFrame,
     for key, decimals in _SUMMED.items():
         total = sum(d[key] for d in days)
         out[key] = int(total) if decimals is None else round(float(total), decimals)
-    before, after = out["overload_energy_before_kwh"], out["overload_energy_after_kwh"]
+    before = sum(d["overload_energy_before_kwh"] for d in days)
+    after = sum(d["overload_energy_after_kwh"] for d in days)
     out["overload_reduction_pct"] = (round(100.0 * (1 - after / before), 2) if before > 0
                                      else None)
     for when in ("before", "after"):
@@ -301,7 +309,7 @@ def combine_kpis(days: list[dict[str, Any]], cp_summary: pd.DataFrame,
         volt[key] = int(sum(d["voltage"][key] for d in days))
     for key, how in (("min_before_pu", min), ("min_after_pu", min), ("max_before_pu", max),
                      ("max_after_pu", max)):
-        volt[key] = how(d["voltage"][key] for d in days)
+        volt[key] = round(how(d["voltage"][key] for d in days), 4)
     volt["buses_violated_before"] = out.pop("buses_violated_before")
     volt["buses_violated_after"] = out.pop("buses_violated_after")
     out["voltage"] = volt
@@ -310,11 +318,11 @@ def combine_kpis(days: list[dict[str, Any]], cp_summary: pd.DataFrame,
     out["unsolved_voltage"] = _merge_unsolved(days, "unsolved_voltage", "bus", per_day)
     out["days"] = [{
         "day": d["start_utc"][:10],
-        "overload_energy_before_kwh": d["overload_energy_before_kwh"],
-        "overload_energy_after_kwh": d["overload_energy_after_kwh"],
-        "worst_loading_before_pct": d["worst_loading_before_pct"],
-        "worst_loading_after_pct": d["worst_loading_after_pct"],
-        "dso_cost_eur": d["dso_cost_eur"], "dso_paid_eur": d["dso_paid_eur"],
-        "activated_energy_kwh": d["activated_energy_kwh"], "n_awards": d["n_awards"],
+        "overload_energy_before_kwh": round(d["overload_energy_before_kwh"], 3),
+        "overload_energy_after_kwh": round(d["overload_energy_after_kwh"], 3),
+        "worst_loading_before_pct": round(d["worst_loading_before_pct"], 2),
+        "worst_loading_after_pct": round(d["worst_loading_after_pct"], 2),
+        "dso_cost_eur": round(d["dso_cost_eur"], 2), "dso_paid_eur": round(d["dso_paid_eur"], 2),
+        "activated_energy_kwh": round(d["activated_energy_kwh"], 3), "n_awards": d["n_awards"],
     } for d in days]
     return out

@@ -277,7 +277,7 @@ def write_run_folder(days: Iterable[DayResult], scenario: Scenario, out_dir: str
         worst: tuple[float, str, str] | None = None  # overload before, day, its charts
         units_seen: set[str] = set()
         for k, day in enumerate(days):
-            kpis = compute_kpis(day)
+            kpis = compute_kpis(day, exact=several)  # a run of days rounds its sums
             day_kpis.append(kpis)
             per_day = day.time_grid.n_isps
             prefix = f"{day.time_grid.start:%Y-%m-%d}/" if several else ""
