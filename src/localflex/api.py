@@ -66,7 +66,9 @@ def load_study(source: str | Path | dict[str, Any]) -> Study:
 
 
 def run(scenario: Scenario | str | Path) -> DayResult:
-    """Simulate the scenario's market day (what ``localflex run`` computes, no files)."""
+    """Simulate the scenario's market days (what ``localflex run`` computes, no files): the
+    study loop's cell of the DSO's market day with a perfect forecast, DER state carried
+    from day to day; several days come back joined into one result (all in memory)."""
     from localflex.sim.engine import simulate
 
     if not hasattr(scenario, "grid"):

@@ -37,3 +37,24 @@ def test_realisation_draws_the_family_error_model():
     assert (factor >= 0).all()
     again = realisation_factor(types, 96, np.random.default_rng(0))
     assert np.array_equal(factor, again)
+
+
+def test_the_dso_market_day_is_a_study_design():
+    """The engine of `localflex run` runs inside the study day: under forecast error its
+    day-ahead rounds clear the forecast and the intraday market what reality adds."""
+    from localflex.sim.engine import DSO_MARKET_DAY
+
+    scenario = load_scenario(EXAMPLES / "demo.yaml")
+    day = date(2016, 6, 21)
+    rules = DeliveryRules(under_delivery="penalty")
+    params = DesignParams(dso_price_cap_eur_per_mwh=scenario.market.price_cap_eur_per_mwh)
+    exact = run_day(scenario, day, DSO_MARKET_DAY, params, rules, seed=5, error_scale=0.0)
+    noisy = run_day(scenario, day, DSO_MARKET_DAY, params, rules, seed=5)
+    assert exact.kpis["forecast_error_kwh"] == 0.0
+    assert exact.kpis["forecast_overload_kwh"] == noisy.kpis["forecast_overload_kwh"] > 0
+    assert exact.kpis["realised_overload_kwh"] == exact.kpis["da_residual_overload_kwh"]
+    assert exact.kpis["id_grid_kwh"] == 0.0
+    assert noisy.kpis["realised_overload_kwh"] > exact.kpis["realised_overload_kwh"]
+    assert noisy.kpis["residual_overload_kwh"] < noisy.kpis["realised_overload_kwh"]
+    assert int(exact.ledger["amount_cents"].sum()) == 0
+    assert exact.kpis["dso_cost_eur"] > 0 and exact.detail is None

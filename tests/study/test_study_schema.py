@@ -104,3 +104,11 @@ def test_cli_refuses_an_unreachable_scheduler(tmp_path, monkeypatch):
                                       "--scheduler", f"tcp://127.0.0.1:{free_port()}"])
     assert result.exit_code == 2, result.output
     assert "--scheduler" in result.output and "Traceback" not in result.output
+
+
+def test_the_dso_market_day_is_named_in_a_study():
+    cells = expand_cells(parse_study(small_study(designs=["dso_market_day", "no_coupling"])))
+    assert {c.design for c in cells} == {"dso_market_day", "no_coupling"}
+    with pytest.raises(StudyError, match=r"bidding\.strategy"):
+        expand_cells(parse_study(small_study(designs="dso_market_day",
+                                             bidding={"strategy": "learn"})))

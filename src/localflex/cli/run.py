@@ -1,4 +1,8 @@
-"""``localflex demo`` and ``localflex run``: simulate a market day from a scenario file.
+"""``localflex demo`` and ``localflex run``: the market days of a scenario file.
+
+The days run as the study loop's cell of the DSO's market day with one seed and a perfect
+forecast (``localflex.sim.market_run``), DER state carried from day to day, and stream into
+the run folder (``localflex.sim.outputs``).
 
 Bad input (a scenario that does not validate, an unknown grid, an offer off the grid) ends
 with a one-line error naming the field, exit code 2, and no run folder.
@@ -40,7 +44,9 @@ def with_seed(scenario, seed: int | None):
 
 
 def _summary(kpis: dict) -> Table:
-    table = Table(title=f"market day: {kpis['scenario']} on {kpis['grid']}", show_header=True)
+    days = len(kpis.get("days", [])) or 1
+    what = "market day" if days == 1 else f"{days} market days"
+    table = Table(title=f"{what}: {kpis['scenario']} on {kpis['grid']}", show_header=True)
     table.add_column("KPI")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
@@ -97,8 +103,8 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None,
     # Imported here so that `localflex --help` stays fast.
     from localflex.grid.grid_cache import set_cache_enabled
     from localflex.safe_io import check_output_dir
-    from localflex.sim.engine import STEPS, simulate
-    from localflex.sim.kpis import compute_kpis
+    from localflex.sim.engine import STEPS
+    from localflex.sim.market_run import check_horizon, market_days
     from localflex.sim.outputs import write_run_folder
     from localflex.sim.scenario import load_scenario
 
@@ -108,19 +114,24 @@ def _run(scenario_path: Path, out: Path | None, seed: int | None,
         scenario = load_scenario(scenario_path)
         scenario = with_seed(scenario, seed)
         out_dir = check_output_dir(out or Path("runs") / scenario.name, overwrite=overwrite)
+        check_horizon(scenario)
+        n_days = scenario.time.days
         with Progress(SpinnerColumn(), TextColumn("{task.description:<36}"), BarColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as progress:
-            task = progress.add_task("starting", total=len(STEPS) + 2)
+            task = progress.add_task("starting", total=n_days * len(STEPS) + 2)
+            done = [0]
 
             def step(name: str) -> None:
-                progress.update(task, description=name, advance=1)
+                label = name if n_days == 1 else f"day {done[0] + 1}/{n_days}: {name}"
+                progress.update(task, description=label, advance=1)
 
-            day = simulate(scenario, step)
-            step("KPIs")
-            kpis = compute_kpis(day)
-            step("write run folder")
-            written = write_run_folder(day, kpis, out_dir, overwrite=overwrite)
-            progress.update(task, description="done", completed=len(STEPS) + 2)
+            def day_done(_day) -> None:
+                done[0] += 1
+                progress.update(task, completed=done[0] * len(STEPS))
+
+            written, kpis = write_run_folder(market_days(scenario, step), scenario, out_dir,
+                                             overwrite=overwrite, day_done=day_done)
+            progress.update(task, description="done", completed=n_days * len(STEPS) + 2)
     console.print(_summary(kpis))
     for item in kpis["unsolved"]:
         console.print(f"[yellow]unsolved[/] {item['cp_id']}: {item['energy_kwh']} kWh over "
@@ -140,7 +151,7 @@ def run(
     overwrite: OverwriteOption = False,
     no_cache: NoCacheOption = False,
 ) -> None:
-    """Run the market day a scenario file describes."""
+    """Run the market days a scenario file describes (time.days, DER state carried)."""
     _run(scenario, out, seed, overwrite, no_cache)
 
 

@@ -5,7 +5,9 @@ What it does, and the documented choices it makes where a run folder says nothin
 * **Meter data.** The run folder has each unit's activations (``tables/activations``:
   delivered_kw = baseline − realised, injection sign) but not its baseline; the baseline is
   rebuilt from ``scenario.json`` with the simulator's own, seeded DER placement (the ids must
-  match ``tables/der_units``). Metered = baseline − delivered + meter noise (normal,
+  match ``tables/der_units``), day by day as the run went, each day's DERs starting where the
+  run's setpoints (``requested_kw``) left them the day before
+  (``sim.market_run.replay_baselines``). Metered = baseline − delivered + meter noise (normal,
   ``--meter-noise-kw`` standard deviation, default 0.01 kW, seeded by the scenario seed or
   ``--seed``). Only units in an aggregator's portfolio are settled. The baseline used for the
   delivery check is the nominated schedule (the DER baseline the aggregator declared).
@@ -81,21 +83,31 @@ def _read_run(run_dir: Path):
 
 def _meter_data(scenario, tables, noise_kw: float, seed: int):
     """Baseline and metered kW [T, N] of every unit, and the unit table."""
-    from localflex.sim.setup import prepare_market
+    from localflex.sim.market_run import replay_baselines
+    from localflex.sim.setup import scenario_time_grid
 
-    setup = prepare_market(scenario)
-    tg, grid, baseline = setup.time_grid, setup.grid, setup.baseline_kw
-    der_id = setup.envelope.der_id.astype(str)
+    horizon = scenario_time_grid(scenario)
     units = tables["der_units"]
-    if units["der_id"].astype(str).tolist() != der_id.tolist():
-        raise InputError("tables/der_units.parquet", f"{len(units)} units",
-                         f"the {der_id.size} units the scenario places (same ids, same order)")
     acts = tables["activations"]
+
+    def requested(der_id: np.ndarray) -> np.ndarray:
+        if units["der_id"].astype(str).tolist() != der_id.tolist():
+            raise InputError("tables/der_units.parquet", f"{len(units)} units",
+                             f"the {der_id.size} units the scenario places (same ids, same "
+                             "order)")
+        col = pd.Index(der_id).get_indexer(acts["der_id"].astype(str))
+        if (col < 0).any():
+            raise InputError("tables/activations.parquet der_id", acts["der_id"].iloc[
+                int(np.argmax(col < 0))], "a unit of tables/der_units")
+        horizon.check_isps(acts["isp"].to_numpy(dtype=np.int64),
+                           "tables/activations.parquet isp")
+        out = np.zeros((horizon.n_isps, der_id.size))
+        np.add.at(out, (acts["isp"].to_numpy(dtype=np.int64), col),
+                  acts["requested_kw"].to_numpy(dtype=float))
+        return out
+
+    tg, grid, der_id, baseline = replay_baselines(scenario, requested)
     col = pd.Index(der_id).get_indexer(acts["der_id"].astype(str))
-    if (col < 0).any():
-        raise InputError("tables/activations.parquet der_id", acts["der_id"].iloc[int(np.argmax(
-            col < 0))], "a unit of tables/der_units")
-    tg.check_isps(acts["isp"].to_numpy(dtype=np.int64), "tables/activations.parquet isp")
     delivered = np.zeros_like(baseline)
     np.add.at(delivered, (acts["isp"].to_numpy(dtype=np.int64), col),
               acts["delivered_kw"].to_numpy(dtype=float))

@@ -1,4 +1,4 @@
-"""One simulated market day: forecast, clearing, re-dispatch and verification.
+"""The DSO's market day: forecast, clearing in rounds, re-dispatch and verification.
 
 The sequence is the DSO's day-ahead congestion management of paper §5 (the DSO as single
 buyer, §5.3) on a real grid:
@@ -13,16 +13,24 @@ buyer, §5.3) on a real grid:
 3. the DSO buys, at least cost, what relieves each congestion and voltage problem together
    (network-aware LP), keeping every monitored point and bus inside its limits;
 4. the aggregators re-dispatch their DERs; each DER's model carries its state forward and
-   returns what it really does, rebound included;
-5. a second power flow verifies the result. What it still finds overloaded (linearisation
+   returns what it does, rebound included;
+5. a power flow verifies the result. What it still finds overloaded (linearisation
    error, rebound) is cleared again in a further round, up to ``market.max_rounds``; a
    point or bus that leaves its limits without being monitored joins the monitored set
    (its sensitivities are computed then).
 
-Payments follow delivered energy (``payments_on_delivery``): each award is checked against
-what its pool's DERs really did, with the settlement's rule (``settlement.delivery``: full pay
-within 10 % of the award, else the delivered energy only and a penalty of the missing energy
-at the award's price). Hand-entered offers are taken as delivered and paid as bid.
+``clear_day_ahead`` is steps 2-5 on a prepared day. There is one engine: a study day
+(``localflex.study.day.run_day``) runs it as the design ``DSO_MARKET_DAY``, then draws
+reality, dispatches, verifies and settles as for every design; ``localflex run`` /
+``localflex demo`` are that loop's cell of this design, one seed and a perfect forecast
+(``localflex.sim.market_run``), and ``simulate`` returns its days as one ``DayResult``.
+
+Payments follow delivered energy: the study day checks each award against what its pool's
+DERs really did, with the settlement's rule (``DELIVERY_RULES`` for a run:
+``settlement.delivery``: full pay within 10 % of the award, else the delivered energy only
+and a penalty of the missing energy at the award's price) and books it on a balanced ledger;
+``payments_from_delivery`` is the run folder's table of it. Hand-entered offers are taken
+as delivered and paid as bid.
 
 ``simulate`` computes, and writes nothing; ``localflex.sim.outputs`` writes a run folder.
 """
@@ -63,26 +71,24 @@ from localflex.market import (
     pay_as_bid_payments,
     voltage_needs_from_power_flow,
 )
-from localflex.settlement.delivery import (
-    DeliveryRules,
-    UnderDeliveryRule,
-    award_ids,
-    delivery_check,
-    pool_keys,
-    pooled_measurements,
-)
+from localflex.settlement.delivery import DeliveryRules, UnderDeliveryRule
 from localflex.sim.placement import PlacedDers
 from localflex.sim.scenario import Scenario
-from localflex.sim.setup import prepare_market
+from localflex.sim.setup import MarketSetup
 
 __all__ = [
     "DELIVERY_RULES",
+    "DSO_MARKET_DAY",
     "OVERLOAD_TOLERANCE_KW",
     "STEPS",
     "VOLTAGE_SAFETY_PU",
     "VOLTAGE_TOLERANCE_PU",
+    "DayAhead",
     "DayResult",
-    "payments_on_delivery",
+    "bus_injection_delta_kw",
+    "clear_day_ahead",
+    "day_ahead_trades",
+    "payments_from_delivery",
     "simulate",
     "voltage_violations",
 ]
@@ -101,6 +107,9 @@ OVERLOAD_TOLERANCE_KW = 0.1
 linearisation noise: it is neither cleared again nor counted as congestion."""
 DELIVERY_RULES = DeliveryRules(under_delivery=UnderDeliveryRule.PENALTY)
 """The settlement's delivery rule the market day pays by (10 % tolerance, penalty 1×)."""
+DSO_MARKET_DAY = "dso_market_day"
+"""The design name of this market day in a study day (``study.day.run_day``): the DSO as
+single buyer, network-aware with voltage, in rounds verified by power flow (§5.3)."""
 VOLTAGE_TOLERANCE_PU = 1e-4
 """A voltage outside its band by less than this is noise: not bought for, not counted."""
 VOLTAGE_SAFETY_PU = 1e-3
@@ -143,15 +152,52 @@ class DayResult:
     delivery: pd.DataFrame = field(default_factory=pd.DataFrame)  # per award, settlement rule
 
 
+def bus_injection_delta_kw(trades: pd.DataFrame, bus_ids: np.ndarray,
+                           n_isps: int) -> np.ndarray:
+    """Injection change [T, B] (UP positive) of trades that act on their bus and are taken
+    as delivered: hand-entered offers, the designs' direct control and curtailment."""
+    delta = np.zeros((n_isps, bus_ids.size))
+    if len(trades):
+        pos = np.searchsorted(bus_ids, trades["bus"].to_numpy(dtype=np.int64))
+        sign = np.where(trades["direction"].to_numpy() == "up", 1.0, -1.0)
+        np.add.at(delta, (trades["isp"].to_numpy(dtype=np.int64), pos),
+                  sign * trades["power_kw"].to_numpy(dtype=float))
+    return delta
+
+
 def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int) -> np.ndarray:
     """Injection change [T, B] delivered by hand-entered offers (taken as delivered)."""
-    delta = np.zeros((n_isps, bus_ids.size))
     extra = awards[awards["offer_id"].str.contains("/extra", regex=False)]
-    if not extra.empty:
-        pos = np.searchsorted(bus_ids, extra["bus"].to_numpy())
-        sign = np.where(extra["direction"].to_numpy() == "up", 1.0, -1.0)
-        np.add.at(delta, (extra["isp"].to_numpy(), pos), sign * extra["power_kw"].to_numpy())
-    return delta
+    return bus_injection_delta_kw(extra, bus_ids, n_isps)
+
+
+def day_ahead_trades(awards: pd.DataFrame, dso_id: str) -> pd.DataFrame:
+    """The DSO's awards (AWARD_COLUMNS + round) as design trades (``DESIGN_TRADE_COLUMNS``
+    + round): purpose grid, pay-as-offer, the DSO pays what the seller receives."""
+    from localflex.market.designs.ledger import DESIGN_TRADE_COLUMNS, PAY_AS_OFFER, TradePurpose
+
+    n = len(awards)
+    cost = awards["cost_eur"].to_numpy(dtype=float)
+    frame = pd.DataFrame({
+        "trade_id": [f"{DSO_MARKET_DAY}#{i}" for i in range(n)],
+        "stage": DSO_MARKET_DAY,
+        "purpose": TradePurpose.GRID.value,
+        "buyer_id": dso_id,
+        "seller_id": awards["aggregator_id"].to_numpy(dtype=object),
+        "offer_id": awards["offer_id"].to_numpy(dtype=object),
+        "request_id": "",
+        "bus": awards["bus"].to_numpy(dtype=np.int64),
+        "isp": awards["isp"].to_numpy(dtype=np.int64),
+        "direction": awards["direction"].to_numpy(dtype=object),
+        "power_kw": awards["power_kw"].to_numpy(dtype=float),
+        "ask_eur_per_mwh": awards["price_eur_per_mwh"].to_numpy(dtype=float),
+        "bid_eur_per_mwh": np.nan,
+        "paid_eur": cost,
+        "received_eur": cost,
+        "pricing": PAY_AS_OFFER,
+    }, index=pd.RangeIndex(n))
+    frame = frame.astype({c: d for c, (d, _u, _m) in DESIGN_TRADE_COLUMNS.items()})
+    return frame.assign(round=awards["round"].to_numpy(dtype=np.int64))
 
 
 def thermal_needs(
@@ -196,36 +242,20 @@ def _voltage_needs(
     )
 
 
-def payments_on_delivery(
-    awards: pd.DataFrame, unit_pool: np.ndarray, baseline_kw: np.ndarray,
-    realised_kw: np.ndarray, isp_hours: float, dso_id: str,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Payments (PAYMENT_COLUMNS: utilisation − penalty per award) and the delivery check
-    (``settlement.delivery.DELIVERY_COLUMNS``) of the pooled awards; hand-entered awards are
-    paid as bid. ``unit_pool`` [N] is each unit's ``pool_keys`` key."""
-    extra = awards["offer_id"].str.contains("/extra", regex=False)
-    pooled = awards[~extra].reset_index(drop=True)
-    parts, checks = [pay_as_bid_payments(awards[extra], dso_id)], []
-    if len(pooled):
-        pooled = pooled.assign(award_id=award_ids(pooled),
-                               pool=pool_keys(pooled["aggregator_id"], pooled["bus"],
-                                              pooled["der_type"]))
-        # one direction per pool and ISP in each check (rounds may reverse a direction)
-        for _direction, group in pooled.groupby("direction", sort=True):
-            base, meter = pooled_measurements(group["pool"], group["isp"], unit_pool,
-                                              baseline_kw, realised_kw)
-            check = delivery_check(group, base, meter, isp_hours, DELIVERY_RULES,
-                                   buyer_id=dso_id)
-            checks.append(check.assign(offer_id=group["offer_id"].to_numpy()))
-        delivery = pd.concat(checks, ignore_index=True)
+def payments_from_delivery(delivery: pd.DataFrame, hand_entered: pd.DataFrame,
+                           dso_id: str) -> pd.DataFrame:
+    """The DSO's payments (PAYMENT_COLUMNS) of a settled day: per pooled award utilisation −
+    penalty of its delivery check (``delivery`` with ``offer_id``), the hand-entered awards
+    (AWARD_COLUMNS) as bid. The ledger (``study.day``) books the same amounts in cents."""
+    parts = [pay_as_bid_payments(hand_entered, dso_id)]
+    if len(delivery):
         parts.append(pd.DataFrame({
             "payer": dso_id, "payee": delivery["aggregator_id"].to_numpy(),
             "isp": delivery["isp"].to_numpy(), "offer_id": delivery["offer_id"].to_numpy(),
             "amount_eur": (delivery["utilisation_eur"] - delivery["penalty_eur"]).to_numpy(),
         }))
-    payments = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
-        len(p) for p in parts) else parts[0]
-    return payments, (pd.concat(checks, ignore_index=True) if checks else pd.DataFrame())
+    filled = [p for p in parts if len(p)]
+    return pd.concat(filled, ignore_index=True) if filled else parts[0]
 
 
 def _need_isps(state: PowerFlowResult, cps: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
@@ -240,6 +270,14 @@ def _merit_order(cleared: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
         accepted_kw=0.0, accepted=False, status="no need in this ISP")
     merit = pd.concat([cleared, idle[[c for c in cleared.columns if c in idle.columns]]],
                       ignore_index=True)
+    merit["rank"] = merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
+    return merit.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def _no_merit_order(offers: pd.DataFrame) -> pd.DataFrame:
+    """The merit order of a day without a need: every offer idle, ranked by price."""
+    merit = offers[list(OFFER_COLUMNS)].assign(accepted_kw=0.0, accepted=False, rank=0,
+                                               status="no need in this ISP")
     merit["rank"] = merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
     return merit.sort_values("rank", kind="stable").reset_index(drop=True)
 
@@ -264,12 +302,40 @@ def _realise(
     return np.hstack(parts) if parts else np.zeros_like(delta_kw)
 
 
-def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> DayResult:
-    """Run the market day of ``scenario``; ``step`` is told as each stage starts."""
+@dataclass
+class DayAhead:
+    """The DSO's day-ahead market of one day, cleared and verified on the forecast (steps
+    2-5 of the module docstring); ``study.day.run_day`` takes it into delivery."""
+
+    before: PowerFlowResult  # the forecast, every DER at its baseline
+    after: PowerFlowResult  # the last verification (the DERs' modelled response)
+    awards: pd.DataFrame  # AWARD_COLUMNS + round
+    shortfalls: pd.DataFrame
+    voltage_shortfalls: pd.DataFrame
+    merit_order: pd.DataFrame
+    rounds: list[dict]
+    monitored: Monitored
+    requested_kw: np.ndarray  # [T, N] setpoint change asked of the pooled units (UP +)
+    realised_kw: np.ndarray  # [T, N] the units' modelled net load after the last round
+    residual_overload_kwh: float  # left above OVERLOAD_TOLERANCE_KW after the last round
+
+
+def clear_day_ahead(
+    setup: MarketSetup, offers: pd.DataFrame | None = None,
+    step: Callable[[str], None] | None = None,
+    max_price_eur_per_mwh: float | None = None,
+) -> DayAhead:
+    """Clear the DSO's market of a prepared day in rounds, each verified by power flow.
+
+    ``offers`` default to ``setup.offers`` (the same offer ids with other prices, e.g. a
+    bidding strategy's markups); the price cap defaults to the scenario's."""
     report = step or (lambda _name: None)
-    setup = prepare_market(scenario, report)
+    scenario = setup.scenario
+    cap = (scenario.market.price_cap_eur_per_mwh if max_price_eur_per_mwh is None
+           else max_price_eur_per_mwh)
     time_grid, grid, placed = setup.time_grid, setup.grid, setup.placed
-    envelope, book, offers = setup.envelope, setup.book, setup.offers
+    envelope, book = setup.envelope, setup.book
+    offers = setup.offers if offers is None else offers
     baseline, slices = setup.baseline_kw, setup.unit_slices
     engine = scenario.grid.power_flow_engine
     cps = congestion_points(grid)
@@ -325,8 +391,7 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
             envelope.energy_down_max_kwh, time_grid.isp_hours, requested))
         result = clear_dso_single_buyer(
             in_play[list(OFFER_COLUMNS)], needs, n_isps=time_grid.n_isps,
-            max_price_eur_per_mwh=scenario.market.price_cap_eur_per_mwh,
-            voltage=v_needs, energy_budgets=budgets,
+            max_price_eur_per_mwh=cap, voltage=v_needs, energy_budgets=budgets,
         )
         results.append(result)
         awards = result.awards.assign(round=round_no)
@@ -373,32 +438,25 @@ def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> D
     v_shortfalls = (pd.concat([r.voltage_shortfalls.assign(round=i + 1)
                                for i, r in enumerate(results)], ignore_index=True)
                     if results else pd.DataFrame())
-    merit_order = _merit_order(results[0].merit_order, offers) if results else offers.assign(
-        accepted_kw=0.0)
-    unit_pool = pool_keys(setup.portfolio.unit_aggregator, envelope.bus, envelope.der_type)
-    payments, delivery = payments_on_delivery(awards_all, unit_pool, baseline, realised,
-                                              time_grid.isp_hours, scenario.market.dso_name)
-    return DayResult(
-        scenario=scenario,
-        time_grid=time_grid,
-        grid=grid,
-        congestion_points=cps,
-        voltage_limits=voltage_limits(grid),
-        envelope=envelope,
-        unit_aggregator=setup.portfolio.unit_aggregator,
-        before=before,
-        after=after,
-        offers=offers,
-        awards=awards_all,
-        shortfalls=shortfalls,
-        merit_order=merit_order,
-        payments=payments,
-        baseline_kw=baseline,
-        realised_kw=realised,
-        requested_delta_kw=requested,
-        rounds=rounds,
-        voltage_shortfalls=v_shortfalls,
-        monitored=monitored,
-        delivery=delivery,
+    merit_order = (_merit_order(results[0].merit_order, offers) if results
+                   else _no_merit_order(offers))
+    residual = overload_kw(after, cps)
+    return DayAhead(
+        before=before, after=after, awards=awards_all, shortfalls=shortfalls,
+        voltage_shortfalls=v_shortfalls, merit_order=merit_order, rounds=rounds,
+        monitored=monitored, requested_kw=requested, realised_kw=realised,
+        residual_overload_kwh=float(np.where(residual > OVERLOAD_TOLERANCE_KW, residual, 0.0)
+                                    .sum() * time_grid.isp_hours),
     )
 
+
+def simulate(scenario: Scenario, step: Callable[[str], None] | None = None) -> DayResult:
+    """Run the market days of ``scenario`` and return them as one ``DayResult``.
+
+    The days run as ``localflex.sim.market_run.market_days`` runs them (the study loop's
+    cell of the DSO's market day, one seed, a perfect forecast, DER state carried from day
+    to day); a multi-day result is the days joined (``market_run.join_days``) and so holds
+    every day in memory: ``localflex run`` streams the days into its run folder instead."""
+    from localflex.sim.market_run import join_days, market_days
+
+    return join_days(list(market_days(scenario, step)), scenario)

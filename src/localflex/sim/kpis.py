@@ -27,6 +27,11 @@ flexibility achieves and costs).
 
 Congested counts and ``unsolved`` ignore overloads below ``OVERLOAD_TOLERANCE_KW``; the
 overload energies count everything.
+
+A run of several days (``combine_kpis``) has the same keys over the whole run — sums of
+energies, money and ISP counts, points and buses counted if congested on any day, extremes
+over every day, ``rounds`` with their ``day``, ``unsolved`` per point / bus with ISPs of the
+run — and ``days``: each day's headline.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from localflex.sim.engine import (
     voltage_violations,
 )
 
-__all__ = ["compute_kpis", "unsolved_congestion", "unsolved_voltage", "worsened_voltage"]
+__all__ = ["combine_kpis", "compute_kpis", "unsolved_congestion", "unsolved_voltage",
+           "worsened_voltage"]
 
 
 def worsened_voltage(day: DayResult) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +130,13 @@ def unsolved_congestion(day: DayResult) -> list[dict[str, Any]]:
     return out
 
 
-def compute_kpis(day: DayResult) -> dict[str, Any]:
+def compute_kpis(day: DayResult, *, exact: bool = False) -> dict[str, Any]:
+    """The KPIs of ``day`` (module docstring), rounded as ``kpis.json`` shows them; with
+    ``exact`` unrounded (``combine_kpis`` adds days up before it rounds)."""
+
+    def rnd(value: float, digits: int) -> float:
+        return float(value) if exact else round(value, digits)
+
     h = day.time_grid.isp_hours
     cps = day.congestion_points
     ov_before = overload_kw(day.before, cps)
@@ -152,7 +164,7 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
             cost_eur=("cost_eur", "sum"),
             n_awards=("offer_id", "count"),
         )
-        return {str(k): {c: round(float(v), 3) for c, v in row.items()}
+        return {str(k): {c: rnd(float(v), 3) for c, v in row.items()}
                 for k, row in grouped.iterrows()}
 
     limits = day.voltage_limits
@@ -174,22 +186,22 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "congested_points_after": int((ov_after.max(axis=0) > OVERLOAD_TOLERANCE_KW).sum()),
         "congested_isps_before": int((ov_before.max(axis=1) > OVERLOAD_TOLERANCE_KW).sum()),
         "congested_isps_after": int((ov_after.max(axis=1) > OVERLOAD_TOLERANCE_KW).sum()),
-        "overload_energy_before_kwh": round(before_kwh, 3),
-        "overload_energy_after_kwh": round(after_kwh, 3),
-        "overload_reduction_pct": round(100.0 * (1 - after_kwh / before_kwh), 2)
+        "overload_energy_before_kwh": rnd(before_kwh, 3),
+        "overload_energy_after_kwh": rnd(after_kwh, 3),
+        "overload_reduction_pct": rnd(100.0 * (1 - after_kwh / before_kwh), 2)
         if before_kwh > 0 else None,
-        "worst_loading_before_pct": round(float(day.before.cp_loading_pct.max()), 2),
+        "worst_loading_before_pct": rnd(float(day.before.cp_loading_pct.max()), 2),
         "worst_loading_before_cp": str(cps["cp_id"].iloc[worst_b]),
-        "worst_loading_after_pct": round(float(day.after.cp_loading_pct.max()), 2),
+        "worst_loading_after_pct": rnd(float(day.after.cp_loading_pct.max()), 2),
         "worst_loading_after_cp": str(cps["cp_id"].iloc[worst_a]),
-        "dso_cost_eur": round(float(awards["cost_eur"].sum()), 2),
-        "dso_paid_eur": round(float(day.payments["amount_eur"].sum()), 2)
+        "dso_cost_eur": rnd(float(awards["cost_eur"].sum()), 2),
+        "dso_paid_eur": rnd(float(day.payments["amount_eur"].sum()), 2)
         if len(day.payments) else 0.0,
-        "penalty_eur": round(float(day.delivery["penalty_eur"].sum()), 2)
+        "penalty_eur": rnd(float(day.delivery["penalty_eur"].sum()), 2)
         if len(day.delivery) else 0.0,
-        "activated_energy_kwh": round(float(awards["power_kw"].sum() * h), 3),
-        "delivered_energy_kwh": round(float(delivered.sum() * h), 3),
-        "rebound_energy_kwh": round(float(rebound.sum() * h), 3),
+        "activated_energy_kwh": rnd(float(awards["power_kw"].sum() * h), 3),
+        "delivered_energy_kwh": rnd(float(delivered.sum() * h), 3),
+        "rebound_energy_kwh": rnd(float(rebound.sum() * h), 3),
         "n_units": int(day.envelope.n_units),
         "n_units_pooled": int((day.unit_aggregator != "").sum()),
         "n_offers": len(day.offers),
@@ -197,10 +209,10 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "per_aggregator": split("aggregator_id"),
         "per_der_type": split("der_type"),
         "voltage": {
-            "min_before_pu": round(float(np.nanmin(day.before.bus_vm_pu)), 4),
-            "max_before_pu": round(float(np.nanmax(day.before.bus_vm_pu)), 4),
-            "min_after_pu": round(float(np.nanmin(day.after.bus_vm_pu)), 4),
-            "max_after_pu": round(float(np.nanmax(day.after.bus_vm_pu)), 4),
+            "min_before_pu": rnd(float(np.nanmin(day.before.bus_vm_pu)), 4),
+            "max_before_pu": rnd(float(np.nanmax(day.before.bus_vm_pu)), 4),
+            "min_after_pu": rnd(float(np.nanmin(day.after.bus_vm_pu)), 4),
+            "max_after_pu": rnd(float(np.nanmax(day.after.bus_vm_pu)), 4),
             "violations_before": int(v_before.sum()),
             "violations_after": int(v_after.sum()),
             "violations_new_after": int((v_after & ~v_before).sum()),
@@ -213,3 +225,104 @@ def compute_kpis(day: DayResult) -> dict[str, Any]:
         "unsolved": unsolved,
         "unsolved_voltage": unsolved_voltage(day),
     }
+
+
+_SUMMED = {  # key -> decimals of its rounding (None: an integer count)
+    "overload_energy_before_kwh": 3, "overload_energy_after_kwh": 3, "dso_cost_eur": 2,
+    "dso_paid_eur": 2, "penalty_eur": 2, "activated_energy_kwh": 3,
+    "delivered_energy_kwh": 3, "rebound_energy_kwh": 3, "n_offers": None, "n_awards": None,
+    "congested_isps_before": None, "congested_isps_after": None,
+}
+_VOLTAGE_SUMMED = ("violations_before", "violations_after", "violations_new_after",
+                   "violations_worsened_after", "worsened_in_isps_without_award")
+
+
+def _sum_splits(parts: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for part in parts:
+        for name, split in part.items():
+            acc = out.setdefault(name, dict.fromkeys(split, 0.0))
+            for key, value in split.items():
+                acc[key] = acc.get(key, 0.0) + value
+    return {name: {k: round(v, 3) for k, v in split.items()} for name, split in out.items()}
+
+
+def _merge_unsolved(days: list[dict[str, Any]], key: str, name: str, per_day: int
+                    ) -> list[dict[str, Any]]:
+    """Per point (``name`` cp_id) or bus: the days' entries with ISPs of the horizon."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for k, day in enumerate(days):
+        for item in day[key]:
+            isps = [i + k * per_day for i in item["isps"]]
+            acc = merged.get(item[name])
+            if acc is None:
+                merged[item[name]] = {**item, "isps": isps}
+                continue
+            acc["isps"] = acc["isps"] + isps
+            for field, how in (("max_overload_kw", max), ("max_excess_pu", max),
+                               ("energy_kwh", lambda a, b: round(a + b, 3))):
+                if field in item:
+                    acc[field] = how(acc[field], item[field])
+            if item["cause"] not in acc["cause"].split("; "):
+                acc["cause"] = f"{acc['cause']}; {item['cause']}"
+    return list(merged.values())
+
+
+def combine_kpis(days: list[dict[str, Any]], cp_summary: pd.DataFrame,
+                 bus_summary: pd.DataFrame) -> dict[str, Any]:
+    """The KPIs of a run of several days from each day's ``compute_kpis(exact=True)`` (one
+    day: its rounded ``compute_kpis``, returned as it is) and the run's summaries over every
+    day (``sim.outputs``: ``cp_summary`` with ``max_overload_before_kw`` / ``_after_kw`` per
+    point, ``bus_summary``); sums are rounded once, as ``kpis.json`` shows them.
+
+    Energies, money, counts of ISPs and bus-ISPs add up; the points and buses counted are
+    those congested / outside their band on any day; extremes are over every day; ``rounds``
+    carry their ``day``; ``unsolved`` lists are per point / bus with ISPs of the horizon;
+    ``days`` is the headline of each day."""
+    if len(days) == 1:
+        return days[0]
+    out = dict(days[0])
+    per_day = int(days[0]["n_isps"])
+    out["n_isps"] = per_day * len(days)
+    for key, decimals in _SUMMED.items():
+        total = sum(d[key] for d in days)
+        out[key] = int(total) if decimals is None else round(float(total), decimals)
+    before = sum(d["overload_energy_before_kwh"] for d in days)
+    after = sum(d["overload_energy_after_kwh"] for d in days)
+    out["overload_reduction_pct"] = (round(100.0 * (1 - after / before), 2) if before > 0
+                                     else None)
+    for when in ("before", "after"):
+        worst = cp_summary[f"worst_loading_{when}_pct"].to_numpy()
+        c = int(np.argmax(worst))
+        out[f"worst_loading_{when}_pct"] = round(float(worst[c]), 2)
+        out[f"worst_loading_{when}_cp"] = str(cp_summary["cp_id"].iloc[c])
+        out[f"congested_points_{when}"] = int(
+            (cp_summary[f"max_overload_{when}_kw"].to_numpy() > OVERLOAD_TOLERANCE_KW).sum())
+        out[f"buses_violated_{when}"] = int(
+            (bus_summary[f"isps_violated_{when}"].to_numpy() > 0).sum())
+    out["n_units"] = max(int(d["n_units"]) for d in days)
+    out["n_units_pooled"] = max(int(d["n_units_pooled"]) for d in days)
+    out["per_aggregator"] = _sum_splits([d["per_aggregator"] for d in days])
+    out["per_der_type"] = _sum_splits([d["per_der_type"] for d in days])
+    volt = dict(days[0]["voltage"])
+    for key in _VOLTAGE_SUMMED:
+        volt[key] = int(sum(d["voltage"][key] for d in days))
+    for key, how in (("min_before_pu", min), ("min_after_pu", min), ("max_before_pu", max),
+                     ("max_after_pu", max)):
+        volt[key] = round(how(d["voltage"][key] for d in days), 4)
+    volt["buses_violated_before"] = out.pop("buses_violated_before")
+    volt["buses_violated_after"] = out.pop("buses_violated_after")
+    out["voltage"] = volt
+    out["rounds"] = [{"day": d["start_utc"][:10], **r} for d in days for r in d["rounds"]]
+    out["unsolved"] = _merge_unsolved(days, "unsolved", "cp_id", per_day)
+    out["unsolved_voltage"] = _merge_unsolved(days, "unsolved_voltage", "bus", per_day)
+    out["days"] = [{
+        "day": d["start_utc"][:10],
+        "overload_energy_before_kwh": round(d["overload_energy_before_kwh"], 3),
+        "overload_energy_after_kwh": round(d["overload_energy_after_kwh"], 3),
+        "worst_loading_before_pct": round(d["worst_loading_before_pct"], 2),
+        "worst_loading_after_pct": round(d["worst_loading_after_pct"], 2),
+        "dso_cost_eur": round(d["dso_cost_eur"], 2), "dso_paid_eur": round(d["dso_paid_eur"], 2),
+        "activated_energy_kwh": round(d["activated_energy_kwh"], 3), "n_awards": d["n_awards"],
+    } for d in days]
+    return out

@@ -1,5 +1,12 @@
 """The run folder: tables (Parquet and CSV), ``kpis.json`` and ``report.html``.
 
+A run is the scenario's days in order (``localflex.sim.market_run``); the folder is written
+as the days end, one day's frames in memory at a time: per-ISP and per-offer tables are
+appended (ISPs counted over the whole run; with more than one day, offer ids start with
+their day ``YYYY-MM-DD/`` so they stay unique), the summaries are running extremes and sums,
+``kpis.json`` adds the days up (``kpis.combine_kpis``), and the report's charts show the day
+with the most overload before the market. A one-day run writes what it always wrote.
+
 A run folder is staged inside its final place and its files move in only when every file is
 complete, the marker ``.localflex-run.json`` last, so a failed run never leaves a folder that
 looks finished, and an existing folder is written only under the rules of
@@ -34,16 +41,20 @@ always hold every point and bus.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from localflex.grid import overload_kw
 from localflex.safe_io import write_output_dir
 from localflex.sim.engine import DayResult, voltage_violations
-from localflex.sim.report import render_report
+from localflex.sim.report import render_report, report_plots
+from localflex.sim.scenario import Scenario
 
 __all__ = ["LONG_TABLE_MAX_ELEMENTS", "run_tables", "write_run_folder"]
 
@@ -157,23 +168,152 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_run_folder(day: DayResult, kpis: dict[str, Any], out_dir: str | Path, *,
-                     overwrite: bool = False) -> Path:
-    """Write every output into ``out_dir`` (all or nothing), following ``localflex.safe_io``:
-    a new or empty folder, or with ``overwrite`` an earlier localflex run folder, whose own
-    files alone are replaced."""
+class _TableSink:
+    """One table of a run folder, kept day by day as Parquet parts in the staging folder and
+    written at the end, part by part, to ``NAME.parquet`` and ``NAME.csv`` (a run of many
+    days never holds more than one day's rows of a table). Days whose columns differ (a
+    column all empty on one day) are written on the union of their schemas."""
+
+    def __init__(self, folder: Path, name: str) -> None:
+        self.folder, self.name = folder, name
+        self.parts = folder / f".{name}.parts"
+        self.n_parts = 0
+        self.empty: pd.DataFrame | None = None
+
+    def add(self, frame: pd.DataFrame) -> None:
+        frame = frame.reset_index(drop=True)
+        if frame.empty:
+            if self.empty is None or len(frame.columns) > len(self.empty.columns):
+                self.empty = frame
+            return
+        self.parts.mkdir(exist_ok=True)
+        frame.to_parquet(self.parts / f"{self.n_parts:06d}.parquet", index=False)
+        self.n_parts += 1
+
+    def close(self) -> None:
+        parquet, csv = self.folder / f"{self.name}.parquet", self.folder / f"{self.name}.csv"
+        if not self.n_parts:
+            frame = self.empty if self.empty is not None else pd.DataFrame()
+            frame.to_parquet(parquet, index=False)
+            frame.to_csv(csv, index=False)
+            return
+        paths = [self.parts / f"{i:06d}.parquet" for i in range(self.n_parts)]
+        schemas = [pq.read_schema(path) for path in paths]
+        schema = (schemas[0] if all(s.equals(schemas[0], check_metadata=False)
+                                    for s in schemas)
+                  else pa.unify_schemas(schemas, promote_options="permissive"))
+        with pq.ParquetWriter(parquet, schema) as writer:
+            for i, path in enumerate(paths):
+                table = pq.read_table(path)
+                if not table.schema.equals(schema, check_metadata=False):
+                    table = pa.table([table.column(f.name).cast(f.type)
+                                      if f.name in table.column_names
+                                      else pa.nulls(table.num_rows, f.type)
+                                      for f in schema], schema=schema)
+                writer.write_table(table)
+                table.to_pandas().to_csv(csv, mode="a", header=i == 0, index=False)
+                path.unlink()
+        self.parts.rmdir()
+
+
+class _Summaries:
+    """``cp_summary`` and ``bus_summary`` over every day so far (extremes, sums)."""
+
+    _CP_MAX = ("worst_loading_before_pct", "worst_loading_after_pct",
+               "max_overload_before_kw", "max_overload_after_kw")
+    _CP_SUM = ("overload_before_kwh", "overload_after_kwh")
+    _BUS_MIN = ("vm_min_before_pu", "vm_min_after_pu")
+    _BUS_MAX = ("vm_max_before_pu", "vm_max_after_pu")
+    _BUS_SUM = ("isps_violated_before", "isps_violated_after")
+
+    def __init__(self) -> None:
+        self.cp: pd.DataFrame | None = None
+        self.bus: pd.DataFrame | None = None
+
+    def add(self, day: DayResult, cp: pd.DataFrame, bus: pd.DataFrame) -> None:
+        cps = day.congestion_points
+        cp = cp.assign(max_overload_before_kw=overload_kw(day.before, cps).max(axis=0),
+                       max_overload_after_kw=overload_kw(day.after, cps).max(axis=0))
+        if self.cp is None or self.bus is None:
+            self.cp, self.bus = cp, bus
+            return
+        for col in self._CP_MAX:
+            self.cp[col] = np.fmax(self.cp[col].to_numpy(), cp[col].to_numpy())
+        for col in self._CP_SUM:
+            self.cp[col] = self.cp[col].to_numpy() + cp[col].to_numpy()
+        for col in self._BUS_MIN:
+            self.bus[col] = np.fmin(self.bus[col].to_numpy(), bus[col].to_numpy())
+        for col in self._BUS_MAX:
+            self.bus[col] = np.fmax(self.bus[col].to_numpy(), bus[col].to_numpy())
+        for col in self._BUS_SUM:
+            self.bus[col] = self.bus[col].to_numpy() + bus[col].to_numpy()
+
+
+def write_run_folder(days: Iterable[DayResult], scenario: Scenario, out_dir: str | Path, *,
+                     overwrite: bool = False,
+                     day_done: Callable[[DayResult], None] | None = None
+                     ) -> tuple[Path, dict[str, Any]]:
+    """Write the run of ``days`` (``sim.market_run.market_days``) into ``out_dir`` (all or
+    nothing), following ``localflex.safe_io``: a new or empty folder, or with ``overwrite``
+    an earlier localflex run folder, whose own files alone are replaced.
+
+    Each day's tables are appended as the day ends (ISPs of the whole horizon; with more
+    than one day, offer ids start with the day, ``YYYY-MM-DD/``), the summaries and KPIs
+    (``kpis.combine_kpis``) cover every day; the report's charts show the day with the most
+    overload before the market (the run's one day, when it has one). Returns the folder and
+    the KPIs."""
+    from localflex.sim.kpis import combine_kpis, compute_kpis
+    from localflex.sim.market_run import shift_day
+
+    result: dict[str, Any] = {}
+    several = scenario.time.days > 1
 
     def write(staging: Path) -> None:
         tables = staging / "tables"
         tables.mkdir()
-        for name, frame in run_tables(day).items():
-            frame = frame.reset_index(drop=True)
+        sinks: dict[str, _TableSink] = {}
+        summaries = _Summaries()
+        day_kpis: list[dict[str, Any]] = []
+        worst: tuple[float, str, str] | None = None  # overload before, day, its charts
+        units_seen: set[str] = set()
+        for k, day in enumerate(days):
+            kpis = compute_kpis(day, exact=several)  # a run of days rounds its sums
+            day_kpis.append(kpis)
+            per_day = day.time_grid.n_isps
+            prefix = f"{day.time_grid.start:%Y-%m-%d}/" if several else ""
+            frames = run_tables(day)
+            summaries.add(day, frames.pop("cp_summary"), frames.pop("bus_summary"))
+            units = frames["der_units"]
+            frames["der_units"] = units[~units["der_id"].isin(units_seen)]
+            units_seen.update(units["der_id"].tolist())
+            for name, frame in frames.items():
+                if name not in sinks:
+                    sinks[name] = _TableSink(tables, name)
+                sinks[name].add(shift_day(frame, k, per_day, prefix))
+            if worst is None or kpis["overload_energy_before_kwh"] > worst[0]:
+                worst = (kpis["overload_energy_before_kwh"],
+                         f"{day.time_grid.start:%Y-%m-%d}", report_plots(day))
+            if day_done is not None:
+                day_done(day)
+        if worst is None or summaries.cp is None or summaries.bus is None:
+            raise ValueError("a run has at least one day")
+        for sink in sinks.values():
+            sink.close()
+        kpis = combine_kpis(day_kpis, summaries.cp, summaries.bus)
+        cp_summary = summaries.cp.drop(columns=["max_overload_before_kw",
+                                                "max_overload_after_kw"])
+        for name, frame in (("cp_summary", cp_summary), ("bus_summary", summaries.bus)):
             frame.to_parquet(tables / f"{name}.parquet", index=False)
             frame.to_csv(tables / f"{name}.csv", index=False)
         (staging / "kpis.json").write_text(
             json.dumps(kpis, indent=2, default=_json_default), encoding="utf-8")
-        (staging / "report.html").write_text(render_report(day, kpis), encoding="utf-8")
-        (staging / "scenario.json").write_text(
-            day.scenario.model_dump_json(indent=2), encoding="utf-8")
+        note = (f"Charts: {worst[1]}, the day of the run with the most overload before the "
+                "market." if several else "")
+        (staging / "report.html").write_text(render_report(None, kpis, note, worst[2]),
+                                             encoding="utf-8")
+        (staging / "scenario.json").write_text(scenario.model_dump_json(indent=2),
+                                               encoding="utf-8")
+        result["kpis"] = kpis
 
-    return write_output_dir(Path(out_dir), write, overwrite=overwrite, command="run")
+    path = write_output_dir(Path(out_dir), write, overwrite=overwrite, command="run")
+    return path, result["kpis"]

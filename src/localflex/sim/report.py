@@ -16,7 +16,7 @@ import pandas as pd
 from localflex.sim.engine import DayResult
 from localflex.sim.svg_chart import PALETTE, Chart, svg_document
 
-__all__ = ["render_report"]
+__all__ = ["render_report", "report_plots"]
 
 _BEFORE = "#c0392b"
 _AFTER = "#1f6fb2"
@@ -121,6 +121,10 @@ def merit_order_figure(day: DayResult) -> list[Chart]:
         return [chart]
     if "status" in merit:  # offers that could relieve a need; the rest are not in the race
         merit = merit[merit["status"].isin(["accepted", "not needed"])]
+    if merit.empty:
+        chart = Chart((0, 1), (0, 1), height=120)
+        chart.text(0.5, 0.5, "no need, no offer in the race")
+        return [chart]
     merit = merit.sort_values("price_eur_per_mwh", kind="stable")
     width = merit["max_power_kw"].to_numpy()
     price = merit["price_eur_per_mwh"].to_numpy()
@@ -146,8 +150,44 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, border=0, classes="t", float_format=lambda v: f"{v:,.2f}")
 
 
-def render_report(day: DayResult, kpis: dict[str, Any]) -> str:
-    """The whole report as one self-contained HTML page (plots as inline SVG)."""
+def days_figure(kpis: dict[str, Any]) -> list[Chart]:
+    """A run of several days: overload energy before and after the market, day by day."""
+    days = kpis["days"]
+    x = np.arange(len(days), dtype=float)
+    before = np.array([d["overload_energy_before_kwh"] for d in days], dtype=float)
+    after = np.array([d["overload_energy_after_kwh"] for d in days], dtype=float)
+    chart = Chart((0.0, max(x[-1], 1.0)), (0.0, max(float(before.max()), float(after.max()),
+                                                      1.0)),
+                  height=240, y_label="overload energy kWh",
+                  x_label=f"days from {days[0]['day']}")
+    chart.line(x, before, color=_BEFORE, width=1.2, label="forecast (before)")
+    chart.line(x, after, color=_AFTER, width=1.6, label="after re-dispatch")
+    return [chart]
+
+
+def report_plots(day: DayResult) -> str:
+    """The report's charts of ``day`` as HTML (inline SVG)."""
+    figures = [
+        ("Loading per congestion point", loading_figure(day)),
+        ("Voltage band", voltage_figure(day)),
+        ("Activations per aggregator and DER type", activation_figure(day)),
+        ("Merit order cleared by the DSO", merit_order_figure(day)),
+    ]
+    return "".join(
+        f"<h2>{html.escape(title)}</h2>{svg_document(charts, f'p{i}_')}"
+        for i, (title, charts) in enumerate(figures)
+    )
+
+
+def render_report(day: DayResult | None, kpis: dict[str, Any], note: str = "",
+                  plots: str | None = None) -> str:
+    """The whole report as one self-contained HTML page (plots as inline SVG: ``plots``, or
+    drawn from ``day``); ``note`` (a run of several days: which day the charts show) stands
+    above the charts."""
+    if plots is None:
+        if day is None:
+            raise ValueError("render_report needs a day or its plots")
+        plots = report_plots(day)
     headline = [
         ("grid", kpis["grid"]),
         ("start (UTC)", kpis["start_utc"]),
@@ -166,16 +206,9 @@ def render_report(day: DayResult, kpis: dict[str, Any]) -> str:
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in headline)
-    figures = [
-        ("Loading per congestion point", loading_figure(day)),
-        ("Voltage band", voltage_figure(day)),
-        ("Activations per aggregator and DER type", activation_figure(day)),
-        ("Merit order cleared by the DSO", merit_order_figure(day)),
-    ]
-    plots = "".join(
-        f"<h2>{html.escape(title)}</h2>{svg_document(charts, f'p{i}_')}"
-        for i, (title, charts) in enumerate(figures)
-    )
+    what = f"{len(kpis['days'])} market days" if kpis.get("days") else "market day"
+    days = (f"<h2>The run day by day</h2>{svg_document(days_figure(kpis), 'pd_')}"
+            if kpis.get("days") else "")
     unsolved = pd.DataFrame(kpis["unsolved"]).drop(columns=["isps"], errors="ignore")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -187,10 +220,10 @@ table.t {{ border-collapse: collapse; font-size: 0.9em; }}
 table.t td, table.t th {{ padding: 2px 8px; border-bottom: 1px solid #ddd; }}
 div.chart svg {{ display: block; max-width: 100%; height: auto; }}
 </style></head><body>
-<h1>localflex market day: {html.escape(kpis['scenario'])}</h1>
+<h1>localflex {what}: {html.escape(kpis['scenario'])}</h1>
 <table class="k">{rows}</table>
 <h2>Clearing rounds</h2>{_table(pd.DataFrame(kpis['rounds']))}
 <h2>Congestion left unsolved</h2>{_table(unsolved)}
-{plots}
+{days}{f"<p>{html.escape(note)}</p>" if note else ""}{plots}
 </body></html>
 """

@@ -1,4 +1,4 @@
-"""The scenario file: one YAML document that fully describes a simulated market day.
+"""The scenario file: one YAML document that fully describes simulated market days.
 
 A scenario names the grid (a SimBench code, paper §5: the DSO's distribution grid), the
 horizon, the DER fleets that aggregators pool (§2, §4), the aggregators and their cost
@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 
+MAX_DAYS = 3660  # ten years of market days: a longer run is a typo, not a study
 MAX_SEED = 2**63 - 1  # numpy seeds are unsigned 64-bit; keep them signed-safe
 PRICE_LIMIT_EUR_PER_MWH = 100_000.0  # |price| above this is a typo, not a market price
 
@@ -52,7 +53,10 @@ class GridSpec(_Strict):
 
 class TimeSpec(_Strict):
     day: date = Field(description="first market day (UTC); SimBench profiles map by date")
-    days: int = Field(1, ge=1, le=31)
+    days: int = Field(
+        1, ge=1, le=MAX_DAYS,
+        description="market days run in order from `day`, each starting from the DERs' state "
+                    "at the end of the day before (the study loop's cell; up to ten years)")
     isp_minutes: Literal[15, 30, 60] = 15
 
 

@@ -19,12 +19,41 @@ monitored points (the engine's sparse sensitivities), so a study day runs on a
 ``1-MVLV-*-all-2-sw`` area in memory that grows with offers x needs.
 """
 
-from localflex.study.cell import run_cell
-from localflex.study.day import DAY_KPIS, DayOutcome, run_day
-from localflex.study.results import StudyResults, summarise
-from localflex.study.runner import StudyRun, read_kpis, run_study
-from localflex.study.schema import Cell, Study, StudyError, expand_cells, load_study, parse_study
-from localflex.study.stats import kpi_statistics, paired_differences
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_HOME = {  # name -> module: imported on first use, so that `localflex run` (which runs
+    # study.day) does not pay for Dask, SciPy and the report (``__getattr__``, PEP 562)
+    "run_cell": "cell", "DAY_KPIS": "day", "DayOutcome": "day", "run_day": "day",
+    "StudyResults": "results", "summarise": "results", "StudyRun": "runner",
+    "read_kpis": "runner", "run_study": "runner", "Cell": "schema", "Study": "schema",
+    "StudyError": "schema", "expand_cells": "schema", "load_study": "schema",
+    "parse_study": "schema", "kpi_statistics": "stats", "paired_differences": "stats",
+}
+
+if TYPE_CHECKING:
+    from localflex.study.cell import run_cell
+    from localflex.study.day import DAY_KPIS, DayOutcome, run_day
+    from localflex.study.results import StudyResults, summarise
+    from localflex.study.runner import StudyRun, read_kpis, run_study
+    from localflex.study.schema import (
+        Cell,
+        Study,
+        StudyError,
+        expand_cells,
+        load_study,
+        parse_study,
+    )
+    from localflex.study.stats import kpi_statistics, paired_differences
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'localflex.study' has no attribute {name!r}")
+    value = getattr(import_module(f"localflex.study.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DAY_KPIS",

@@ -7,7 +7,11 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
 1. **Forecast** (``prepare_market``): the DSO's forecast net load with every DER at its
    baseline, the aggregators' offers on the forecast envelopes, the BRPs' and TSO's seeded
    requests (``make_design_input``).
-2. **Day-ahead**: the design clears on the forecast (``market.designs.DESIGNS``).
+2. **Day-ahead**: the design clears on the forecast (``market.designs.DESIGNS``), or, for
+   ``DSO_MARKET_DAY``, the DSO's own market day of ``sim.engine`` (``clear_day_ahead``: the
+   single buyer's network-aware LP with voltage, in rounds verified by power flow on the
+   forecast with the DERs' modelled response). ``localflex run`` is this design over the
+   scenario's days with ``error_scale`` 0 and no intraday (``sim.market_run``): one engine.
 3. **Reality**: each unit's baseline and flexibility are multiplied by ``max(1 + ε, 0)``,
    ``ε`` drawn from the DER family's error model of ``der.forecast`` (day-ahead horizon,
    common factor shared by the family's units, the rest idiosyncratic). The aggregators split
@@ -23,8 +27,10 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
 5. **Settlement** (``localflex.settlement``): every aggregator award of both markets is
    checked against the meters (declared baseline − metered net load of the award's pool,
    ``delivery_check``), paid for what was delivered, with the under-delivery rule of the
-   study; control and curtailment are paid as traded; all of it is booked on a double-entry
-   ledger that sums to zero cents. Money KPIs come from the ledger.
+   study; control, curtailment and hand-entered offers are paid as traded; all of it is
+   booked on a double-entry ledger that sums to zero cents. Money KPIs come from the
+   ledger. With ``detail`` the day also returns its record (``sim.engine.DayResult``) for a
+   run folder.
 
 Common random numbers: the requests, the forecast errors and the intraday offers are drawn
 from generators seeded by ``(seed, day)`` only, never by the design, so every design of the
@@ -48,7 +54,7 @@ import pandas as pd
 
 from localflex.aggregator import OfferBook, build_offers, dispatch_awards
 from localflex.der.forecast import FORECAST_ERROR, ForecastError, sample_realised_kw
-from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, Role
+from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, InputError, Role
 from localflex.grid import (
     BusLoads,
     congestion_points,
@@ -56,11 +62,11 @@ from localflex.grid import (
     overload_kw,
     run_power_flow,
     sparse_sensitivity,
+    voltage_limits,
 )
 from localflex.market import clear_dso_single_buyer
 from localflex.market.designs import DESIGNS, DesignParams
 from localflex.market.designs.ledger import TradePurpose
-from localflex.market.designs.result import injection_delta_kw
 from localflex.market.designs.strategic import markups_for_day, settle_day
 from localflex.settlement.delivery import (
     DeliveryRules,
@@ -71,11 +77,20 @@ from localflex.settlement.delivery import (
     pooled_measurements,
 )
 from localflex.settlement.ledger import build_ledger, transactions_frame
-from localflex.sim.engine import thermal_needs
+from localflex.sim.engine import (
+    DSO_MARKET_DAY,
+    DayResult,
+    bus_injection_delta_kw,
+    clear_day_ahead,
+    day_ahead_trades,
+    payments_from_delivery,
+    thermal_needs,
+)
 from localflex.sim.scenario import Scenario
 from localflex.sim.setup import MarketSetup, design_input_from_setup, prepare_market
 
-__all__ = ["DAY_KPIS", "OVERLOAD_TOLERANCE_KW", "DayOutcome", "day_seed", "run_day"]
+__all__ = ["DAY_KPIS", "DSO_MARKET_DAY", "OVERLOAD_TOLERANCE_KW", "DayOutcome", "day_seed",
+           "run_day"]
 
 OVERLOAD_TOLERANCE_KW = 0.1
 """Overload below 0.1 kW is power-flow and linearisation noise (as in ``sim.engine``)."""
@@ -117,6 +132,7 @@ class DayOutcome:
     ledger: pd.DataFrame
     der_states: list[dict[str, np.ndarray]] | None = None  # the fleets' end of day
     strategy_state: object | None = None  # aggregator.strategies.StrategyState after the day
+    detail: DayResult | None = None  # the day's record for a run folder (``detail=True``)
 
 
 def day_seed(seed: int, day: date) -> int:
@@ -161,6 +177,11 @@ def _awards_from_trades(trades: pd.DataFrame, offers: pd.DataFrame, isp_hours: f
     pooled = offers[offers["pool"] >= 0]
     der_type = pooled.set_index("offer_id")["der_type"]
     mine = trades[trades["offer_id"].isin(der_type.index)]
+    if "round" in mine:  # the DSO market day's clearing rounds
+        return mine.assign(
+            aggregator_id=mine["seller_id"], price_eur_per_mwh=mine["ask_eur_per_mwh"],
+            cost_eur=mine["received_eur"], der_type=mine["offer_id"].map(der_type),
+        )[[*AWARD_COLUMNS, "buyer_id", "round"]].reset_index(drop=True)
     energy_mwh = mine["power_kw"].to_numpy(dtype=float) * isp_hours / 1000.0
     received = mine["received_eur"].to_numpy(dtype=float)
     return pd.DataFrame({
@@ -210,8 +231,10 @@ def _settle(setup: MarketSetup, awards: pd.DataFrame, trades: pd.DataFrame,
                                       setup.baseline_kw, metered_kw)
     delivery = delivery_check(awards, base, meter, h, rules, buyer_id=dso_id)
     parts = [coded_delivery_transactions(delivery).frame()]
+    by_hand = setup.offers.loc[setup.offers["pool"] < 0, "offer_id"]
     fallback = trades[trades["purpose"].isin([TradePurpose.CONTROL.value,
-                                              TradePurpose.CURTAIL.value])]
+                                              TradePurpose.CURTAIL.value])
+                      | trades["offer_id"].isin(by_hand)]  # hand-entered: as traded
     if len(fallback):
         parts.append(transactions_frame(
             fallback["buyer_id"].to_numpy(dtype=object),
@@ -219,7 +242,8 @@ def _settle(setup: MarketSetup, awards: pd.DataFrame, trades: pd.DataFrame,
             fallback["trade_id"].to_numpy(dtype=object), fallback["isp"].to_numpy(),
             fallback["purpose"].to_numpy(dtype=object)))
     parties: dict[str, Role] = {dso_id: Role.DSO, tso_id: Role.TSO}
-    for seller in fallback["seller_id"].unique():  # contracted / curtailed customers
+    for seller in fallback.loc[~fallback["offer_id"].isin(by_hand), "seller_id"].unique():
+        # contracted / curtailed customers
         parties[str(seller)] = Role.PROSUMER
     for frame in parts:
         for col in ("payer", "payee"):
@@ -276,28 +300,50 @@ def run_day(
     der_states: list[dict[str, np.ndarray]] | None = None,
     strategy=None,
     strategy_state=None,
+    step=None,
+    detail: bool = False,
 ) -> DayOutcome:
     """One study day of ``design`` (module docstring); ``scenario`` is the cell's.
 
-    ``der_states``: the DERs' start (the previous day's ``DayOutcome.der_states``);
+    ``design`` is a name of ``market.designs.DESIGNS`` or ``DSO_MARKET_DAY`` (the DSO's
+    market day of ``sim.engine``: ``clear_day_ahead`` clears the forecast in verified
+    rounds). ``der_states``: the DERs' start (the previous day's ``DayOutcome.der_states``);
     ``strategy`` (``aggregator.strategies``) with its ``strategy_state`` of the day before:
-    the aggregators bid its markups and it learns from the day's trades."""
+    the aggregators bid its markups and it learns from the day's trades. ``step`` is told
+    each stage's name as it starts; ``detail`` keeps the day's record (``DayResult``) for a
+    run folder."""
     scen = day_scenario(scenario, day, seed)
-    setup = prepare_market(scen, der_states=der_states)
+    setup = prepare_market(scen, step, der_states=der_states)
     grid, env, tg = setup.grid, setup.envelope, setup.time_grid
     h, n_isps = tg.isp_hours, tg.n_isps
     dseed = day_seed(seed, day)
-    inp = design_input_from_setup(setup, params, dseed)
-    markups: dict[str, float] = {}
-    if strategy is not None:
-        strategy_state = markups_for_day(inp, strategy, strategy_state, DESIGNS[design])
-        markups = dict(strategy_state.markups)
-        inp = inp.with_markups(markups)
-    result = DESIGNS[design](inp)
-    if strategy is not None:
-        strategy_state = settle_day(strategy, strategy_state, inp, result)
-    trades = result.trades
     cps = congestion_points(grid)  # every point (inp.cps: the design's monitored ones)
+    markups: dict[str, float] = {}
+    da = None
+    if design == DSO_MARKET_DAY:
+        if strategy is not None:
+            raise InputError("bidding.strategy", "a strategy",
+                             f"'scenario' with the design {DSO_MARKET_DAY}")
+        da = clear_day_ahead(setup, step=step,
+                             max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
+        dso_id, tso_id = scen.market.dso_name, "TSO"
+        engine = scen.grid.power_flow_engine
+        trades = day_ahead_trades(da.awards, dso_id)
+        forecast_over_kw = overload_kw(da.before, cps)
+        da_residual_kwh = da.residual_overload_kwh
+    else:
+        inp = design_input_from_setup(setup, params, dseed)
+        if strategy is not None:
+            strategy_state = markups_for_day(inp, strategy, strategy_state, DESIGNS[design])
+            markups = dict(strategy_state.markups)
+            inp = inp.with_markups(markups)
+        result = DESIGNS[design](inp)
+        if strategy is not None:
+            strategy_state = settle_day(strategy, strategy_state, inp, result)
+        dso_id, tso_id, engine = inp.dso_id, inp.tso_id, inp.engine
+        trades = result.trades
+        forecast_over_kw = inp.on_every_point(inp.needs.overload_kw)
+        da_residual_kwh = float(result.kpis["residual_overload_kwh"])
 
     # reality: the same draw for every design of this seed and day
     rng = np.random.default_rng([dseed, 11])
@@ -308,15 +354,23 @@ def run_day(
 
     awards_da = _awards_from_trades(trades, setup.offers, h)
     requested = dispatch_awards(awards_da, setup.book, env.up_kw, env.down_kw)
-    feasible = np.clip(requested, -down_real, up_real)
+    feasible = np.clip(requested, -down_real, up_real) + 0.0  # + 0.0: no -0.0 setpoints
     by_bus = trades[~trades["offer_id"].isin(awards_da["offer_id"])]  # control, curtail, extra
-    bus_delta = injection_delta_kw(inp, by_bus)
+    bus_delta = bus_injection_delta_kw(by_bus, grid.bus_ids, n_isps)
+
+    verified = da is not None and bool((factor == 1.0).all())  # reality is the forecast
 
     def realised_state(delta_kw: np.ndarray):
+        if verified and np.array_equal(delta_kw, da.requested_kw):
+            # the DSO market day verified this very dispatch on the forecast
+            units = da.realised_kw
+            loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
+                             setup.placed.background_q_kvar)
+            return units, loads, da.after
         units = real_baseline + (_respond(setup, delta_kw) - baseline)
         loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
                          setup.placed.background_q_kvar)
-        return units, loads, run_power_flow(grid, loads, engine=inp.engine)
+        return units, loads, run_power_flow(grid, loads, engine=engine)
 
     units, loads, state = realised_state(feasible)
     realised_over = _overload_kwh(state, cps, h)
@@ -337,21 +391,23 @@ def run_day(
                 book.offers[list(OFFER_COLUMNS)], needs, n_isps=n_isps,
                 max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
             if len(cleared.awards):
-                awards_id = cleared.awards[list(AWARD_COLUMNS)].assign(buyer_id=inp.dso_id)
+                awards_id = cleared.awards[list(AWARD_COLUMNS)].assign(buyer_id=dso_id)
                 awards_id = awards_id.assign(offer_id="id:" + awards_id["offer_id"])
                 extra = dispatch_awards(cleared.awards, book, free_up, free_down)
                 feasible = feasible + extra
                 units, loads, state = realised_state(feasible)
 
     final_over = _overload_kwh(state, cps, h)
-    forecast_over_kw = inp.on_every_point(inp.needs.overload_kw)
     forecast_over = forecast_over_kw > OVERLOAD_TOLERANCE_KW
-    parts = [a.assign(round=r) for r, a in ((1, awards_da), (2, awards_id)) if len(a)]
+    if "round" not in awards_da:
+        awards_da = awards_da.assign(round=1)
+    id_round = int(awards_da["round"].max()) + 1 if len(awards_da) else 2
+    parts = [a for a in (awards_da, awards_id.assign(round=id_round)) if len(a)]
     awards = (pd.concat(parts, ignore_index=True) if parts
-              else awards_da.assign(round=pd.Series(dtype=np.int64)))
+              else awards_da.astype({"round": np.int64}))
     awards = _net_awards(awards.astype({"bus": np.int64, "isp": np.int64,
                                         "power_kw": float}), h)
-    delivery, ledger = _settle(setup, awards, trades, units, rules, inp.dso_id, inp.tso_id)
+    delivery, ledger = _settle(setup, awards, trades, units, rules, dso_id, tso_id)
 
     response = units - real_baseline
     asked = feasible != 0.0
@@ -364,7 +420,7 @@ def run_day(
     kpis = {
         "forecast_overload_kwh": float(np.where(forecast_over, forecast_over_kw, 0.0)
                                        .sum() * h),
-        "da_residual_overload_kwh": float(result.kpis["residual_overload_kwh"]),
+        "da_residual_overload_kwh": da_residual_kwh,
         "realised_overload_kwh": float(realised_over.sum()),
         "residual_overload_kwh": float(final_over.sum()),
         "new_overload_kwh": float(final_over[~forecast_over].sum()),
@@ -381,11 +437,51 @@ def run_day(
         "delivered_share": delivered / awarded if awarded > 0 else float("nan"),
         "rebound_kwh": float(np.abs(np.where(asked, 0.0, response)).sum() * h),
         "forecast_error_kwh": float(np.abs(real_baseline - baseline).sum() * h),
-        "dso_cost_eur": _net_eur(ledger, (party == inp.dso_id).to_numpy()),
-        "tso_cost_eur": _net_eur(ledger, (party == inp.tso_id).to_numpy()),
+        "dso_cost_eur": _net_eur(ledger, (party == dso_id).to_numpy()),
+        "tso_cost_eur": _net_eur(ledger, (party == tso_id).to_numpy()),
         "brp_cost_eur": _net_eur(ledger, (role == Role.BRP.value).to_numpy()),
         "aggregator_revenue_eur": -_net_eur(ledger, (role == Role.AGGREGATOR.value).to_numpy()),
         "penalty_eur": float(delivery["penalty_eur"].sum()),
         "mean_markup": float(np.mean(list(markups.values()))) if markups else 0.0,
     }
-    return DayOutcome(kpis, ledger, setup.placed.end_states(tg, feasible), strategy_state)
+    record = (_record(setup, da, cps, state, awards, by_bus, delivery, real_baseline, units,
+                      feasible, dso_id) if detail else None)
+    return DayOutcome(kpis, ledger, setup.placed.end_states(tg, feasible), strategy_state,
+                      record)
+
+
+def _record(setup: MarketSetup, da, cps: pd.DataFrame, state, awards: pd.DataFrame,
+            by_bus: pd.DataFrame, delivery: pd.DataFrame, real_baseline: np.ndarray,
+            units: np.ndarray, feasible: np.ndarray, dso_id: str) -> DayResult:
+    """The day as a run folder shows it (``sim.outputs``): forecast and realised grid, the
+    awards (pooled, netted per pool and ISP, and hand-entered), payments on delivery; the
+    units' baseline is reality's (the forecast's under a perfect forecast)."""
+    hand = by_bus[by_bus["offer_id"].isin(setup.offers.loc[setup.offers["pool"] < 0,
+                                                           "offer_id"])]
+    hand = hand.assign(aggregator_id=hand["seller_id"], der_type="mixed",
+                       price_eur_per_mwh=hand["ask_eur_per_mwh"], cost_eur=hand["paid_eur"],
+                       round=hand.get("round", 1))[[*AWARD_COLUMNS, "round"]]
+    shown = awards[[*AWARD_COLUMNS, "round"]]
+    if len(hand):
+        shown = pd.concat([shown, hand], ignore_index=True) if len(shown) else hand
+    if len(delivery):
+        delivery = delivery.assign(offer_id=awards["offer_id"].to_numpy())
+    payments = payments_from_delivery(delivery, hand[list(AWARD_COLUMNS)], dso_id)
+    if da is None:  # a design of the registry: the forecast is its own power flow
+        before = run_power_flow(setup.grid, setup.forecast_loads,
+                                engine=setup.scenario.grid.power_flow_engine)
+        empty = pd.DataFrame()
+        rounds, shortfalls, v_short, merit, monitored = [], empty, empty, setup.offers.assign(
+            accepted_kw=0.0), None
+    else:
+        before, rounds, shortfalls = da.before, da.rounds, da.shortfalls
+        v_short, merit, monitored = da.voltage_shortfalls, da.merit_order, da.monitored
+    return DayResult(
+        scenario=setup.scenario, time_grid=setup.time_grid, grid=setup.grid,
+        congestion_points=cps, voltage_limits=voltage_limits(setup.grid),
+        envelope=setup.envelope, unit_aggregator=setup.portfolio.unit_aggregator,
+        before=before, after=state, offers=setup.offers, awards=shown,
+        shortfalls=shortfalls, merit_order=merit, payments=payments,
+        baseline_kw=real_baseline, realised_kw=units, requested_delta_kw=feasible,
+        rounds=rounds, voltage_shortfalls=v_short, monitored=monitored, delivery=delivery,
+    )

@@ -4,7 +4,9 @@ Paper §7 asks what each market design is worth; one day on one feeder cannot sa
 names a base scenario (``localflex.sim.scenario``) and the axes it sweeps:
 
 * ``grids``: SimBench codes (default: the base scenario's grid);
-* ``designs``: market designs of ``localflex.market.designs`` (``"all"`` or names);
+* ``designs``: market designs of ``localflex.market.designs`` (``"all"`` or names), and
+  ``dso_market_day``, the DSO's own market day of ``localflex run`` (``sim.engine``: the
+  single buyer's network-aware clearing with voltage, in verified rounds), by name only;
 * ``parameters``: any scenario key by dotted path (``ders.ev_share_of_households``,
   ``grid.sgen_scale``, ``market.price_cap_eur_per_mwh``, ...) or any design parameter as
   ``design.<key>`` (``design.n_brps``, ``design.thresholds.red_factor``), each with a list of
@@ -313,11 +315,19 @@ def cell_id(definition: dict[str, Any]) -> str:
 def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
     """Every combination grid × design × parameters × seed × date range, in a fixed order."""
     from localflex.market.designs import resolve_designs
+    from localflex.sim.engine import DSO_MARKET_DAY
 
+    names = (study.designs if isinstance(study.designs, list)
+             else [n.strip() for n in study.designs.split(",") if n.strip()])
     try:
-        designs = resolve_designs(study.designs)
+        if DSO_MARKET_DAY in names:  # the DSO's own market day (sim.engine), by name only
+            designs = list(dict.fromkeys(
+                d for n in names for d in ([n] if n == DSO_MARKET_DAY else resolve_designs([n]))))
+        else:
+            designs = resolve_designs(study.designs)
     except InputError as exc:
-        raise StudyError("designs", exc.value, exc.expected) from None
+        raise StudyError("designs", exc.value,
+                         f"{exc.expected}, or {DSO_MARKET_DAY}") from None
     base = _base_scenario(study, base_dir)
     _validated_scenario(base, {})
     grids = study.grids or [str(base.get("grid", {}).get("simbench_code"))]
@@ -350,6 +360,9 @@ def expand_cells(study: Study, base_dir: Path | None = None) -> list[Cell]:
                 param_keys[key] = f"parameters.{key}"
         forecast = _validated_section(ForecastSpec, "forecast", forecast, keys)
         bidding = _validated_section(BiddingSpec, "bidding", bidding, keys)
+        if DSO_MARKET_DAY in designs and bidding.get("strategy", "scenario") != "scenario":
+            raise StudyError("bidding.strategy", bidding["strategy"],
+                             f"'scenario' when designs include {DSO_MARKET_DAY}")
         token = json.dumps([scen, dparams], sort_keys=True, default=str)
         if token not in scenario_cache:
             scen = _validated_scenario(scen, param_keys)
