@@ -174,7 +174,12 @@ def _extra_delta_per_bus(awards: pd.DataFrame, bus_ids: np.ndarray, n_isps: int)
 def day_ahead_trades(awards: pd.DataFrame, dso_id: str) -> pd.DataFrame:
     """The DSO's awards (AWARD_COLUMNS + round) as design trades (``DESIGN_TRADE_COLUMNS``
     + round): purpose grid, pay-as-offer, the DSO pays what the seller receives."""
-    from localflex.market.designs.ledger import DESIGN_TRADE_COLUMNS, PAY_AS_OFFER, TradePurpose
+    from localflex.market.designs.ledger import (
+        DESIGN_TRADE_COLUMNS,
+        PAY_AS_OFFER,
+        TradePurpose,
+        trade_cents,
+    )
 
     n = len(awards)
     cost = awards["cost_eur"].to_numpy(dtype=float)
@@ -196,6 +201,7 @@ def day_ahead_trades(awards: pd.DataFrame, dso_id: str) -> pd.DataFrame:
         "received_eur": cost,
         "pricing": PAY_AS_OFFER,
     }, index=pd.RangeIndex(n))
+    frame["paid_cents"], frame["received_cents"] = trade_cents(frame)
     frame = frame.astype({c: d for c, (d, _u, _m) in DESIGN_TRADE_COLUMNS.items()})
     return frame.assign(round=awards["round"].to_numpy(dtype=np.int64))
 
