@@ -54,6 +54,7 @@ from localflex.grid import (
     congestion_points,
     monitored_points,
     overload_kw,
+    rerun_power_flow,
     run_power_flow,
     sparse_sensitivity,
 )
@@ -312,11 +313,15 @@ def run_day(
     by_bus = trades[~trades["offer_id"].isin(awards_da["offer_id"])]  # control, curtail, extra
     bus_delta = injection_delta_kw(inp, by_bus)
 
-    def realised_state(delta_kw: np.ndarray):
+    def realised_state(delta_kw: np.ndarray, before=None):
+        """Units, bus loads and power flow of reality; ``before`` = (loads, state) of an
+        earlier dispatch: only the ISPs whose loads changed are solved again."""
         units = real_baseline + (_respond(setup, delta_kw) - baseline)
         loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
                          setup.placed.background_q_kvar)
-        return units, loads, run_power_flow(grid, loads, engine=inp.engine)
+        state = (run_power_flow(grid, loads, engine=inp.engine) if before is None
+                 else rerun_power_flow(grid, loads, *before, engine=inp.engine))
+        return units, loads, state
 
     units, loads, state = realised_state(feasible)
     realised_over = _overload_kwh(state, cps, h)
@@ -341,7 +346,7 @@ def run_day(
                 awards_id = awards_id.assign(offer_id="id:" + awards_id["offer_id"])
                 extra = dispatch_awards(cleared.awards, book, free_up, free_down)
                 feasible = feasible + extra
-                units, loads, state = realised_state(feasible)
+                units, loads, state = realised_state(feasible, (loads, state))
 
     final_over = _overload_kwh(state, cps, h)
     forecast_over_kw = inp.on_every_point(inp.needs.overload_kw)
