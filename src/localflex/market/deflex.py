@@ -206,7 +206,7 @@ def restriction_levels(
     share = np.divide(limit, n_share, out=np.full_like(limit, np.inf), where=n_share > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(touched, share[None, :, :, None] / np.where(touched, coef, 1.0), np.inf)
-    headroom = ratio.min(axis=2)  # [2, T, A]
+    headroom = ratio.min(axis=2, initial=np.inf)  # [2, T, A]; no constraint: unlimited
     level = np.where(headroom <= BLOCKED_BELOW_KW, RestrictionLevel.BLOCKED.value,
                      np.where(headroom < limited_below_kw, RestrictionLevel.LIMITED.value,
                               RestrictionLevel.NONE.value))
