@@ -37,3 +37,21 @@ def test_realisation_draws_the_family_error_model():
     assert (factor >= 0).all()
     again = realisation_factor(types, 96, np.random.default_rng(0))
     assert np.array_equal(factor, again)
+
+
+def test_every_design_runs_a_day_without_a_monitored_point():
+    """1 January on the demo feeder: no point is near its limit, so the designs' point axis
+    is empty; every design still clears (nothing for the DSO) instead of failing."""
+    from localflex.market.designs import DESIGNS
+    from localflex.sim.setup import design_input_from_setup, prepare_market
+    from localflex.study.day import day_scenario
+
+    scenario = load_scenario(EXAMPLES / "demo.yaml")
+    day = date(2016, 1, 1)
+    setup = prepare_market(day_scenario(scenario, day, 1))
+    assert len(design_input_from_setup(setup, DesignParams()).cps) == 0
+    rules = DeliveryRules(under_delivery="penalty")
+    for design in DESIGNS:
+        kpis = run_day(scenario, day, design, DesignParams(), rules, seed=1).kpis
+        assert kpis["da_grid_kwh"] == 0.0, design
+        assert kpis["forecast_overload_kwh"] == 0.0, design
