@@ -58,3 +58,21 @@ def test_the_dso_market_day_is_a_study_design():
     assert noisy.kpis["residual_overload_kwh"] < noisy.kpis["realised_overload_kwh"]
     assert int(exact.ledger["amount_cents"].sum()) == 0
     assert exact.kpis["dso_cost_eur"] > 0 and exact.detail is None
+
+
+def test_every_design_runs_a_day_without_a_monitored_point():
+    """1 January on the demo feeder: no point is near its limit, so the designs' point axis
+    is empty; every design still clears (nothing for the DSO) instead of failing."""
+    from localflex.market.designs import DESIGNS
+    from localflex.sim.setup import design_input_from_setup, prepare_market
+    from localflex.study.day import day_scenario
+
+    scenario = load_scenario(EXAMPLES / "demo.yaml")
+    day = date(2016, 1, 1)
+    setup = prepare_market(day_scenario(scenario, day, 1))
+    assert len(design_input_from_setup(setup, DesignParams()).cps) == 0
+    rules = DeliveryRules(under_delivery="penalty")
+    for design in DESIGNS:
+        kpis = run_day(scenario, day, design, DesignParams(), rules, seed=1).kpis
+        assert kpis["da_grid_kwh"] == 0.0, design
+        assert kpis["forecast_overload_kwh"] == 0.0, design

@@ -134,24 +134,28 @@ def _future_min(volume: np.ndarray, horizon: int) -> np.ndarray:
 def _frame(pools: pd.DataFrame, isp: np.ndarray, pool: np.ndarray, direction: Direction,
            volume_kw: np.ndarray, prices: np.ndarray, block_ids: np.ndarray | str = "",
            offer_ids: np.ndarray | None = None) -> pd.DataFrame:
-    sub = pools.iloc[pool]
-    key = (sub["aggregator_id"].to_numpy().astype(str)
-           + "/b" + sub["bus"].to_numpy().astype(str)
-           + "/" + sub["der_type"].to_numpy().astype(str))
+    # per pool once (pools << offers), then gathered per offer
+    agg = pools["aggregator_id"].to_numpy()
+    bus = pools["bus"].to_numpy()
+    der = pools["der_type"].to_numpy()
     if offer_ids is None:
-        offer_ids = key + "/t" + isp.astype(str) + "/" + direction.value
+        prefix = [f"{a}/b{b}/{d}/t" for a, b, d in zip(agg.astype(str).tolist(), bus.tolist(),
+                                                      der.astype(str).tolist(), strict=True)]
+        tail = "/" + direction.value
+        offer_ids = np.array([f"{prefix[p]}{t}{tail}" for p, t in
+                              zip(pool.tolist(), isp.tolist(), strict=True)], dtype=object)
     return pd.DataFrame(
         {
             "offer_id": offer_ids,
-            "aggregator_id": sub["aggregator_id"].to_numpy(),
-            "bus": sub["bus"].to_numpy(),
+            "aggregator_id": agg[pool],
+            "bus": bus[pool],
             "isp": isp.astype(np.int64),
             "direction": direction.value,
             # whole watts, rounded down: never more than the pool holds
             "max_power_kw": np.floor(np.asarray(volume_kw) * 1000.0 + 1e-9) / 1000.0,
             "min_power_kw": 0.0,
             "price_eur_per_mwh": prices,
-            "der_type": sub["der_type"].to_numpy(),
+            "der_type": der[pool],
             "block_id": block_ids,
             "pool": pool.astype(np.int64),
         }

@@ -202,4 +202,6 @@ def validate_offers(
         "at most max_power_kw",
     )
     frame["direction"] = frame["direction"].astype(str)
-    return frame[list(OFFER_COLUMNS)].astype({k: v[0] for k, v in OFFER_COLUMNS.items()})
+    out = frame[list(OFFER_COLUMNS)]
+    cast = {k: v[0] for k, v in OFFER_COLUMNS.items() if out[k].dtype != np.dtype(v[0])}
+    return out.astype(cast) if cast else out  # only the columns not yet canonical

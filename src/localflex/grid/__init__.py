@@ -28,6 +28,7 @@ from localflex.grid.powerflow import (
     BusLoads,
     PowerFlowResult,
     bus_loads,
+    rerun_power_flow,
     run_power_flow,
 )
 from localflex.grid.sensitivity import (
@@ -80,6 +81,7 @@ __all__ = [
     "profile_steps_of",
     "relief_kw_per_kw_up",
     "relief_scale",
+    "rerun_power_flow",
     "run_power_flow",
     "sparse_sensitivity",
     "state_lights",

@@ -31,16 +31,30 @@ __all__ = ["jacobian_sensitivities"]
 
 
 def _solved_net(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray):
-    """A pandapower net with one load per bus carrying ``p_kw``/``q_kvar``, solved by runpp."""
+    """A pandapower net with one load per bus carrying ``p_kw``/``q_kvar``, solved by runpp.
+
+    The net (the grid's own loads, generators and storage out of service, one load per bus)
+    is built once per grid (``grid.cache``) and only its loads are set per call: runpp
+    builds its model afresh and starts from the same point every time, so the answer is
+    the same as on a new net."""
     import pandapower as pp
 
-    net = pandapower_net(grid.net)
-    for element in ("load", "sgen", "storage"):
-        net[element]["in_service"] = False
+    cached = grid.cache.get("jacobian_net")
+    if cached is None:
+        net = pandapower_net(grid.net)
+        for element in ("load", "sgen", "storage"):
+            net[element]["in_service"] = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            new = pp.create_loads(net, grid.bus_ids, p_mw=0.0, q_mvar=0.0)
+        cached = grid.cache["jacobian_net"] = (net, np.asarray(new))
+    net, new = cached
+    net.load.loc[new, "p_mw"] = p_kw / 1e3
+    net.load.loc[new, "q_mvar"] = q_kvar / 1e3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        pp.create_loads(net, grid.bus_ids, p_mw=p_kw / 1e3, q_mvar=q_kvar / 1e3)
         try:
             pp.runpp(net, numba=False, tolerance_mva=1e-10, max_iteration=30)
         except pp.LoadflowNotConverged as exc:

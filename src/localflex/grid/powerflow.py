@@ -36,6 +36,7 @@ __all__ = [
     "bus_loads",
     "iter_pgm_batch",
     "pgm_network",
+    "rerun_power_flow",
     "run_power_flow",
     "solve_pgm_batch",
 ]
@@ -350,3 +351,45 @@ def run_power_flow(
     if engine == "pgm":
         return _run_pgm(grid, loads, chunk_isps)
     return _run_pandapower(grid, loads)
+
+
+_ROW_FIELDS = ("bus_vm_pu", "line_loading_pct", "trafo_loading_pct", "cp_loading_pct",
+               "cp_p_kw", "cp_s_kva", "cp_q_kvar")
+
+
+def rerun_power_flow(
+    grid: GridModel,
+    loads: BusLoads,
+    before: BusLoads,
+    state: PowerFlowResult,
+    engine: str = "pgm",
+    *,
+    chunk_isps: int = DEFAULT_CHUNK_ISPS,
+) -> PowerFlowResult:
+    """``run_power_flow(grid, loads)`` given ``state`` = the power flow of ``before``: only
+    the ISPs whose bus loads differ are solved again, the others keep their rows of
+    ``state``. Every ISP of a PGM batch is solved on its own (the same answer in any batch),
+    so this is exactly the full power flow at the cost of the ISPs that changed (engine
+    "pgm"; other engines solve every ISP)."""
+    if (engine != "pgm" or state.engine != engine or before.p_kw.shape != loads.p_kw.shape
+            or state.n_isps != loads.n_isps):  # pandapower: one net solved ISP after ISP
+        return run_power_flow(grid, loads, engine, chunk_isps=chunk_isps)
+    changed = np.flatnonzero((loads.p_kw != before.p_kw).any(axis=1)
+                             | (loads.q_kvar != before.q_kvar).any(axis=1))
+    if changed.size == 0:
+        _check_loads(grid, loads)
+        return state
+    if changed.size == loads.n_isps:
+        return run_power_flow(grid, loads, engine, chunk_isps=chunk_isps)
+    part = run_power_flow(grid, BusLoads(loads.p_kw[changed], loads.q_kvar[changed]), engine,
+                          chunk_isps=chunk_isps)
+    rows = {}
+    for name in _ROW_FIELDS:
+        old, new = getattr(state, name), getattr(part, name)
+        if old is None or new is None:
+            rows[name] = None
+            continue
+        merged = old.copy(order="K")  # the same memory layout: the same sums, bit for bit
+        merged[changed] = new
+        rows[name] = merged
+    return PowerFlowResult(engine=engine, converged=True, **rows)

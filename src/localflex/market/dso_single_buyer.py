@@ -287,6 +287,36 @@ def voltage_needs_from_power_flow(
     )
 
 
+class _MeritOrder:
+    """The merit order of a clearing, built from its arrays when first asked for (then kept);
+    picklable like the rest of the result."""
+
+    def __init__(self, offers: pd.DataFrame, accepted_kw: np.ndarray, capped: np.ndarray,
+                 in_capped_block: np.ndarray, useless: np.ndarray, zero: np.ndarray) -> None:
+        self._parts = (offers, accepted_kw, capped, in_capped_block, useless, zero)
+        self._frame: pd.DataFrame | None = None
+
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            offers, accepted_kw, capped, in_capped_block, useless, zero = self._parts
+            merit = offers.copy()
+            merit["accepted_kw"] = accepted_kw
+            merit["accepted"] = accepted_kw > 0
+            merit["rank"] = (
+                merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
+                if len(offers) else pd.Series(dtype=np.int64)
+            )
+            merit["status"] = np.select(
+                [accepted_kw > 0, capped, in_capped_block, useless, zero],
+                ["accepted", "above price cap", "block has an offer above the price cap",
+                 "no relief at an overloaded point", "zero volume"],
+                default="not needed",
+            )
+            self._frame = merit.sort_values(["rank"], kind="stable").reset_index(drop=True)
+            self._parts = ()
+        return self._frame
+
+
 @dataclass(frozen=True)
 class ClearingResult:
     """Outcome of one clearing. ``shortfalls`` lists every (cp, isp) need not fully covered,
@@ -295,7 +325,7 @@ class ClearingResult:
 
     awards: pd.DataFrame  # AWARD_COLUMNS
     shortfalls: pd.DataFrame  # SHORTFALL_COLUMNS
-    merit_order: pd.DataFrame  # offer columns + accepted_kw, accepted, rank, status
+    merit: _MeritOrder = field(repr=False, compare=False)  # built when first read
     total_cost_eur: float
     solver_status: str
     solve_seconds: float
@@ -304,6 +334,12 @@ class ClearingResult:
     prices: pd.DataFrame = field(default_factory=lambda: empty_frame(CLEARING_PRICE_COLUMNS))
     pricing: str = Pricing.PAY_AS_BID.value
     isp_hours: float = 0.25
+
+    @property
+    def merit_order(self) -> pd.DataFrame:
+        """Every offer in merit order: offer columns + accepted_kw, accepted, rank, status
+        (built on first use: a clearing inside a study day never reads it)."""
+        return self.merit.frame()
 
     def outcome(self, dso_id: str = "dso", mechanism: str = "dso_single_buyer") -> MarketOutcome:
         """The common result shape (``localflex.market.outcome``)."""
@@ -569,7 +605,13 @@ def clear_dso_single_buyer(
     # the full [O, CP] relief is formed for the candidates alone (same values)
     is_need = overload > 0  # [T, CP]
     need_cols = np.flatnonzero(is_need.any(axis=0))
-    r_n = _offer_relief(relief, isp_o, buspos_o, need_cols, sign_o)
+    # only offers in an ISP with a need can relieve one: the others' rows stay 0 (read only
+    # where ``relieves`` is true)
+    in_need = np.flatnonzero(is_need.any(axis=1)[isp_o])
+    r_n = np.zeros((n_off, need_cols.size))
+    if in_need.size:
+        r_n[in_need] = _offer_relief(relief, isp_o[in_need], buspos_o[in_need], need_cols,
+                                     sign_o[in_need])
     relieves = (r_n > 0) & is_need[isp_o[:, None], need_cols[None, :]]  # [O, CPn]
     useful_o = relieves.any(axis=1)
 
@@ -791,27 +833,15 @@ def clear_dso_single_buyer(
             max_kw_o=max_kw_o,
             capped_o=capped_o, n_isps=n_isps,
         )
-    merit = frame.copy()
-    merit["accepted_kw"] = accepted_kw
-    merit["accepted"] = accepted_kw > 0
-    merit["rank"] = (
-        merit["price_eur_per_mwh"].rank(method="first").astype(np.int64)
-        if n_off else pd.Series(dtype=np.int64)
-    )
     in_capped_block = np.zeros(n_off, dtype=bool)
     if n_blocks:
         in_capped_block[~single] = blk_capped[blk_o[~single]]
-    merit["status"] = np.select(
-        [accepted_kw > 0, capped_o, in_capped_block, ~useful_o & single, max_kw_o <= 0],
-        ["accepted", "above price cap", "block has an offer above the price cap",
-         "no relief at an overloaded point", "zero volume"],
-        default="not needed",
-    )
-    merit = merit.sort_values(["rank"], kind="stable").reset_index(drop=True)
+    merit = _MeritOrder(frame, accepted_kw, capped_o, in_capped_block, ~useful_o & single,
+                        max_kw_o <= 0)
     return ClearingResult(
         awards=awards,
         shortfalls=shortfalls,
-        merit_order=merit,
+        merit=merit,
         total_cost_eur=float(awards["cost_eur"].sum()),
         solver_status=status,
         solve_seconds=solve_seconds,

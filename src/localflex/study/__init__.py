@@ -14,9 +14,10 @@ with ``bidding.strategy``, the aggregators' bidding state (``aggregator.strategi
 
 Limits of this version, stated once: EV sessions are drawn per day (an EV's energy does not
 cross midnight), the inflexible background load is taken as forecast (errors apply to the
-DER families of ``der.forecast``), and the intraday market is one DSO clearing round on the
-monitored points (the engine's sparse sensitivities), so a study day runs on a
-``1-MVLV-*-all-2-sw`` area in memory that grows with offers x needs.
+DER families of ``der.forecast``), and the intraday market is the DSO's clearing on the
+monitored points (the engine's sparse sensitivities), repeated on what the check still shows
+up to ``market.max_rounds``, so a study day runs on a ``1-MVLV-*-all-2-sw`` area in memory
+that grows with offers x needs.
 """
 
 from importlib import import_module

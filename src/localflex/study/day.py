@@ -16,14 +16,17 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
    ``ε`` drawn from the DER family's error model of ``der.forecast`` (day-ahead horizon,
    common factor shared by the family's units, the rest idiosyncratic). The aggregators split
    their awards over their units (``dispatch_awards``), capped at the flexibility the units
-   really have; each fleet's model responds (rebound included); a power flow gives the
+   really have; each fleet's model responds (rebound included) in the unit's real scale
+   (a real unit is its model times its factor: it answers δ as factor × the model's answer
+   to δ / factor, so what reality offers it can also deliver); a power flow gives the
    realised grid state. Direct control and curtailment (the conditional designs' orange and
    red regimes) and hand-entered offers act on the bus and are taken as delivered.
 4. **Intraday** (close to delivery): the DSO clears what is still overloaded in the realised
    state from the flexibility still free (a fresh offer book on the realised envelopes less
    what the day-ahead dispatch uses, same cost model), at least cost with the single-buyer
-   LP (``clear_dso_single_buyer``); the units respond and a last power flow gives the
-   residual overload.
+   LP (``clear_dso_single_buyer``); the units respond and a power flow checks; what it
+   still shows is cleared again, up to the scenario's ``market.max_rounds`` (as in
+   ``sim.engine``). The last power flow gives the residual overload.
 5. **Settlement** (``localflex.settlement``): every aggregator award of both markets is
    checked against the meters (declared baseline − metered net load of the award's pool,
    ``delivery_check``), paid for what was delivered, with the under-delivery rule of the
@@ -60,6 +63,7 @@ from localflex.grid import (
     congestion_points,
     monitored_points,
     overload_kw,
+    rerun_power_flow,
     run_power_flow,
     sparse_sensitivity,
     voltage_limits,
@@ -360,49 +364,75 @@ def run_day(
 
     verified = da is not None and bool((factor == 1.0).all())  # reality is the forecast
 
-    def realised_state(delta_kw: np.ndarray):
+    def model_delta(delta_kw: np.ndarray) -> np.ndarray:
+        """A real unit is its model times its factor (baseline and flexibility): it answers
+        a request δ as factor × the model's answer to δ / factor."""
+        return np.divide(delta_kw, factor, out=np.zeros_like(delta_kw), where=factor > 0)
+
+    def realised_state(delta_kw: np.ndarray, before=None):
+        """Units, bus loads and power flow of reality; ``before`` = (loads, state) of an
+        earlier dispatch: only the ISPs whose loads changed are solved again."""
         if verified and np.array_equal(delta_kw, da.requested_kw):
             # the DSO market day verified this very dispatch on the forecast
             units = da.realised_kw
             loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
                              setup.placed.background_q_kvar)
             return units, loads, da.after
-        units = real_baseline + (_respond(setup, delta_kw) - baseline)
+        units = real_baseline + factor * (_respond(setup, model_delta(delta_kw)) - baseline)
         loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
                          setup.placed.background_q_kvar)
-        return units, loads, run_power_flow(grid, loads, engine=engine)
+        state = (run_power_flow(grid, loads, engine=engine) if before is None
+                 else rerun_power_flow(grid, loads, *before, engine=engine))
+        return units, loads, state
 
     units, loads, state = realised_state(feasible)
     realised_over = _overload_kwh(state, cps, h)
-    awards_id = pd.DataFrame(columns=[*AWARD_COLUMNS, "buyer_id"])
-    if intraday and realised_over.sum() > 0:
-        free_up = np.maximum(up_real - np.maximum(feasible, 0.0), 0.0)
-        free_down = np.maximum(down_real - np.maximum(-feasible, 0.0), 0.0)
-        book = _intraday_book(setup, free_up, free_down, np.random.default_rng([dseed, 12]))
-        if len(book.offers):
-            # the engine's thermal needs on the realised state: monitored points x the
-            # intraday offers' buses (grows with offers x needs, never with the grid squared)
-            sens = sparse_sensitivity(
-                grid, loads, np.unique(book.offers["bus"].to_numpy(dtype=np.int64)),
-                cp_pos=monitored_points(grid, state).cp_pos,
-                vm_bus_pos=np.empty(0, dtype=np.int64))
-            needs = thermal_needs(state, cps, sens, h)
-            cleared = clear_dso_single_buyer(
-                book.offers[list(OFFER_COLUMNS)], needs, n_isps=n_isps,
-                max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
-            if len(cleared.awards):
-                awards_id = cleared.awards[list(AWARD_COLUMNS)].assign(buyer_id=dso_id)
-                awards_id = awards_id.assign(offer_id="id:" + awards_id["offer_id"])
-                extra = dispatch_awards(cleared.awards, book, free_up, free_down)
-                feasible = feasible + extra
-                units, loads, state = realised_state(feasible)
+    id_parts: list[pd.DataFrame] = []
+    first_id_round = (int(awards_da["round"].max()) + 1
+                      if "round" in awards_da and len(awards_da) else 2)
+    # intraday: cleared again on what the last power flow still shows, up to the scenario's
+    # market.max_rounds (as the market day of ``sim.engine``): the relief is linear around
+    # one operating point and the units answer with their own dynamics
+    for rnd in range(scen.market.max_rounds if intraday else 0):
+        need_isp = (_overload_kwh(state, cps, h) > 0).any(axis=1)
+        if not need_isp.any():
+            break
+        # only offers of ISPs with a need can serve one (prices are drawn per pool, so the
+        # book of the other ISPs would change nothing but its size)
+        free_up = np.where(need_isp[:, None],
+                           np.maximum(up_real - np.maximum(feasible, 0.0), 0.0), 0.0)
+        free_down = np.where(need_isp[:, None],
+                             np.maximum(down_real - np.maximum(-feasible, 0.0), 0.0), 0.0)
+        book = _intraday_book(setup, free_up, free_down, np.random.default_rng(
+            [dseed, 12] if rnd == 0 else [dseed, 12, rnd]))
+        if not len(book.offers):
+            break
+        # the engine's thermal needs on the realised state: monitored points x the
+        # intraday offers' buses (grows with offers x needs, never with the grid squared)
+        sens = sparse_sensitivity(
+            grid, loads, np.unique(book.offers["bus"].to_numpy(dtype=np.int64)),
+            cp_pos=monitored_points(grid, state).cp_pos,
+            vm_bus_pos=np.empty(0, dtype=np.int64))
+        needs = thermal_needs(state, cps, sens, h)
+        cleared = clear_dso_single_buyer(
+            book.offers[list(OFFER_COLUMNS)], needs, n_isps=n_isps,
+            max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
+        if not len(cleared.awards):
+            break
+        part = cleared.awards[list(AWARD_COLUMNS)].assign(buyer_id=dso_id)
+        id_parts.append(part.assign(offer_id="id:" + part["offer_id"],
+                                    round=first_id_round + rnd))
+        extra = dispatch_awards(cleared.awards, book, free_up, free_down)
+        feasible = feasible + extra
+        units, loads, state = realised_state(feasible, (loads, state))
+    awards_id = (pd.concat(id_parts, ignore_index=True) if id_parts
+                 else pd.DataFrame(columns=[*AWARD_COLUMNS, "buyer_id", "round"]))
 
     final_over = _overload_kwh(state, cps, h)
     forecast_over = forecast_over_kw > OVERLOAD_TOLERANCE_KW
     if "round" not in awards_da:
         awards_da = awards_da.assign(round=1)
-    id_round = int(awards_da["round"].max()) + 1 if len(awards_da) else 2
-    parts = [a for a in (awards_da, awards_id.assign(round=id_round)) if len(a)]
+    parts = [a for a in (awards_da, awards_id) if len(a)]
     awards = (pd.concat(parts, ignore_index=True) if parts
               else awards_da.astype({"round": np.int64}))
     awards = _net_awards(awards.astype({"bus": np.int64, "isp": np.int64,
@@ -446,7 +476,8 @@ def run_day(
     }
     record = (_record(setup, da, cps, state, awards, by_bus, delivery, real_baseline, units,
                       feasible, dso_id) if detail else None)
-    return DayOutcome(kpis, ledger, setup.placed.end_states(tg, feasible), strategy_state,
+    return DayOutcome(kpis, ledger, setup.placed.end_states(tg, model_delta(feasible)),
+                      strategy_state,
                       record)
 
 

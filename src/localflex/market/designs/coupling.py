@@ -329,6 +329,8 @@ def dso_direction(inp: DesignInput) -> np.ndarray:
     over = inp.needs.overload_kw
     out = np.full(inp.n_isps, "", dtype=object)
     t = np.flatnonzero((over > 1e-6).any(axis=1))
+    if t.size == 0:  # no need (or no monitored point): no DSO direction
+        return out
     c = over[t].argmax(axis=1)
     net = inp.relief[t, c, :].sum(axis=1)
     out[t] = np.where(net > 0, "up", "down")

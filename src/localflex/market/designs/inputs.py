@@ -230,6 +230,7 @@ class DesignInput:
     engine: str = "pgm"
     costs_eur_per_mwh: pd.Series | None = None  # offer_id -> the seller's true cost
     cp_pos: np.ndarray | None = None  # rows of congestion_points(grid) in cps (None = all)
+    forecast_all: PowerFlowResult | None = None  # ``forecast`` on every congestion point
 
     @property
     def offer_costs(self) -> pd.Series:
@@ -495,6 +496,7 @@ def make_design_input(
         engine=engine,
         costs_eur_per_mwh=_check_costs(offer_cost_eur_per_mwh),
         cp_pos=cp_pos,
+        forecast_all=full,
     )
 
 

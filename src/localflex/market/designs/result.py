@@ -44,6 +44,7 @@ from localflex.grid import (
     PowerFlowResult,
     congestion_points,
     overload_kw,
+    rerun_power_flow,
     run_power_flow,
 )
 from localflex.grid.traffic_light import light_hours, state_lights
@@ -196,7 +197,9 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
     h = inp.isp_hours
     delta = injection_delta_kw(inp, trades)
     loads = BusLoads(inp.forecast_loads.p_kw - delta, inp.forecast_loads.q_kvar)
-    after = run_power_flow(inp.grid, loads, engine=inp.engine)
+    after = (run_power_flow(inp.grid, loads, engine=inp.engine) if inp.forecast_all is None
+             else rerun_power_flow(inp.grid, loads, inp.forecast_loads, inp.forecast_all,
+                                   engine=inp.engine))  # ISPs without trades: the forecast
     all_cps = congestion_points(inp.grid)  # verified on every point, not only the monitored
     over_after = overload_kw(after, all_cps)
     over_after = np.where(over_after > OVERLOAD_TOLERANCE_KW, over_after, 0.0)

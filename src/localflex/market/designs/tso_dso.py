@@ -116,7 +116,9 @@ def aggregate_local_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
     room = np.maximum(guard.head_kw, 0.0)[isp]  # [O, CP]
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(total[group] > 1e-9, np.minimum(1.0, room / total[group]), 1.0)
-    factor = np.where(worsen > 0, scale, 1.0).min(axis=1) if len(offers) else np.zeros(0)
+    # no monitored point: nothing limits (initial 1.0, the largest value a factor takes)
+    factor = (np.where(worsen > 0, scale, 1.0).min(axis=1, initial=1.0) if len(offers)
+              else np.zeros(0))
     step = (inp.dso_id + "/agg/t" + offers["isp"].astype(str) + "/" + offers["direction"]
             + "/" + offers["price_eur_per_mwh"].map("{:.4f}".format))
     out = offers.assign(step_id=step.to_numpy(), qualified_kw=kw * factor)
