@@ -71,6 +71,7 @@ from localflex.grid import (
 from localflex.market import clear_dso_single_buyer
 from localflex.market.designs import DESIGNS, DesignParams
 from localflex.market.designs.ledger import TradePurpose
+from localflex.market.designs.result import market_sales_kwh
 from localflex.market.designs.strategic import markups_for_day, settle_day
 from localflex.settlement.delivery import (
     DeliveryRules,
@@ -124,6 +125,11 @@ DAY_KPIS: dict[str, tuple[str, str]] = {
     "aggregator_revenue_eur": ("EUR", "the aggregators' net receipts (ledger)"),
     "penalty_eur": ("EUR", "under-delivery penalties paid by aggregators"),
     "mean_markup": ("-", "mean markup the aggregators bid day-ahead (0: cost-based)"),
+    "welfare_eur": ("EUR", "day-ahead welfare on the forecast: value of the needs served − "
+                           "sellers' true cost (market.designs.result)"),
+    "dso_price_eur_per_mwh": ("EUR/MWh", "volume-weighted price the DSO paid day-ahead"),
+    "sellers": ("-", "aggregators with any day-ahead sale"),
+    "hhi_sales": ("-", "HHI (0–10,000) of the aggregators' day-ahead sold energy"),
 }
 """KPI columns of a study day: name -> (unit, meaning). Money from the ledger (cents)."""
 
@@ -291,6 +297,37 @@ def _net_awards(awards: pd.DataFrame, isp_hours: float) -> pd.DataFrame:
     return pd.concat([keep, first.drop(columns=["signed", "net"])], ignore_index=True)
 
 
+def _dso_day_welfare_eur(trades: pd.DataFrame, forecast_over_kw: np.ndarray,
+                         residual_kwh: float, isp_hours: float, penalty_eur_per_mwh: float
+                         ) -> float:
+    """Welfare of the DSO's market day as ``market.designs.result`` defines it: the value of
+    the overload removed on the forecast at the stated penalty − the sellers' cost (their
+    ask: the DSO market day bids cost-based, a bidding strategy is refused with it)."""
+    over = np.where(forecast_over_kw > OVERLOAD_TOLERANCE_KW, forecast_over_kw, 0.0)
+    removed_kwh = float(over.sum() * isp_hours) - residual_kwh
+    energy_mwh = trades["power_kw"].to_numpy(dtype=float) * isp_hours / 1000.0
+    cost = float((trades["ask_eur_per_mwh"].to_numpy(dtype=float) * energy_mwh).sum())
+    return penalty_eur_per_mwh * removed_kwh / 1000.0 - cost
+
+
+def _market_kpis(trades: pd.DataFrame, isp_hours: float, welfare_eur: float
+                 ) -> dict[str, float]:
+    """Welfare, the DSO's day-ahead price and the concentration of the sales (paper §6.1:
+    market power; the issue's sweep over aggregators and bidding strategies)."""
+    sales = market_sales_kwh(trades, isp_hours)
+    sales = sales[sales > 0]
+    share = sales / sales.sum() * 100.0 if len(sales) else sales
+    grid = trades[trades["purpose"] == TradePurpose.GRID.value]
+    grid_mwh = float(grid["power_kw"].sum()) * isp_hours / 1000.0
+    return {
+        "welfare_eur": float(welfare_eur),
+        "dso_price_eur_per_mwh": (float(grid["paid_eur"].sum()) / grid_mwh if grid_mwh > 0
+                                  else float("nan")),
+        "sellers": float(len(sales)),
+        "hhi_sales": float((share ** 2).sum()) if len(sales) else float("nan"),
+    }
+
+
 def run_day(
     scenario: Scenario,
     day: date,
@@ -335,6 +372,8 @@ def run_day(
         trades = day_ahead_trades(da.awards, dso_id)
         forecast_over_kw = overload_kw(da.before, cps)
         da_residual_kwh = da.residual_overload_kwh
+        welfare_eur = _dso_day_welfare_eur(trades, forecast_over_kw, da_residual_kwh, h,
+                                           params.overload_penalty_eur_per_mwh)
     else:
         inp = design_input_from_setup(setup, params, dseed)
         if strategy is not None:
@@ -348,6 +387,7 @@ def run_day(
         trades = result.trades
         forecast_over_kw = inp.on_every_point(inp.needs.overload_kw)
         da_residual_kwh = float(result.kpis["residual_overload_kwh"])
+        welfare_eur = float(result.kpis["welfare_eur"])
 
     # reality: the same draw for every design of this seed and day
     rng = np.random.default_rng([dseed, 11])
@@ -473,6 +513,7 @@ def run_day(
         "aggregator_revenue_eur": -_net_eur(ledger, (role == Role.AGGREGATOR.value).to_numpy()),
         "penalty_eur": float(delivery["penalty_eur"].sum()),
         "mean_markup": float(np.mean(list(markups.values()))) if markups else 0.0,
+        **_market_kpis(trades, h, welfare_eur),
     }
     record = (_record(setup, da, cps, state, awards, by_bus, delivery, real_baseline, units,
                       feasible, dso_id) if detail else None)
