@@ -19,6 +19,7 @@ has no such mark is refused, and only files this module created are ever replace
 from __future__ import annotations
 
 import json
+import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable
@@ -146,7 +147,15 @@ def _on_dask(cells: list[Cell], out: Path, scheduler: str, workers: int | None
     finally:
         client.close()
         if cluster is not None:
-            cluster.close()
+            # our own workers are stopped on purpose: the connection errors and "still
+            # alive, killing" warnings Dask logs while they go are not the user's concern
+            dask_log = logging.getLogger("distributed")
+            level = dask_log.level
+            dask_log.setLevel(logging.CRITICAL)
+            try:
+                cluster.close()
+            finally:
+                dask_log.setLevel(level)
 
 
 def run_cells(
