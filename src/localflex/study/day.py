@@ -71,7 +71,7 @@ from localflex.grid import (
 from localflex.market import clear_dso_single_buyer
 from localflex.market.designs import DESIGNS, DesignParams
 from localflex.market.designs.ledger import TradePurpose
-from localflex.market.designs.result import market_sales_kwh
+from localflex.market.designs.result import mean_price_eur_per_mwh, sales_concentration
 from localflex.market.designs.strategic import markups_for_day, settle_day
 from localflex.settlement.delivery import (
     DeliveryRules,
@@ -313,18 +313,15 @@ def _dso_day_welfare_eur(trades: pd.DataFrame, forecast_over_kw: np.ndarray,
 def _market_kpis(trades: pd.DataFrame, isp_hours: float, welfare_eur: float
                  ) -> dict[str, float]:
     """Welfare, the DSO's day-ahead price and the concentration of the sales (paper §6.1:
-    market power; the issue's sweep over aggregators and bidding strategies)."""
-    sales = market_sales_kwh(trades, isp_hours)
-    sales = sales[sales > 0]
-    share = sales / sales.sum() * 100.0 if len(sales) else sales
-    grid = trades[trades["purpose"] == TradePurpose.GRID.value]
-    grid_mwh = float(grid["power_kw"].sum()) * isp_hours / 1000.0
+    market power; the issue's sweep over aggregators and bidding strategies), as
+    ``market.designs.result`` measures them for every design."""
+    sellers, hhi = sales_concentration(trades, isp_hours)
+    grid = (trades["purpose"] == TradePurpose.GRID.value).to_numpy()
     return {
         "welfare_eur": float(welfare_eur),
-        "dso_price_eur_per_mwh": (float(grid["paid_eur"].sum()) / grid_mwh if grid_mwh > 0
-                                  else float("nan")),
-        "sellers": float(len(sales)),
-        "hhi_sales": float((share ** 2).sum()) if len(sales) else float("nan"),
+        "dso_price_eur_per_mwh": mean_price_eur_per_mwh(trades, grid, isp_hours),
+        "sellers": float(sellers),
+        "hhi_sales": hhi,
     }
 
 
@@ -426,7 +423,7 @@ def run_day(
         return units, loads, state
 
     units, loads, state = realised_state(feasible)
-    realised_over = _overload_kwh(state, cps, h)
+    realised_over = final_over = _overload_kwh(state, cps, h)
     id_parts: list[pd.DataFrame] = []
     first_id_round = (int(awards_da["round"].max()) + 1
                       if "round" in awards_da and len(awards_da) else 2)
@@ -434,7 +431,7 @@ def run_day(
     # market.max_rounds (as the market day of ``sim.engine``): the relief is linear around
     # one operating point and the units answer with their own dynamics
     for rnd in range(scen.market.max_rounds if intraday else 0):
-        need_isp = (_overload_kwh(state, cps, h) > 0).any(axis=1)
+        need_isp = (final_over > 0).any(axis=1)
         if not need_isp.any():
             break
         # only offers of ISPs with a need can serve one (prices are drawn per pool, so the
@@ -465,10 +462,10 @@ def run_day(
         extra = dispatch_awards(cleared.awards, book, free_up, free_down)
         feasible = feasible + extra
         units, loads, state = realised_state(feasible, (loads, state))
+        final_over = _overload_kwh(state, cps, h)
     awards_id = (pd.concat(id_parts, ignore_index=True) if id_parts
                  else pd.DataFrame(columns=[*AWARD_COLUMNS, "buyer_id", "round"]))
 
-    final_over = _overload_kwh(state, cps, h)
     forecast_over = forecast_over_kw > OVERLOAD_TOLERANCE_KW
     if "round" not in awards_da:
         awards_da = awards_da.assign(round=1)

@@ -58,6 +58,8 @@ __all__ = [
     "DesignResult",
     "evaluate",
     "market_sales_kwh",
+    "mean_price_eur_per_mwh",
+    "sales_concentration",
     "seller_cost_per_mwh",
     "seller_profits",
 ]
@@ -168,9 +170,20 @@ def _energy_kwh(trades: pd.DataFrame, mask: np.ndarray, isp_hours: float) -> flo
     return float(trades.loc[mask, "power_kw"].sum() * isp_hours)
 
 
-def _mean_price(trades: pd.DataFrame, mask: np.ndarray, isp_hours: float) -> float:
+def mean_price_eur_per_mwh(trades: pd.DataFrame, mask: np.ndarray, isp_hours: float) -> float:
+    """Volume-weighted price received on the trades in ``mask`` (NaN without energy)."""
     energy = trades.loc[mask, "power_kw"].sum() * isp_hours / 1000.0
     return float(trades.loc[mask, "received_eur"].sum() / energy) if energy > 0 else float("nan")
+
+
+def sales_concentration(trades: pd.DataFrame, isp_hours: float) -> tuple[int, float]:
+    """(sellers with any market sale, HHI 0–10,000 of their sold energy; NaN if none)."""
+    sales = market_sales_kwh(trades, isp_hours)
+    sales = sales[sales > 0]
+    if not len(sales):
+        return 0, float("nan")
+    share = sales / sales.sum() * 100.0
+    return len(sales), float((share ** 2).sum())
 
 
 def _liquidity(inp: DesignInput, trades: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -224,8 +237,7 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
                                   inp.needs.overload_kw, 0.0).sum() * h)
     dso_value = inp.params.overload_penalty_eur_per_mwh * (forecast_kwh - residual_kwh) / 1000.0
     welfare = dso_value + buyer_value - cost
-    sales = market_sales_kwh(trades, h)
-    share = sales / sales.sum() * 100.0 if sales.sum() > 0 else sales
+    sellers_total, hhi_sales = sales_concentration(trades, h)
 
     def served(purpose_value: str) -> float:
         """Share of the input's requests of that purpose served (other requests, e.g. a
@@ -268,15 +280,17 @@ def evaluate(inp: DesignInput, design: str, trades: pd.DataFrame,
         "market_kwh": _energy_kwh(trades, is_brp, h),
         "control_kwh": _energy_kwh(trades, purpose == TradePurpose.CONTROL.value, h),
         "curtailed_kwh": _energy_kwh(trades, purpose == TradePurpose.CURTAIL.value, h),
-        "price_grid_eur_per_mwh": _mean_price(trades, purpose == TradePurpose.GRID.value, h),
-        "price_system_eur_per_mwh": _mean_price(trades, purpose == TradePurpose.SYSTEM.value, h),
-        "price_market_eur_per_mwh": _mean_price(trades, is_brp, h),
+        "price_grid_eur_per_mwh": mean_price_eur_per_mwh(
+            trades, purpose == TradePurpose.GRID.value, h),
+        "price_system_eur_per_mwh": mean_price_eur_per_mwh(
+            trades, purpose == TradePurpose.SYSTEM.value, h),
+        "price_market_eur_per_mwh": mean_price_eur_per_mwh(trades, is_brp, h),
         "brp_served_share": served(TradePurpose.MARKET.value),
         "tso_served_share": served(TradePurpose.SYSTEM.value),
         "sellers_min": int(min(sellers)) if sellers else 0,
         "hhi_max": float(max(hhis)) if hhis else float("nan"),
-        "sellers_total": int((sales > 0).sum()),
-        "hhi_sales": float((share ** 2).sum()) if sales.sum() > 0 else float("nan"),
+        "sellers_total": sellers_total,
+        "hhi_sales": hhi_sales,
         "liquidity": liquidity,
         "pricing": "; ".join(f"{k}={v}" for k, v in stage_pricing(trades).items()),
     }
