@@ -37,6 +37,15 @@ def test_common_random_numbers_and_settlement(serial_run):
         assert np.allclose(cents, np.round(cents), atol=1e-6), kpi
 
 
+def test_each_day_counts_its_power_flows(serial_run):
+    """At least the forecast and reality of each of the 96 ISPs; the design's verification
+    and the intraday rounds add only ISPs whose loads changed."""
+    frame = serial_run.kpis()
+    solved = frame["power_flow_isps"].to_numpy()
+    assert (solved >= 2 * 96).all() and (solved == np.round(solved)).all()
+    assert solved.max() > 2 * 96  # something was verified or cleared intraday
+
+
 @pytest.mark.slow
 def test_local_cluster_gives_the_serial_numbers(serial_run, tmp_path):
     run = run_study(parse_study(small_study()), tmp_path / "dask", scheduler="local",

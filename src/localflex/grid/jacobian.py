@@ -11,8 +11,16 @@ state ``x = (θ at PV/PQ buses, |V| at PQ buses)`` and the mismatch ``F(x) = S(V
 
 so one sparse LU of Jᵀ and one solve per monitored output (congestion-point flows from
 ``dSbr_dV``, voltage magnitudes as unit rows) give all offer buses at once. Reactive power is
-held (as in the perturbation method). The operating point is pandapower's AC power flow of
-the ISP, whose internal matrices (``J``, ``Yf``, ``Yt``, ``V``) are the model used.
+held (as in the perturbation method).
+
+The model is pandapower's (``Ybus``, ``Yf``, ``Yt``, bus types): built once per grid by one
+``runpp`` and kept, as it does not depend on the loads. The operating point ``V`` of each
+call is power-grid-model's AC power flow of the ISP (the engine of every other power flow
+here; the two agree to 1e-9 p.u. in magnitude and angle, transformer phase shifts
+included), mapped onto pandapower's buses; pandapower's auxiliary buses without injection
+(e.g. star points) follow from ``Ybus`` (Kron). ``J`` is pandapower's, from ``dSbus_dV`` at
+that ``V``. The point is checked: where its power mismatch in pandapower's model exceeds
+``MAX_MISMATCH_PU`` the ISP is solved by ``runpp`` instead.
 """
 
 from __future__ import annotations
@@ -27,7 +35,10 @@ from localflex.domain.errors import GridError
 from localflex.grid.congestion import congestion_points
 from localflex.grid.simbench_loader import GridModel, pandapower_net
 
-__all__ = ["jacobian_sensitivities"]
+__all__ = ["jacobian_sensitivities", "pandapower_model", "pgm_operating_point"]
+
+MAX_MISMATCH_PU = 1e-6
+"""Largest power mismatch (p.u. of baseMVA) of PGM's operating point in pandapower's model."""
 
 
 def _solved_net(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray):
@@ -63,6 +74,88 @@ def _solved_net(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray):
     return net
 
 
+def pandapower_model(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray) -> dict:
+    """pandapower's internal model of the grid's AC power flow (load-independent parts),
+    from one ``runpp`` at these loads; cached per grid."""
+    cached = grid.cache.get("jacobian_model")
+    if cached is None:
+        net = _solved_net(grid, p_kw, q_kvar)
+        internal = net["_ppc"]["internal"]
+        lookups = net["_pd2ppc_lookups"]
+        keep = ("Ybus", "Yf", "Yt", "branch", "pv", "pq", "ref", "baseMVA", "branch_is")
+        cached = {k: internal[k] for k in keep}
+        cached["Ybus"] = sp.csr_matrix(internal["Ybus"])
+        cached["n_bus"] = internal["bus"].shape[0]
+        cached["bus_lookup"] = np.asarray(lookups["bus"])
+        cached["branch_lookup"] = {k: v for k, v in lookups["branch"].items()}
+        ppc_of_bus = cached["bus_lookup"][grid.bus_ids]
+        covered = np.zeros(cached["n_bus"], dtype=bool)
+        covered[ppc_of_bus] = True
+        cached["ppc_of_bus"] = ppc_of_bus
+        cached["aux"] = np.flatnonzero(~covered)
+        grid.cache["jacobian_model"] = cached
+    return cached
+
+
+def pgm_operating_point(grid: GridModel, model: dict, p_kw: np.ndarray, q_kvar: np.ndarray
+                 ) -> np.ndarray | None:
+    """Complex bus voltages (pandapower's bus order) of PGM's power flow at these loads, or
+    None where the point does not satisfy pandapower's model (module docstring)."""
+    from power_grid_model import ComponentType, DatasetType, initialize_array
+
+    from localflex.grid.powerflow import iter_pgm_batch, pgm_network
+
+    net_pgm = pgm_network(grid)
+
+    def update_of(start: int, stop: int) -> np.ndarray:
+        update = initialize_array(DatasetType.update, ComponentType.sym_load,
+                                  (1, grid.n_buses))
+        update["id"] = net_pgm.load_ids[None, :]
+        update["status"] = 1
+        update["p_specified"] = p_kw[None, :] * 1e3
+        update["q_specified"] = q_kvar[None, :] * 1e3
+        return update
+
+    try:
+        _s, _e, res = next(iter_pgm_batch(grid, 1, update_of, error_tolerance=1e-12,
+                                          branch_attrs=[], node_attrs=["u_pu", "u_angle"],
+                                          methods=("newton_raphson",)))
+    except GridError:
+        return None
+    node = net_pgm.bus_node_pos
+    v_bus = res["u_pu"][0, node] * np.exp(1j * res["u_angle"][0, node])
+    ybus = model["Ybus"]
+    v = np.zeros(model["n_bus"], dtype=complex)
+    v[model["ppc_of_bus"]] = v_bus
+    aux = model["aux"]
+    if aux.size:  # buses of pandapower's model only, without injection: Y_aa V_a = −Y_ab V_b
+        rest = np.flatnonzero(np.isin(np.arange(model["n_bus"]), aux, invert=True))
+        v[aux] = spla.spsolve(sp.csc_matrix(ybus[aux][:, aux]),
+                              -(ybus[aux][:, rest] @ v[rest]))
+    if not np.isfinite(v).all():
+        return None
+    s_bus = np.zeros(model["n_bus"], dtype=complex)
+    np.add.at(s_bus, model["ppc_of_bus"], -(p_kw + 1j * q_kvar) / 1e3)
+    mismatch = v * np.conj(ybus @ v) - s_bus / float(model["baseMVA"])
+    pvpq = np.r_[model["pv"], model["pq"]]
+    worst = max(np.abs(mismatch.real[pvpq]).max(initial=0.0),
+                np.abs(mismatch.imag[model["pq"]]).max(initial=0.0))
+    return v if worst <= MAX_MISMATCH_PU else None
+
+
+def _jacobian(model: dict, v: np.ndarray) -> sp.csc_matrix:
+    """Newton–Raphson Jacobian at ``v``: rows P(pv, pq), Q(pq); columns θ(pv, pq), |V|(pq)."""
+    from pandapower.pypower.dSbus_dV import dSbus_dV
+
+    ds_dvm, ds_dva = dSbus_dV(model["Ybus"], v)  # pypower order: |V| first
+    pvpq = np.r_[model["pv"], model["pq"]]
+    pq = np.asarray(model["pq"])
+    ds_dva, ds_dvm = sp.csr_matrix(ds_dva), sp.csr_matrix(ds_dvm)
+    top = sp.hstack([ds_dva[pvpq][:, pvpq].real, ds_dvm[pvpq][:, pq].real])
+    bottom = sp.hstack([ds_dva[pq][:, pvpq].imag, ds_dvm[pq][:, pq].imag])
+    return sp.vstack([top, bottom]).tocsc()
+
+
 def jacobian_sensitivities(
     grid: GridModel,
     p_kw: np.ndarray,
@@ -75,43 +168,45 @@ def jacobian_sensitivities(
     ``q_kvar`` [B] (bus axis) for injections at bus positions ``inj_pos``."""
     from pandapower.pypower.dSbr_dV import dSbr_dV
 
-    net = _solved_net(grid, p_kw, q_kvar)
-    internal = net["_ppc"]["internal"]
-    lookups = net["_pd2ppc_lookups"]
-    jac = sp.csc_matrix(internal["J"])
-    pv, pq = np.asarray(internal["pv"]), np.asarray(internal["pq"])
+    model = pandapower_model(grid, p_kw, q_kvar)
+    v = pgm_operating_point(grid, model, p_kw, q_kvar)
+    if v is None:  # PGM's point does not fit pandapower's model: pandapower's own
+        internal = _solved_net(grid, p_kw, q_kvar)["_ppc"]["internal"]
+        v, jac = internal["V"], sp.csc_matrix(internal["J"])
+    else:
+        jac = _jacobian(model, v)
+    pv, pq = np.asarray(model["pv"]), np.asarray(model["pq"])
     pvpq = np.r_[pv, pq]
-    n_bus = internal["bus"].shape[0]
+    n_bus = model["n_bus"]
     theta_col = np.full(n_bus, -1, dtype=np.int64)
     theta_col[pvpq] = np.arange(pvpq.size)
     vm_col = np.full(n_bus, -1, dtype=np.int64)
     vm_col[pq] = pvpq.size + np.arange(pq.size)
-    base_mva = float(internal["baseMVA"])
+    base_mva = float(model["baseMVA"])
 
     # monitored congestion points -> rows of the in-service branch matrix (ppci)
     cps = congestion_points(grid)
     kind = cps["kind"].to_numpy()[cp_pos]
     element = cps["element"].to_numpy()[cp_pos]
-    branch_is = np.asarray(internal["branch_is"], dtype=bool)
+    branch_is = np.asarray(model["branch_is"], dtype=bool)
     ppci_of_ppc = np.cumsum(branch_is) - 1
     rows = np.empty(cp_pos.size, dtype=np.int64)
     for name in ("line", "trafo"):
         mine = kind == name
         if not mine.any():
             continue
-        start, _stop = lookups["branch"][name]
+        start, _stop = model["branch_lookup"][name]
         ppc = start + grid.net[name].index.get_indexer(element[mine])
         if not branch_is[ppc].all():
             raise GridError(f"grid {grid.code!r}: a monitored {name} is out of service in the "
                             "AC model of the sensitivities")
         rows[mine] = ppci_of_ppc[ppc]
-    dsf_dva, dsf_dvm, *_ = dSbr_dV(internal["branch"], internal["Yf"], internal["Yt"],
-                                  internal["V"])
+    dsf_dva, dsf_dvm, *_ = dSbr_dV(model["branch"], model["Yf"], model["Yt"], v)
     dpf_dva = sp.csr_matrix(dsf_dva)[rows].real
     dpf_dvm = sp.csr_matrix(dsf_dvm)[rows].real
     n_x = jac.shape[0]
     g_flow = sp.hstack([dpf_dva[:, pvpq], dpf_dvm[:, pq]]).tocsr()  # [CPm, n_x]
-    bus_lookup = np.asarray(lookups["bus"])
+    bus_lookup = model["bus_lookup"]
     v_bus = bus_lookup[grid.bus_ids[vm_bus_pos]]
     v_col = vm_col[v_bus]  # -1: slack/PV bus, fixed voltage
     has_v = v_col >= 0

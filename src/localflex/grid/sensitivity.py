@@ -252,6 +252,7 @@ def sparse_sensitivity(
     pos_of[np.flatnonzero(~is_tr)] = is_tr.sum() + np.arange((~is_tr).sum())
     for start, stop, res in iter_pgm_batch(grid, n_scen, update_of, model=model,
                                            chunk=_CHUNK_SCENARIOS, error_tolerance=1e-10,
+                                           methods=("newton_raphson",),
                                            branch_attrs=["p_from"]):
         flows = np.concatenate([res["trafo_p_from"][:, tr_col], res["line_p_from"][:, ln_col]],
                                axis=1) / 1e3

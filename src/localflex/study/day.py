@@ -65,6 +65,7 @@ from localflex.grid import (
     overload_kw,
     rerun_power_flow,
     run_power_flow,
+    solved_power_flows,
     sparse_sensitivity,
     voltage_limits,
 )
@@ -130,6 +131,8 @@ DAY_KPIS: dict[str, tuple[str, str]] = {
     "dso_price_eur_per_mwh": ("EUR/MWh", "volume-weighted price the DSO paid day-ahead"),
     "sellers": ("-", "aggregators with any day-ahead sale"),
     "hhi_sales": ("-", "HHI (0–10,000) of the aggregators' day-ahead sold energy"),
+    "power_flow_isps": ("-", "power-flow scenarios the day solved (forecast, design, reality, "
+                             "intraday, sensitivities; one ISP or perturbation each)"),
 }
 """KPI columns of a study day: name -> (unit, meaning). Money from the ledger (cents)."""
 
@@ -350,6 +353,7 @@ def run_day(
     the aggregators bid its markups and it learns from the day's trades. ``step`` is told
     each stage's name as it starts; ``detail`` keeps the day's record (``DayResult``) for a
     run folder."""
+    solved_before = solved_power_flows()
     scen = day_scenario(scenario, day, seed)
     setup = prepare_market(scen, step, der_states=der_states)
     grid, env, tg = setup.grid, setup.envelope, setup.time_grid
@@ -512,6 +516,7 @@ def run_day(
         "mean_markup": float(np.mean(list(markups.values()))) if markups else 0.0,
         **_market_kpis(trades, h, welfare_eur),
     }
+    kpis["power_flow_isps"] = float(solved_power_flows() - solved_before)
     record = (_record(setup, da, cps, state, awards, by_bus, delivery, real_baseline, units,
                       feasible, dso_id) if detail else None)
     return DayOutcome(kpis, ledger, setup.placed.end_states(tg, model_delta(feasible)),

@@ -90,12 +90,17 @@ def failed_path(out: Path, cell_id: str) -> Path:
 
 def run_and_write(cell: Cell, out: str) -> dict[str, Any]:
     """The task of one cell: run it, write its Parquet file or its error. Never raises for
-    an error of the cell itself."""
+    an error of the cell itself. The cell's power flows run on one thread on every
+    scheduler: the cells are the parallel unit (two workers of two threads each on two cores
+    would only contend), and power-grid-model's answers move in the last digits (~1e-10)
+    with its thread count, so a study gives the same numbers on any scheduler."""
+    from localflex.grid import power_flow_threads
     from localflex.study.cell import run_cell
 
     out_dir = Path(out)
     try:
-        frame = run_cell(cell)
+        with power_flow_threads(1):
+            frame = run_cell(cell)
     except Exception as exc:  # recorded, the study goes on
         record = {"cell_id": cell.cell_id, "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc()}
