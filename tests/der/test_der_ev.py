@@ -15,18 +15,19 @@ def _sampled(n=30, seed=0):
     return EvFleet.sample(n, np.arange(5), np.random.default_rng(seed), TG)
 
 
-def _grid_energy_into_battery(fleet, net):
-    return net.sum(axis=0) * TG.isp_hours * fleet.efficiency
-
-
-def _check(fleet, net):
+def _check(fleet, net, delta=None, tg=TG):
+    """Plug-in window and charger power kept; the need met, or what is left at the
+    horizon's end can still be charged at full power before the real departure."""
     tol = 1e-9
-    plugged = fleet.plugged(TG)
+    plugged = fleet.plugged(tg)
     assert np.all(net[~plugged] == 0.0)  # never outside the plug-in window
     assert np.all(net <= fleet.charger_kw + tol)  # never above charger power
     assert np.all(net >= -tol)  # no V2G
-    np.testing.assert_allclose(_grid_energy_into_battery(fleet, net), fleet.energy_need_kwh,
-                               atol=1e-6)
+    left = fleet.end_state(tg, delta)["carried_need_kwh"]
+    np.testing.assert_allclose(net.sum(axis=0) * tg.isp_hours * fleet.efficiency,
+                               fleet.energy_need_kwh + fleet.carried_need_kwh - left, atol=1e-6)
+    after_isps = np.maximum(fleet.departure_isp - tg.n_isps, 0)
+    assert np.all(left <= fleet.charger_kw * fleet.efficiency * tg.isp_hours * after_isps + 1e-6)
 
 
 def test_sample_is_deterministic_and_plausible():
@@ -34,7 +35,8 @@ def test_sample_is_deterministic_and_plausible():
     np.testing.assert_array_equal(a.arrival_isp, b.arrival_isp)
     np.testing.assert_array_equal(a.energy_need_kwh, b.energy_need_kwh)
     assert np.all((a.arrival_isp >= 17 * 4) & (a.arrival_isp <= 20 * 4))
-    assert np.all(a.departure_isp == TG.n_isps)  # morning departure lies beyond a 1-day grid
+    dep_h = a.departure_isp * 0.25 - 24  # the real departure, past the 1-day grid's end
+    assert np.all((dep_h >= 6) & (dep_h <= 8))
     assert np.all((a.energy_need_kwh > 0) & (a.energy_need_kwh <= 25))
     two_days = TimeGrid.for_day("2024-01-15", days=2)
     c = EvFleet.sample(50, [0], np.random.default_rng(3), two_days)
@@ -72,8 +74,8 @@ def _random_delta(fleet, seed, within_envelope):
 @given(seed=st.integers(0, 2**32 - 1), within=st.booleans())
 def test_need_met_after_any_activation(seed, within):
     fleet = _sampled(seed=seed % 101)
-    net = fleet.respond(TG, _random_delta(fleet, seed, within))
-    _check(fleet, net)
+    delta = _random_delta(fleet, seed, within)
+    _check(fleet, fleet.respond(TG, delta), delta)
 
 
 def test_envelope_up_is_deliverable_and_rebounds():
@@ -84,11 +86,11 @@ def test_envelope_up_is_deliverable_and_rebounds():
     delta = np.zeros_like(base)
     delta[72:76] = env.up_kw[72:76]  # pause one hour
     net = fleet.respond(TG, delta)
+    _check(fleet, net, delta)
     np.testing.assert_allclose(net[72:76], 0.0)
     charged_base = np.flatnonzero(base[:, 0] > 0)
     charged = np.flatnonzero(net[:, 0] > 0)
     assert charged.max() > charged_base.max()  # rebound after the baseline would have ended
-    _check(fleet, net)
     assert env.max_duration_isps[0] == 24 - 9  # 9 full ISPs needed in a 24-ISP window
     np.testing.assert_allclose(env.energy_up_max_kwh, min(11.0 * 6 - 20.0 / 0.9, 20.0 / 0.9))
 
@@ -100,11 +102,11 @@ def test_activation_now_reduces_what_is_possible_later():
     greedy = np.zeros_like(base)
     greedy[72:] = env.up_kw[72:]  # ask for every ISP's UP from the baseline state
     net = fleet.respond(TG, greedy)
+    _check(fleet, net, greedy)
     realised = base - net
     assert realised[72:78].sum() == pytest.approx(env.up_kw[72:78].sum())
     assert realised.sum() * TG.isp_hours < env.up_kw.sum() * TG.isp_hours - 1.0
     assert np.any(realised[78:] < env.up_kw[78:] - 1e-6)
-    _check(fleet, net)
 
 
 def test_tight_session_has_no_up_flexibility():
@@ -113,14 +115,14 @@ def test_tight_session_has_no_up_flexibility():
     env = fleet.envelope(TG)
     assert np.all(env.up_kw < 1e-9)
     assert env.max_duration_isps[0] == 0
-    net = fleet.respond(TG, np.full((TG.n_isps, 1), 11.0))
-    _check(fleet, net)
+    delta = np.full((TG.n_isps, 1), 11.0)
+    _check(fleet, fleet.respond(TG, delta), delta)
 
 
 def test_bad_sessions_name_the_field():
     with pytest.raises(InputError, match="departure_isp"):
         EvFleet(["e"], [0], 11.0, 50, 40, 10.0)
-    with pytest.raises(HorizonError, match="departure_isp"):
-        EvFleet(["e"], [0], 11.0, 50, 100, 10.0).baseline_kw(TG)
+    with pytest.raises(HorizonError, match="arrival_isp"):  # a session of a later day
+        EvFleet(["e"], [0], 11.0, 100, 110, 10.0).baseline_kw(TG)
     with pytest.raises(InputError, match="energy_need_kwh"):
         EvFleet(["e"], [0], 11.0, 50, 60, -1.0)
