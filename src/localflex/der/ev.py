@@ -220,6 +220,15 @@ class EvFleet(Fleet):
         rem = np.where(plugged, s.need_kwh - done_before, 0.0).sum(axis=1)
         return p_kw, rem, s, plugged
 
+    def _latest_kw(self, s: _Sessions, time_grid: TimeGrid) -> np.ndarray:
+        """[T, N] net load of the carried session charging as late as possible (full power
+        in its last ISPs before the departure)."""
+        step_kwh = self.charger_kw * self.efficiency * time_grid.isp_hours
+        t = np.arange(time_grid.n_isps + 1)[:, None]
+        done = np.clip(s.need_kwh[0] - step_kwh * (s.departure[0] - t), 0.0, s.need_kwh[0])
+        done[0] = 0.0  # an infeasible rest shows as more than full power in the first ISP
+        return np.diff(done, axis=0) / (self.efficiency * time_grid.isp_hours)
+
     def _p_floor(self, rem: np.ndarray, isps_after: np.ndarray, dt: float,
                  session_need_kwh: np.ndarray) -> np.ndarray:
         """Least net load (kW) that still meets the need; negative = V2G discharge allowed."""
@@ -245,16 +254,18 @@ class EvFleet(Fleet):
         """UP = deferrable charging (need still met at full power before the real
         departure), DOWN = advance charging.
 
-        A session's UP energy is its slack, ``charger_kw·dt·(departure − start) − need/eff``
-        (grid kWh that can be deferred in total, past the horizon's end too), at most its
-        baseline energy within the horizon — plus, with V2G, at most ``eff · (need +
+        The own session's UP energy is its slack, ``charger_kw·dt·(departure − arrival) −
+        need/eff`` (grid kWh that can be deferred in total, past the horizon's end too), at
+        most its baseline energy within the horizon — plus, with V2G, at most ``eff · (need +
         v2g_energy_kwh)`` discharged (still within the slack: every discharged kWh costs
-        ``1/eff²`` kWh of charging time later). ``energy_up_max_kwh`` is the own session's;
-        a carried session's UP [T] is scaled down so that it sums to at most its own energy,
-        and its energy is added to ``energy_up_max_kwh`` only where the own session's UP
-        already fits its energy (otherwise both share the own session's: the unit's budget
-        never lets one session sell the other's deferral). ``max_duration_isps`` = ISPs
-        charging can be paused entirely within the horizon (the longer session's).
+        ``1/eff²`` kWh of charging time later). A carried session's UP is what charging as
+        late as possible before its departure leaves out of the baseline (no V2G discharge),
+        so every activation within it can be delivered, and its energy is that UP's sum.
+        ``energy_up_max_kwh`` = the own session's energy, plus the carried session's where
+        the own session's UP already fits its energy (otherwise both share the own
+        session's: the unit's budget never lets one session sell the other's deferral).
+        ``max_duration_isps`` = ISPs charging can be paused entirely within the horizon (the
+        longer session's).
         """
         dt = time_grid.isp_hours
         p_base, rem, s, plugged_s = self._baseline(time_grid)
@@ -267,25 +278,26 @@ class EvFleet(Fleet):
         up = np.where(plugged, np.clip(p_base - p_floor, 0.0, p_base + self.v2g_kw), 0.0)
         down = np.where(plugged, np.maximum(p_ceil - p_base, 0.0), 0.0)
         need_grid_kwh = s.need_kwh / self.efficiency  # [2, N]
-        slack_kwh = self.charger_kw * dt * (s.departure - s.start) - need_grid_kwh
-        slack_kwh = np.where(slack_kwh > _EPS, slack_kwh, 0.0)  # float dust of a full window
+        span = s.departure - s.start  # [2, N] ISPs plugged, past the horizon's end too
+        window = s.end - s.start  # [2, N] ISPs plugged within the horizon
         step_kwh = self.charger_kw * self.efficiency * dt
-        window = s.end - s.start
-        base_kwh = np.minimum(s.need_kwh, window * step_kwh) / self.efficiency
+        slack_kwh = self.charger_kw * dt * span[1] - need_grid_kwh[1]
+        slack_kwh = np.where(slack_kwh > _EPS, slack_kwh, 0.0)  # float dust of a full window
+        base_kwh = np.minimum(self.energy_need_kwh, window[1] * step_kwh) / self.efficiency
         v2g_kwh = np.where(self.v2g_kw > 0,
-                           self.efficiency * (s.session_need_kwh + self.v2g_energy_kwh), 0.0)
+                           self.efficiency * (self.energy_need_kwh + self.v2g_energy_kwh), 0.0)
+        cap_kwh = np.minimum(slack_kwh, base_kwh + v2g_kwh)  # the own session's
         with np.errstate(divide="ignore", invalid="ignore"):
-            full_isps = np.where(step_kwh > 0,
-                                 np.ceil(s.need_kwh / step_kwh - _EPS), s.departure - s.start)
-        pause = np.clip(np.minimum(window, s.departure - s.start - full_isps), 0, None)
-        cap_kwh = np.minimum(slack_kwh, base_kwh + v2g_kwh)  # [2, N]
-        offered_kwh = np.where(plugged_s, up[:, None, :], 0.0).sum(axis=0) * dt  # [2, N]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shrink = np.where(offered_kwh[0] > cap_kwh[0], cap_kwh[0] / offered_kwh[0], 1.0)
-        up = np.where(plugged_s[:, 0], up * shrink, up)  # carried: UP within its own energy
-        own_fits = offered_kwh[1] <= cap_kwh[1] + _EPS
+            full_isps = np.where(step_kwh > 0, np.ceil(s.need_kwh / step_kwh - _EPS), span)
+        pause = np.clip(np.minimum(window, span - full_isps), 0, None)
+        # the carried session: UP = what charging as late as possible leaves out, so that
+        # any activation within it is deliverable; its energy is the UP's sum
+        up = np.where(plugged_s[:, 0], np.minimum(up, np.maximum(
+            p_base - self._latest_kw(s, time_grid), 0.0)), up)
+        carried_kwh = np.where(plugged_s[:, 0], up, 0.0).sum(axis=0) * dt
+        own_fits = np.where(plugged_s[:, 1], up, 0.0).sum(axis=0) * dt <= cap_kwh + _EPS
         return self._envelope(
-            time_grid, up, down, cap_kwh[1] + np.where(own_fits, cap_kwh[0], 0.0),
+            time_grid, up, down, cap_kwh + np.where(own_fits, carried_kwh, 0.0),
             np.minimum(down.sum(axis=0) * dt, need_grid_kwh.sum(axis=0)),
             max_duration_isps=pause.max(axis=0).astype(np.int64),
             # n_isps = not plugged in the horizon
