@@ -73,6 +73,23 @@ class _Sessions(NamedTuple):
         return (t >= self.start) & (t < self.end), t == self.start
 
 
+def _carried(arrival_isp: np.ndarray, need_kwh: Any, departure_isp: Any,
+             session_need_kwh: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The checked carried session: need, departure, need at arrival (constructor and
+    ``with_state``)."""
+    n = arrival_isp.size
+    departure = v.vector("carried_departure_isp", departure_isp, n, dtype=int, lo=0)
+    v.first_bad("carried_departure_isp", departure, departure > arrival_isp,
+                lambda i: f"at most arrival_isp = {arrival_isp[i[0]]} (the carried session "
+                          "ends before the unit's own begins)")
+    need = v.vector("carried_need_kwh", need_kwh, n, lo=0.0)
+    v.first_bad("carried_need_kwh", need, (need > 0) & (departure == 0),
+                "0 where carried_departure_isp = 0 (no carried session)")
+    session = v.vector("carried_session_need_kwh",
+                       need if session_need_kwh is None else session_need_kwh, n, lo=0.0)
+    return need, departure, session
+
+
 class EvFleet(Fleet):
     """``N`` EV charging units (an own and optionally a carried session each) with
     dumb-charging baseline."""
@@ -110,23 +127,10 @@ class EvFleet(Fleet):
         self.efficiency = v.vector("efficiency", efficiency, n, lo=0.0, lo_open=True, hi=1.0)
         self.v2g_kw = v.vector("v2g_kw", v2g_kw, n, lo=0.0)
         self.v2g_energy_kwh = v.vector("v2g_energy_kwh", v2g_energy_kwh, n, lo=0.0)
-        self._set_carried(carried_need_kwh, carried_departure_isp, carried_session_need_kwh)
+        self.carried_need_kwh, self.carried_departure_isp, self.carried_session_need_kwh = (
+            _carried(self.arrival_isp, carried_need_kwh, carried_departure_isp,
+                     carried_session_need_kwh))
         self._init_timing(self.charger_kw, ramp_kw_per_min, notification_min, response_min)
-
-    def _set_carried(self, need_kwh: Any, departure_isp: Any, session_need_kwh: Any) -> None:
-        """Check and set the carried session (constructor and ``with_state``)."""
-        n = self.n_units
-        departure = v.vector("carried_departure_isp", departure_isp, n, dtype=int, lo=0)
-        v.first_bad("carried_departure_isp", departure, departure > self.arrival_isp,
-                    lambda i: f"at most arrival_isp = {self.arrival_isp[i[0]]} (the carried "
-                              "session ends before the unit's own begins)")
-        need = v.vector("carried_need_kwh", need_kwh, n, lo=0.0)
-        v.first_bad("carried_need_kwh", need, (need > 0) & (departure == 0),
-                    "0 where carried_departure_isp = 0 (no carried session)")
-        session = v.vector("carried_session_need_kwh",
-                           need if session_need_kwh is None else session_need_kwh, n, lo=0.0)
-        self.carried_departure_isp, self.carried_need_kwh = departure, need
-        self.carried_session_need_kwh = session
 
     @classmethod
     def sample(
@@ -363,7 +367,8 @@ class EvFleet(Fleet):
             if name not in _STATE_KEYS:
                 raise InputError("der_state", name, f"one of {_STATE_KEYS} of a {self.der_type}")
         new = copy.copy(self)
-        new._set_carried(state.get("carried_need_kwh", 0.0),
-                         state.get("carried_departure_isp", 0),
-                         state.get("carried_session_need_kwh"))
+        new.carried_need_kwh, new.carried_departure_isp, new.carried_session_need_kwh = (
+            _carried(self.arrival_isp, state.get("carried_need_kwh", 0.0),
+                     state.get("carried_departure_isp", 0),
+                     state.get("carried_session_need_kwh")))
         return new
