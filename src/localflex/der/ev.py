@@ -72,6 +72,12 @@ class _Sessions(NamedTuple):
         t = np.arange(n_isps)[:, None, None]
         return (t >= self.start) & (t < self.end), t == self.start
 
+    def of_plugged(self, plugged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[T, N] real departure and need at arrival of the session plugged in the ISP
+        (0 where none is), from ``plugged`` [T, 2, N]."""
+        return (np.where(plugged, self.departure, 0).sum(axis=1),
+                np.where(plugged, self.session_need_kwh, 0.0).sum(axis=1))
+
 
 def _carried(arrival_isp: np.ndarray, need_kwh: Any, departure_isp: Any,
              session_need_kwh: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,8 +281,7 @@ class EvFleet(Fleet):
         p_base, rem, s, plugged_s = self._baseline(time_grid)
         plugged = plugged_s.any(axis=1)
         t = np.arange(time_grid.n_isps)[:, None]
-        departure = np.where(plugged_s, s.departure, 0).sum(axis=1)  # [T, N]
-        session_need = np.where(plugged_s, s.session_need_kwh, 0.0).sum(axis=1)
+        departure, session_need = s.of_plugged(plugged_s)
         p_floor = self._p_floor(rem, np.maximum(departure - t - 1, 0), dt, session_need)
         p_ceil = np.minimum(self.charger_kw, rem / (self.efficiency * dt))
         up = np.where(plugged, np.clip(p_base - p_floor, 0.0, p_base + self.v2g_kw), 0.0)
@@ -294,6 +299,8 @@ class EvFleet(Fleet):
         with np.errstate(divide="ignore", invalid="ignore"):
             full_isps = np.where(step_kwh > 0, np.ceil(s.need_kwh / step_kwh - _EPS), span)
         pause = np.clip(np.minimum(window, span - full_isps), 0, None)
+        carrying = self.carried_need_kwh > 0  # a carried session with something to charge
+        pause[0] = np.where(carrying, pause[0], 0)
         # the carried session: UP = what charging as late as possible leaves out, so that
         # any activation within it is deliverable; its energy is the UP's sum
         up = np.where(plugged_s[:, 0], np.minimum(up, np.maximum(
@@ -305,7 +312,7 @@ class EvFleet(Fleet):
             np.minimum(down.sum(axis=0) * dt, need_grid_kwh.sum(axis=0)),
             max_duration_isps=pause.max(axis=0).astype(np.int64),
             # n_isps = not plugged in the horizon
-            earliest_start_isp=np.where(self.carried_departure_isp > 0, 0, self.arrival_isp),
+            earliest_start_isp=np.where(carrying, 0, self.arrival_isp),
         )
 
     def _run(self, time_grid: TimeGrid, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -315,8 +322,7 @@ class EvFleet(Fleet):
         plugged = plugged_s.any(axis=1)
         starts = starts_s.any(axis=1)
         start_need = np.where(starts_s, s.need_kwh, 0.0).sum(axis=1)
-        departure = np.where(plugged_s, s.departure, 0).sum(axis=1)
-        session_need = np.where(plugged_s, s.session_need_kwh, 0.0).sum(axis=1)
+        departure, session_need = s.of_plugged(plugged_s)
         dt = time_grid.isp_hours
         eff_dt = self.efficiency * dt
         rem = np.zeros(self.n_units)
