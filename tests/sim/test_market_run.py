@@ -16,13 +16,15 @@ import yaml
 from typer.testing import CliRunner
 
 from localflex.cli import app
+from localflex.der import EvFleet
 from localflex.market.designs import DesignParams
 from localflex.sim.engine import DELIVERY_RULES, DSO_MARKET_DAY, simulate
 from localflex.sim.kpis import compute_kpis
 from localflex.sim.market_run import join_days, market_days, replay_baselines
 from localflex.sim.outputs import run_tables
 from localflex.sim.scenario import load_scenario
-from localflex.study.day import run_day
+from localflex.sim.setup import prepare_market
+from localflex.study.day import day_scenario, run_day
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
@@ -116,6 +118,33 @@ def test_der_state_carries_across_days():
     requested = np.concatenate([d.requested_delta_kw for d in days])
     _, _, der_id, baseline = replay_baselines(scenario, lambda ids: requested)
     assert der_id.tolist() == days[0].envelope.der_id.astype(str).tolist()
+    np.testing.assert_allclose(baseline, np.concatenate([d.baseline_kw for d in days]))
+
+
+def test_ev_energy_left_at_midnight_is_charged_the_next_morning():
+    """A car still plugged at midnight takes what it has not charged into the next day: day
+    2's baseline charges it before the car leaves, on top of the day's own sessions (drawn
+    alike every day, so the units match), and the settlement's replay agrees."""
+    scenario = load_scenario(EXAMPLES / "winter_evening.yaml")
+    scenario = scenario.model_copy(update={
+        "time": scenario.time.model_copy(update={"days": 2}),
+        "ders": scenario.ders.model_copy(update={"ev_charger_kw": 3.7})})  # slow chargers
+    days = list(market_days(scenario))
+    ids = days[0].envelope.der_id.astype(str)
+    assert ids.tolist() == days[1].envelope.der_id.astype(str).tolist()
+    (fleet,) = [f for f in prepare_market(day_scenario(scenario, scenario.time.day,
+                                                       scenario.seed)).placed.fleets
+                if isinstance(f, EvFleet) and f.der_id[0] == "ev:0"]
+    cols = np.flatnonzero(np.isin(ids, fleet.der_id))
+    assert np.array_equal(ids[cols], fleet.der_id)
+    charged_kwh = days[0].realised_kw[:, cols].sum(axis=0) * 0.25 * fleet.efficiency
+    morning_kw = (days[1].baseline_kw - days[0].baseline_kw)[:, cols]
+    np.testing.assert_allclose(morning_kw.sum(axis=0) * 0.25 * fleet.efficiency,
+                               fleet.energy_need_kwh - charged_kwh, atol=1e-6)
+    assert (fleet.energy_need_kwh - charged_kwh).sum() > 10.0
+    assert np.all(morning_kw >= -1e-9) and np.abs(morning_kw[32:]).max() < 1e-9  # by 08:00
+    requested = np.concatenate([d.requested_delta_kw for d in days])
+    baseline = replay_baselines(scenario, lambda _ids: requested)[3]
     np.testing.assert_allclose(baseline, np.concatenate([d.baseline_kw for d in days]))
 
 

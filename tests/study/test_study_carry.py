@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from study_builders import EXAMPLES, small_study
 
-from localflex.der import BatteryFleet, HeatPumpFleet
+from localflex.der import BatteryFleet, EvFleet, HeatPumpFleet
 from localflex.domain import TimeGrid
 from localflex.market.designs import DesignParams
 from localflex.settlement.delivery import DeliveryRules
@@ -62,6 +62,38 @@ def test_a_study_day_starts_from_the_previous_days_end():
             moved += int((f_new.t_indoor0_c != f_old.t_indoor0_c).sum())
     assert moved > 0  # day 1's dispatch left some rooms off their set point
     assert not np.array_equal(carried.baseline_kw, fresh.baseline_kw)
+
+
+def test_an_ev_still_plugged_at_midnight_carries_its_need_into_the_next_day():
+    """The next day's fleet is drawn afresh (same seed: same units, buses and sessions);
+    ``der_states`` adds the sessions still plugged at midnight as morning sessions."""
+    scenario = load_scenario(EXAMPLES / "winter_evening.yaml")
+    scenario = scenario.model_copy(update={
+        "ders": scenario.ders.model_copy(update={"ev_charger_kw": 3.7})})
+    day1, day2 = date(2016, 1, 20), date(2016, 1, 21)
+    first = prepare_market(day_scenario(scenario, day1, 3))
+    states = first.placed.end_states(first.time_grid, np.zeros_like(first.baseline_kw))
+    fresh = prepare_market(day_scenario(scenario, day2, 3))
+    carried = prepare_market(day_scenario(scenario, day2, 3), der_states=states)
+    evs = 0
+    for f_day1, f_new, f_old, state in zip(first.placed.fleets, carried.placed.fleets,
+                                           fresh.placed.fleets, states, strict=True):
+        if not isinstance(f_new, EvFleet):
+            continue
+        evs += 1
+        home = f_new.der_id[0] == "ev:0"  # stations: sessions from each day's profile
+        for name in ("der_id", "bus", *(("arrival_isp", "departure_isp", "energy_need_kwh")
+                                        if home else ())):
+            assert np.array_equal(getattr(f_new, name), getattr(f_day1, name)), name
+        assert home or state["carried_need_kwh"].sum() == 0  # a station's ends by midnight
+        assert np.array_equal(f_new.carried_need_kwh, state["carried_need_kwh"])
+        extra_kwh = (f_new.baseline_kw(carried.time_grid)
+                     - f_old.baseline_kw(fresh.time_grid)).sum(axis=0) * 0.25 * 0.9
+        np.testing.assert_allclose(extra_kwh, state["carried_need_kwh"], atol=1e-6)
+    home = states[[isinstance(f, EvFleet) and f.der_id[0] == "ev:0"
+                   for f in first.placed.fleets].index(True)]
+    assert evs == 2 and (home["carried_need_kwh"] > 0).sum() > 5
+    assert carried.envelope.energy_up_max_kwh.sum() > fresh.envelope.energy_up_max_kwh.sum()
 
 
 def test_bidding_strategies_learn_across_the_days_of_a_cell():

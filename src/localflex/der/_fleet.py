@@ -33,7 +33,9 @@ class Fleet:
     STATE_ATTR: ClassVar[str | None] = None
     """The attribute holding the state a horizon starts from (room/tank temperature, stored
     energy), which is ``simulate(...)[1][0]``; ``None``: the family keeps no state across
-    horizons (PV, wind, appliances; EV sessions are drawn per day)."""
+    horizons (PV, wind, appliances). A family whose state is more than one array (EVs: the
+    need and departure of a session still plugged at the horizon's end) overrides
+    ``end_state`` and ``with_state``."""
 
     der_id: np.ndarray
     bus: np.ndarray

@@ -9,15 +9,16 @@ resumable), ``stats`` (means, 95 % intervals, paired differences under common ra
 numbers), ``report`` (the HTML report), ``results`` (tables and report of a study folder).
 
 A cell carries from day to day the DERs' state (room and tank temperatures, stored energy of
-batteries, heat and CHP stores: ``Fleet.end_state`` -> ``prepare_market(der_states=)``) and,
+batteries, heat and CHP stores, the need of EVs still plugged at midnight: ``Fleet.end_state``
+-> ``prepare_market(der_states=)``) and,
 with ``bidding.strategy``, the aggregators' bidding state (``aggregator.strategies``).
 
-Limits of this version, stated once: EV sessions are drawn per day (an EV's energy does not
-cross midnight), the inflexible background load is taken as forecast (errors apply to the
-DER families of ``der.forecast``), and the intraday market is the DSO's clearing on the
-monitored points (the engine's sparse sensitivities), repeated on what the check still shows
-up to ``market.max_rounds``, so a study day runs on a ``1-MVLV-*-all-2-sw`` area in memory
-that grows with offers x needs.
+Limits of this version, stated once: EV sessions are drawn afresh per day, the same each day
+(what a car has not charged by midnight carries into the next morning), the inflexible
+background load is taken as forecast (errors apply to the DER families of ``der.forecast``),
+and the intraday market is the DSO's clearing on the monitored points (the engine's sparse
+sensitivities), repeated on what the check still shows up to ``market.max_rounds``, so a
+study day runs on a ``1-MVLV-*-all-2-sw`` area in memory that grows with offers x needs.
 """
 
 from importlib import import_module

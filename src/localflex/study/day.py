@@ -40,11 +40,15 @@ from generators seeded by ``(seed, day)`` only, never by the design, so every de
 same seed meets the same day.
 
 Carried from one day to the next by the cell (``study.cell``): the DERs' state (room and
-tank temperatures, stored energy of batteries, heat stores and CHP stores: each fleet's
-``end_state`` after the day's realised dispatch is the next day's start; EV sessions are
-drawn per day) and, where the study sets a bidding strategy, the aggregators' markups
+tank temperatures, stored energy of batteries, heat stores and CHP stores, and the EVs still
+plugged at midnight: each fleet's ``end_state`` after the day's realised dispatch is the
+next day's start) and, where the study sets a bidding strategy, the aggregators' markups
 (``market.designs.strategic``: ``markups_for_day`` before the design clears,
-``settle_day`` with its trades after).
+``settle_day`` with its trades after). EV sessions are drawn afresh each day (the same seed:
+the same units and evening sessions); an evening session leaves the next morning, so what
+its car has not charged by midnight (deferred, or not yet reached at full power) is charged
+in a morning session of the next day before the car leaves, besides that day's own evening
+session (``der.ev``).
 """
 
 from __future__ import annotations
