@@ -23,7 +23,7 @@ def test_common_random_numbers_and_settlement(serial_run):
     assert len(frame) == 2 * 2 * 2  # designs × seeds × days
     same_day = frame.groupby(["seed", "day"])
     # every design meets the same forecast and the same realisation (CRN)
-    for kpi in ("forecast_overload_kwh", "forecast_error_kwh"):
+    for kpi in ("forecast_overload_kwh", "forecast_error_kwh", "load_forecast_error_kwh"):
         assert (same_day[kpi].max() == same_day[kpi].min()).all(), kpi
     # different seeds draw different realisations
     assert frame.groupby("day")["forecast_error_kwh"].nunique().min() == 2

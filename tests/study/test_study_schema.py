@@ -49,6 +49,7 @@ def test_inline_scenario_and_grids():
     ({"parameters": {"design.n_brpz": [1]}}, "design_params.n_brpz"),
     ({"grids": ["1-LV-nowhere--0-sw"]}, "grids[0]"),
     ({"delivery": {"under_delivery": "forgive"}}, "delivery.under_delivery"),
+    ({"delivery": {"baseline": "yesterday"}}, "delivery.baseline"),
     ({"parameters": {"forecast.error_scale": [-1]}}, "parameters.forecast.error_scale"),
     ({"parameters": {"forecast.sigma": [1]}}, "parameters.forecast.sigma"),
     ({"forecast": {"error_scale": "big"}}, "forecast.error_scale"),

@@ -43,6 +43,7 @@ import numpy as np
 from localflex.domain import DerType, InputError
 
 __all__ = [
+    "BACKGROUND_LOAD_ERROR",
     "FORECAST_ERROR",
     "ForecastError",
     "forecast_error_std",
@@ -80,6 +81,13 @@ FORECAST_ERROR: dict[str, ForecastError] = {
     DerType.BATTERY: ForecastError(0.02, 0.05, 0.00),
     DerType.THERMAL_STORAGE: ForecastError(0.05, 0.15, 0.60),
 }
+
+
+BACKGROUND_LOAD_ERROR = ForecastError(0.10, 0.20, 0.30)
+"""Relative error of the inflexible load at one bus (the households' and businesses' own
+consumption, no DER): an ASSUMPTION of the right order, not fitted — a bus holds one or a
+few households, whose day-ahead load forecast misses by about a fifth; 30 % of the variance
+is common to the area (weather, calendar)."""
 
 
 def _family(family: Any, table: dict[str, ForecastError] | None) -> ForecastError:

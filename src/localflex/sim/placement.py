@@ -134,6 +134,10 @@ class PlacedDers:
     background_p_kw: np.ndarray  # [T, B] inflexible net load, consumption positive
     background_q_kvar: np.ndarray  # [T, B]
     bus_ids: np.ndarray  # [B]
+    # [T, B] the consumption within the background (its loads, without generators): what a
+    # load forecast error scales (``study.day``); None: taken as all of the background
+    background_load_p_kw: np.ndarray | None = None
+    background_load_q_kvar: np.ndarray | None = None
 
     def baselines_kw(self, time_grid: TimeGrid) -> list[np.ndarray]:
         return [fleet.baseline_kw(time_grid) for fleet in self.fleets]
@@ -357,13 +361,18 @@ def place_ders(
         ))
 
     # Background: every element that is not a flexible unit.
+    inflexible_load_p = np.where((is_hp | is_station)[None, :], 0.0,
+                                 np.where(is_h0[None, :], np.clip(household_load, 0.0, None),
+                                          load_p))
     background = bus_loads(grid, replace(
         elements,
-        load_p_kw=np.where((is_hp | is_station)[None, :], 0.0,
-                           np.where(is_h0[None, :], np.clip(household_load, 0.0, None),
-                                    load_p)),
+        load_p_kw=inflexible_load_p,
         load_q_kvar=load_q,
         sgen_p_kw=np.where((flexible_sgen | is_wind | is_chp)[None, :], 0.0, sgen_p),
         storage_p_kw=np.zeros_like(storage_p) if spec.pv_storage_from_grid else storage_p,
     ))
-    return PlacedDers(fleets, background.p_kw, background.q_kvar, grid.bus_ids)
+    consumption = bus_loads(grid, replace(
+        elements, load_p_kw=inflexible_load_p, load_q_kvar=load_q,
+        sgen_p_kw=np.zeros_like(sgen_p), storage_p_kw=np.zeros_like(storage_p)))
+    return PlacedDers(fleets, background.p_kw, background.q_kvar, grid.bus_ids,
+                      consumption.p_kw, consumption.q_kvar)

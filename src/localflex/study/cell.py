@@ -30,7 +30,9 @@ def run_cell(cell: Cell) -> pd.DataFrame:
         params = design_params_from_mapping(
             {**cell.design_params,
              "dso_price_cap_eur_per_mwh": scenario.market.price_cap_eur_per_mwh})
-    rules = DeliveryRules(**cell.delivery)
+    delivery = dict(cell.delivery)
+    baseline = delivery.pop("baseline", "day_ahead")  # a cell defined before the key
+    rules = DeliveryRules(**delivery)
     bidding = cell.bidding
     if bidding.get("aggregators"):
         scenario = with_equal_aggregators(scenario, int(bidding["aggregators"]))
@@ -43,7 +45,7 @@ def run_cell(cell: Cell) -> pd.DataFrame:
                           intraday=cell.intraday,
                           error_scale=float(cell.forecast["error_scale"]),
                           der_states=der_states, strategy=strategy,
-                          strategy_state=strategy_state)
+                          strategy_state=strategy_state, baseline=baseline)
         der_states, strategy_state = outcome.der_states, outcome.strategy_state
         rows.append({**cell.meta(), "day": pd.Timestamp(day), **outcome.kpis})
     frame = pd.DataFrame(rows)

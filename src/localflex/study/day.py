@@ -12,7 +12,9 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
    single buyer's network-aware LP with voltage, in rounds verified by power flow on the
    forecast with the DERs' modelled response). ``localflex run`` is this design over the
    scenario's days with ``error_scale`` 0 and no intraday (``sim.market_run``): one engine.
-3. **Reality**: each unit's baseline and flexibility are multiplied by ``max(1 + ε, 0)``,
+3. **Reality**: the inflexible consumption at each bus is multiplied by ``max(1 + ε, 0)``,
+   ``ε`` from ``der.forecast.BACKGROUND_LOAD_ERROR``, and
+   each unit's baseline and flexibility by ``max(1 + ε, 0)``,
    ``ε`` drawn from the DER family's error model of ``der.forecast`` (day-ahead horizon,
    common factor shared by the family's units, the rest idiosyncratic). The aggregators split
    their awards over their units (``dispatch_awards``), capped at the flexibility the units
@@ -33,7 +35,11 @@ flexibility"), §4.2 (delivery and its verification), §5.3 (the DSO buys relief
    study; control, curtailment and hand-entered offers are paid as traded; all of it is
    booked on a double-entry ledger that sums to zero cents. Money KPIs come from the
    ledger. With ``detail`` the day also returns its record (``sim.engine.DayResult``) for a
-   run folder.
+   run folder. The declared baseline (``baseline``): ``"intraday"`` (default) — each
+   aggregator re-declares its units' baseline close to delivery, as USEF's updated
+   prognosis before gate closure: reality's baseline with the 1-hour-ahead error of
+   ``der.forecast``; ``"day_ahead"`` — the baseline declared with the day-ahead offers (the
+   forecast), so every forecast error counts as over- or under-delivery.
 
 Common random numbers: the requests, the forecast errors and the intraday offers are drawn
 from generators seeded by ``(seed, day)`` only, never by the design, so every design of the
@@ -60,7 +66,12 @@ import numpy as np
 import pandas as pd
 
 from localflex.aggregator import OfferBook, build_offers, dispatch_awards
-from localflex.der.forecast import FORECAST_ERROR, ForecastError, sample_realised_kw
+from localflex.der.forecast import (
+    BACKGROUND_LOAD_ERROR,
+    FORECAST_ERROR,
+    ForecastError,
+    sample_realised_kw,
+)
 from localflex.domain import AWARD_COLUMNS, OFFER_COLUMNS, InputError, Role
 from localflex.grid import (
     BusLoads,
@@ -99,8 +110,19 @@ from localflex.sim.engine import (
 from localflex.sim.scenario import Scenario
 from localflex.sim.setup import MarketSetup, design_input_from_setup, prepare_market
 
-__all__ = ["DAY_KPIS", "DSO_MARKET_DAY", "OVERLOAD_TOLERANCE_KW", "DayOutcome", "day_seed",
-           "run_day"]
+__all__ = [
+    "BASELINES",
+    "DAY_KPIS",
+    "DSO_MARKET_DAY",
+    "OVERLOAD_TOLERANCE_KW",
+    "DayOutcome",
+    "day_seed",
+    "declared_baseline_kw",
+    "run_day",
+]
+
+BASELINES = ("intraday", "day_ahead")
+"""Which baseline the aggregators' deliveries are checked against (module docstring, 5)."""
 
 OVERLOAD_TOLERANCE_KW = 0.1
 """Overload below 0.1 kW is power-flow and linearisation noise (as in ``sim.engine``)."""
@@ -124,6 +146,7 @@ DAY_KPIS: dict[str, tuple[str, str]] = {
     "delivered_share": ("-", "delivered / awarded"),
     "rebound_kwh": ("kWh", "|response| of dispatched units in ISPs nobody asked for"),
     "forecast_error_kwh": ("kWh", "|realised − forecast| baseline energy of the DERs"),
+    "load_forecast_error_kwh": ("kWh", "|realised − forecast| inflexible consumption"),
     "dso_cost_eur": ("EUR", "the DSO's net payments (ledger)"),
     "tso_cost_eur": ("EUR", "the TSO's net payments (ledger)"),
     "brp_cost_eur": ("EUR", "the BRPs' net payments (ledger)"),
@@ -163,22 +186,49 @@ def day_scenario(scenario: Scenario, day: date, seed: int) -> Scenario:
         "seed": int(seed), "time": scenario.time.model_copy(update={"day": day, "days": 1})})
 
 
+def _scaled(error: ForecastError, error_scale: float) -> ForecastError:
+    return ForecastError(error.std_1h * error_scale, error.std_24h * error_scale,
+                         error.common_share)
+
+
 def realisation_factor(der_type: np.ndarray, n_isps: int, rng: np.random.Generator,
-                       error_scale: float = 1.0) -> np.ndarray:
+                       error_scale: float = 1.0, horizon_h: float = 24.0) -> np.ndarray:
     """[T, N] multiplier ``max(1 + ε, 0)`` of each unit's baseline and flexibility.
 
-    ``ε`` per family from ``der.forecast`` (day-ahead horizon, the family's common share),
-    its standard deviations times ``error_scale``. Families are drawn in sorted order, and
-    drawn even at scale 0, so the draw depends on the fleet only."""
-    table = {k: ForecastError(v.std_1h * error_scale, v.std_24h * error_scale,
-                              v.common_share) for k, v in FORECAST_ERROR.items()}
+    ``ε`` per family from ``der.forecast`` (at ``horizon_h`` hours ahead, default day-ahead;
+    the family's common share), its standard deviations times ``error_scale``. Families are
+    drawn in sorted order, and drawn even at scale 0, so the draw depends on the fleet
+    only."""
+    table = {k: _scaled(v, error_scale) for k, v in FORECAST_ERROR.items()}
     types = np.asarray(der_type).astype(str)
     factor = np.ones((n_isps, types.size))
     for family in sorted(set(types.tolist())):
         cols = np.flatnonzero(types == family)
         factor[:, cols] = sample_realised_kw(np.ones((n_isps, cols.size)), family, rng,
-                                             horizon_h=24.0, table=table)
+                                             horizon_h=horizon_h, table=table)
     return factor
+
+
+def declared_baseline_kw(baseline: str, forecast_kw: np.ndarray, real_kw: np.ndarray,
+                         der_type: np.ndarray, rng: np.random.Generator,
+                         error_scale: float = 1.0) -> np.ndarray:
+    """[T, N] the units' baseline their deliveries are checked against: the day-ahead
+    forecast (``"day_ahead"``) or re-declared close to delivery (``"intraday"``: reality's
+    baseline times the 1-hour-ahead error factor of ``der.forecast``)."""
+    if baseline == "day_ahead":
+        return forecast_kw
+    return real_kw * realisation_factor(der_type, real_kw.shape[0], rng, error_scale,
+                                        horizon_h=1.0)
+
+
+def background_factor(n_isps: int, n_buses: int, rng: np.random.Generator,
+                      error_scale: float = 1.0) -> np.ndarray:
+    """[T, B] multiplier ``max(1 + ε, 0)`` of the inflexible consumption at each bus, ``ε``
+    from ``der.forecast.BACKGROUND_LOAD_ERROR`` (day-ahead) times ``error_scale``; drawn even
+    at scale 0."""
+    table = {"background": _scaled(BACKGROUND_LOAD_ERROR, error_scale)}
+    return sample_realised_kw(np.ones((n_isps, n_buses)), "background", rng, horizon_h=24.0,
+                              table=table)
 
 
 def _respond(setup: MarketSetup, delta_kw: np.ndarray) -> np.ndarray:
@@ -236,16 +286,17 @@ def _overload_kwh(state, cps, isp_hours: float) -> np.ndarray:
 
 
 def _settle(setup: MarketSetup, awards: pd.DataFrame, trades: pd.DataFrame,
-            metered_kw: np.ndarray, rules: DeliveryRules, dso_id: str,
-            tso_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Delivery check of every aggregator award and the day's balanced ledger."""
+            declared_kw: np.ndarray, metered_kw: np.ndarray, rules: DeliveryRules,
+            dso_id: str, tso_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Delivery check of every aggregator award against the units' declared baseline
+    ``declared_kw`` and the day's balanced ledger."""
     env, h = setup.envelope, setup.time_grid.isp_hours
     awards = awards.assign(award_id=award_ids(awards),
                            pool=pool_keys(awards["aggregator_id"], awards["bus"],
                                           awards["der_type"]))
     unit_pool = pool_keys(setup.portfolio.unit_aggregator, env.bus, env.der_type)
     base, meter = pooled_measurements(awards["pool"], awards["isp"], unit_pool,
-                                      setup.baseline_kw, metered_kw)
+                                      declared_kw, metered_kw)
     delivery = delivery_check(awards, base, meter, h, rules, buyer_id=dso_id)
     parts = [coded_delivery_transactions(delivery).frame()]
     by_hand = setup.offers.loc[setup.offers["pool"] < 0, "offer_id"]
@@ -347,6 +398,7 @@ def run_day(
     strategy_state=None,
     step=None,
     detail: bool = False,
+    baseline: str = "intraday",
 ) -> DayOutcome:
     """One study day of ``design`` (module docstring); ``scenario`` is the cell's.
 
@@ -357,6 +409,8 @@ def run_day(
     the aggregators bid its markups and it learns from the day's trades. ``step`` is told
     each stage's name as it starts; ``detail`` keeps the day's record (``DayResult``) for a
     run folder."""
+    if baseline not in BASELINES:
+        raise InputError("delivery.baseline", baseline, f"one of {list(BASELINES)}")
     solved_before = solved_power_flows()
     scen = day_scenario(scenario, day, seed)
     setup = prepare_market(scen, step, der_states=der_states)
@@ -397,8 +451,17 @@ def run_day(
     # reality: the same draw for every design of this seed and day
     rng = np.random.default_rng([dseed, 11])
     factor = realisation_factor(env.der_type, n_isps, rng, error_scale)
-    baseline = setup.baseline_kw
-    real_baseline = baseline * factor
+    baseline_kw = setup.baseline_kw
+    real_baseline = baseline_kw * factor
+    placed = setup.placed
+    bg_factor = background_factor(n_isps, grid.n_buses, np.random.default_rng([dseed, 14]),
+                                  error_scale)
+    consumption_p = (placed.background_p_kw if placed.background_load_p_kw is None
+                     else placed.background_load_p_kw)
+    consumption_q = (placed.background_q_kvar if placed.background_load_q_kvar is None
+                     else placed.background_load_q_kvar)
+    bg_error_p = consumption_p * (bg_factor - 1.0)  # reality − forecast of the background
+    real_background_q = placed.background_q_kvar + consumption_q * (bg_factor - 1.0)
     up_real, down_real = env.up_kw * factor, env.down_kw * factor
 
     awards_da = _awards_from_trades(trades, setup.offers, h)
@@ -407,7 +470,8 @@ def run_day(
     by_bus = trades[~trades["offer_id"].isin(awards_da["offer_id"])]  # control, curtail, extra
     bus_delta = bus_injection_delta_kw(by_bus, grid.bus_ids, n_isps)
 
-    verified = da is not None and bool((factor == 1.0).all())  # reality is the forecast
+    verified = (da is not None and bool((factor == 1.0).all())
+                and bool((bg_factor == 1.0).all()))  # reality is the forecast
 
     def model_delta(delta_kw: np.ndarray) -> np.ndarray:
         """A real unit is its model times its factor (baseline and flexibility): it answers
@@ -420,12 +484,12 @@ def run_day(
         if verified and np.array_equal(delta_kw, da.requested_kw):
             # the DSO market day verified this very dispatch on the forecast
             units = da.realised_kw
-            loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
-                             setup.placed.background_q_kvar)
+            loads = BusLoads(placed.net_load_per_bus(units, env.bus) - bus_delta,
+                             placed.background_q_kvar)
             return units, loads, da.after
-        units = real_baseline + factor * (_respond(setup, model_delta(delta_kw)) - baseline)
-        loads = BusLoads(setup.placed.net_load_per_bus(units, env.bus) - bus_delta,
-                         setup.placed.background_q_kvar)
+        units = real_baseline + factor * (_respond(setup, model_delta(delta_kw)) - baseline_kw)
+        loads = BusLoads(placed.net_load_per_bus(units, env.bus) - bus_delta + bg_error_p,
+                         real_background_q)
         state = (run_power_flow(grid, loads, engine=engine) if before is None
                  else rerun_power_flow(grid, loads, *before, engine=engine))
         return units, loads, state
@@ -482,7 +546,10 @@ def run_day(
               else awards_da.astype({"round": np.int64}))
     awards = _net_awards(awards.astype({"bus": np.int64, "isp": np.int64,
                                         "power_kw": float}), h)
-    delivery, ledger = _settle(setup, awards, trades, units, rules, dso_id, tso_id)
+    declared_kw = declared_baseline_kw(baseline, baseline_kw, real_baseline, env.der_type,
+                                       np.random.default_rng([dseed, 13]), error_scale)
+    delivery, ledger = _settle(setup, awards, trades, declared_kw, units, rules, dso_id,
+                               tso_id)
 
     response = units - real_baseline
     asked = feasible != 0.0
@@ -511,7 +578,8 @@ def run_day(
         "missing_kwh": float(delivery["missing_kwh"].sum()),
         "delivered_share": delivered / awarded if awarded > 0 else float("nan"),
         "rebound_kwh": float(np.abs(np.where(asked, 0.0, response)).sum() * h),
-        "forecast_error_kwh": float(np.abs(real_baseline - baseline).sum() * h),
+        "forecast_error_kwh": float(np.abs(real_baseline - baseline_kw).sum() * h),
+        "load_forecast_error_kwh": float(np.abs(bg_error_p).sum() * h),
         "dso_cost_eur": _net_eur(ledger, (party == dso_id).to_numpy()),
         "tso_cost_eur": _net_eur(ledger, (party == tso_id).to_numpy()),
         "brp_cost_eur": _net_eur(ledger, (role == Role.BRP.value).to_numpy()),

@@ -97,6 +97,10 @@ class DeliverySpec(_Strict):
     tolerance_share: float = Field(0.1, ge=0, lt=1)
     under_delivery: str = Field("penalty", pattern="^(pay_delivered|penalty)$")
     penalty_factor: float = Field(1.0, ge=0)
+    baseline: str = Field(
+        "intraday", pattern="^(intraday|day_ahead)$",
+        description="'intraday': the aggregators re-declare their baseline close to delivery "
+        "(1 h-ahead error); 'day_ahead': the forecast declared with the offers")
 
 
 class ForecastSpec(_Strict):

@@ -217,9 +217,13 @@ def _blocked_offers(inp: DesignInput, pool: OfferPool, blocked: np.ndarray) -> n
     """Offers at a bus that affects a point in ``blocked`` [T, CP] in their ISP."""
     offers = pool.offers
     isp = offers["isp"].to_numpy(dtype=np.int64)
-    pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
-    touches = np.abs(inp.relief[isp, :, pos]) > RELIEF_EPS_KW_PER_KW  # [O, CP]
-    return (touches & blocked[isp]).any(axis=1)
+    out = np.zeros(isp.size, dtype=bool)
+    sub = np.flatnonzero(blocked[isp].any(axis=1))  # only offers of ISPs with a blocked point
+    if sub.size:
+        pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64)[sub])
+        touches = np.abs(inp.relief[isp[sub], :, pos]) > RELIEF_EPS_KW_PER_KW  # [O', CP]
+        out[sub] = (touches & blocked[isp[sub]]).any(axis=1)
+    return out
 
 
 def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, *,
