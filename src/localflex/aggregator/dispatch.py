@@ -144,9 +144,10 @@ def unit_energy_budgets(
          np.clip(-used, 0, None)),
     ):
         energy = np.asarray(energy, dtype=float)
+        left = energy - used_kw.sum(axis=0) * isp_hours  # what earlier awards leave
         pooled = book.pool_of_unit >= 0
         binding = pooled & np.isfinite(energy) & (unit_kw.sum(axis=0) * isp_hours
-                                                  > energy + 1e-9)
+                                                  > left + 1e-9)
         units = np.flatnonzero(binding)
         if units.size == 0:
             continue
@@ -164,8 +165,7 @@ def unit_energy_budgets(
         ids.append(pairs["offer_id"].to_numpy())
         budgets.append(pairs["k"].to_numpy(dtype=np.int64))
         weights.append(w)
-        limits.append(np.maximum(energy[units] - used_kw[:, units].sum(axis=0) * isp_hours,
-                                 0.0))
+        limits.append(np.maximum(left[units], 0.0))
         n_budgets += units.size
     if not ids:
         return (np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0),

@@ -65,7 +65,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from localflex.aggregator import OfferBook, build_offers, dispatch_awards
+from localflex.aggregator import (
+    OfferBook,
+    build_offers,
+    dispatch_awards,
+    unit_energy_budgets,
+)
 from localflex.der.forecast import (
     BACKGROUND_LOAD_ERROR,
     FORECAST_ERROR,
@@ -84,7 +89,7 @@ from localflex.grid import (
     sparse_sensitivity,
     voltage_limits,
 )
-from localflex.market import clear_dso_single_buyer
+from localflex.market import EnergyBudgets, clear_dso_single_buyer
 from localflex.market.designs import DESIGNS, DesignParams
 from localflex.market.designs.ledger import TradePurpose
 from localflex.market.designs.result import mean_price_eur_per_mwh, sales_concentration
@@ -523,9 +528,14 @@ def run_day(
             cp_pos=monitored_points(grid, state).cp_pos,
             vm_bus_pos=np.empty(0, dtype=np.int64))
         needs = thermal_needs(state, cps, sens, h)
+        # the units' energy over the day, in the model's scale (a real unit's δ is the
+        # model's δ / factor): what the day-ahead dispatch and earlier rounds use is gone
+        budgets = EnergyBudgets(*unit_energy_budgets(
+            book, model_delta(free_up), model_delta(free_down), env.energy_up_max_kwh,
+            env.energy_down_max_kwh, h, model_delta(feasible)))
         cleared = clear_dso_single_buyer(
             book.offers[list(OFFER_COLUMNS)], needs, n_isps=n_isps,
-            max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh)
+            max_price_eur_per_mwh=params.dso_price_cap_eur_per_mwh, energy_budgets=budgets)
         if not len(cleared.awards):
             break
         part = cleared.awards[list(AWARD_COLUMNS)].assign(buyer_id=dso_id)
