@@ -11,6 +11,7 @@ from localflex.aggregator import (
     assign_portfolios,
     build_offers,
     dispatch_awards,
+    unit_energy_budgets,
 )
 from localflex.domain import InputError
 
@@ -110,3 +111,26 @@ def test_unknown_award_offer_is_rejected():
     )
     with pytest.raises(InputError, match="nope"):
         dispatch_awards(awards, book, up, np.zeros_like(up))
+
+
+def test_a_budget_binds_on_what_earlier_awards_leave():
+    """A unit of 1 kWh content that earlier awards used 0.8 kWh of: its 0.5 kWh still on
+    offer is more than the 0.2 kWh left, so the budget binds at 0.2 kWh (not at 1 kWh)."""
+    up = np.zeros((4, 1))
+    up[2:, 0] = 1.0  # 2 ISPs × 1 kW × 0.25 h = 0.5 kWh on offer
+    rules = [AggregatorRule("agg", 1.0)]
+    portfolio = assign_portfolios(np.array(["battery"]), rules, 1.0, np.random.default_rng(0))
+    book = build_offers(up_kw=up, down_kw=np.zeros_like(up),
+                        energy_up_max_kwh=np.array([1.0]), energy_down_max_kwh=np.array([1.0]),
+                        unit_bus=np.array([7]), unit_der_type=np.array(["battery"]),
+                        portfolio=portfolio, min_bid_kw={"agg": 0.0}, markup={"agg": 1.0},
+                        rng=np.random.default_rng(0))
+    earlier = np.zeros((4, 1))
+    earlier[:2, 0] = 1.6  # 0.8 kWh of UP already asked
+    ids, budget, weight, limit = unit_energy_budgets(
+        book, up, np.zeros_like(up), np.array([1.0]), np.array([1.0]), 0.25, earlier)
+    assert limit.tolist() == pytest.approx([0.2])
+    assert len(ids) == 2 and (budget == 0).all() and weight.tolist() == pytest.approx([1, 1])
+    untouched = unit_energy_budgets(book, up, np.zeros_like(up), np.array([1.0]),
+                                    np.array([1.0]), 0.25)
+    assert len(untouched[0]) == 0  # 0.5 kWh on offer never reaches the 1 kWh content
