@@ -187,7 +187,8 @@ def main() -> None:
     print(f"1 worker : {wall_1:8.1f} s wall, {cpu_1:8.1f} s CPU (all processes)"
           + (f"; 2 workers on the same days: {ref_2:.1f} s" if short else ""))
     print(f"speed-up of 2 workers over 1: {wall_1 / ref_2:.2f}x; identical numbers: {same}")
-    print(f"study rows (design-days): {len(kpis_2)}; mean DSO cost {kpis_2['dso_cost_eur'].mean():.2f} EUR/day, "
+    print(f"study rows (design-days): {len(kpis_2)}; "
+          f"mean DSO cost {kpis_2['dso_cost_eur'].mean():.2f} EUR/day, "
           f"mean residual overload {kpis_2['residual_overload_kwh'].mean():.2f} kWh/day, "
           f"mean realised overload before intraday "
           f"{kpis_2['realised_overload_kwh'].mean():.2f} kWh/day")

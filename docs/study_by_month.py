@@ -15,8 +15,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 PANELS = (("dso_cost_eur", "DSO cost (EUR/day)"),
           ("realised_overload_kwh", "overload reality leaves after day-ahead (kWh/day)"))
