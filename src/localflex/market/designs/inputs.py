@@ -520,7 +520,8 @@ def _check_budgets(budgets: EnergyBudgets | None, offers: pd.DataFrame
     if budgets is None:
         return None
     budgets = checked_energy_budgets(budgets)
-    unknown = ~np.isin(budgets.offer_id, offers["offer_id"].to_numpy(dtype=object))
+    # hash lookups: np.isin on object arrays is quadratic-slow on an area's 10^5 offers
+    unknown = pd.Index(offers["offer_id"]).get_indexer(budgets.offer_id) < 0
     if unknown.any():
         raise InputError("energy_budgets.offer_id", budgets.offer_id[unknown][0],
                          "the id of an offer of the input")
