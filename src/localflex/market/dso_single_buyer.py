@@ -118,6 +118,7 @@ __all__ = [
     "FactoredRelief",
     "Pricing",
     "VoltageNeeds",
+    "checked_energy_budgets",
     "clear_dso_single_buyer",
     "voltage_needs_from_power_flow",
 ]
@@ -179,6 +180,25 @@ class EnergyBudgets:
     budget: np.ndarray  # [E] int, index into limit_kwh
     weight: np.ndarray  # [E] >= 0
     limit_kwh: np.ndarray  # [K] >= 0
+
+
+def checked_energy_budgets(budgets: EnergyBudgets) -> EnergyBudgets:
+    """``budgets`` with numpy arrays of the right dtypes, or InputError naming the bad field."""
+    offer_id = np.asarray(budgets.offer_id, dtype=object)
+    budget = np.asarray(budgets.budget, dtype=np.int64)
+    weight = np.asarray(budgets.weight, dtype=float)
+    limit = np.asarray(budgets.limit_kwh, dtype=float)
+    if not (offer_id.shape == budget.shape == weight.shape):
+        raise InputError("energy_budgets.offer_id", offer_id.shape,
+                         "entries of one length (offer_id, budget, weight)")
+    if not (np.isfinite(weight).all() and (weight >= 0).all()):
+        raise InputError("energy_budgets.weight", "negative or non-finite", "finite >= 0")
+    if np.isnan(limit).any() or (limit < 0).any():
+        raise InputError("energy_budgets.limit_kwh", "negative or NaN", ">= 0 kWh (inf = none)")
+    if budget.size and (budget.min() < 0 or budget.max() >= limit.size):
+        raise InputError("energy_budgets.budget", int(budget.max()),
+                         f"an index into limit_kwh (0..{limit.size - 1})")
+    return EnergyBudgets(offer_id=offer_id, budget=budget, weight=weight, limit_kwh=limit)
 
 
 @dataclass(frozen=True)
@@ -861,16 +881,8 @@ def _budget_entries(
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
     if budgets is None or len(budgets.offer_id) == 0 or len(cand_idx) == 0:
         return empty
-    weight = np.asarray(budgets.weight, dtype=float)
-    limit = np.asarray(budgets.limit_kwh, dtype=float)
-    budget = np.asarray(budgets.budget, dtype=np.int64)
-    if not (np.isfinite(weight).all() and (weight >= 0).all()):
-        raise InputError("energy_budgets.weight", "negative or non-finite", "finite >= 0")
-    if np.isnan(limit).any() or (limit < 0).any():
-        raise InputError("energy_budgets.limit_kwh", "negative or NaN", ">= 0 kWh (inf = none)")
-    if budget.size and (budget.min() < 0 or budget.max() >= limit.size):
-        raise InputError("energy_budgets.budget", int(budget.max()),
-                         f"an index into limit_kwh (0..{limit.size - 1})")
+    budgets = checked_energy_budgets(budgets)
+    weight, limit, budget = budgets.weight, budgets.limit_kwh, budgets.budget
     local = np.full(len(frame), -1, dtype=np.int64)
     local[cand_idx] = np.arange(len(cand_idx))
     row = pd.Index(frame["offer_id"].to_numpy()).get_indexer(np.asarray(budgets.offer_id))

@@ -53,6 +53,7 @@ from localflex.domain import (
 from localflex.market.dso_single_buyer import (
     ClearingResult,
     CongestionNeeds,
+    EnergyBudgets,
     Pricing,
     clear_dso_single_buyer,
 )
@@ -282,8 +283,10 @@ def activate_flexibility(
     n_isps: int,
     max_price_eur_per_mwh: float | None = None,
     pricing: Pricing | str = Pricing.PAY_AS_BID,
+    energy_budgets: EnergyBudgets | None = None,
 ) -> FlechActivation:
-    """Activation phase: call reserved contracts and cheaper spot offers (module docstring)."""
+    """Activation phase: call reserved contracts and cheaper spot offers (module docstring);
+    ``energy_budgets``: the spot offers' inter-temporal limits (``clear_dso_single_buyer``)."""
     reserved = contract_offers(reservation.contracts)
     excluded = empty_frame(OFFER_COLUMNS)
     frames = [reserved]
@@ -304,7 +307,7 @@ def activate_flexibility(
     offers = pd.concat(frames, ignore_index=True) if len(frames) > 1 else reserved
     clearing = clear_dso_single_buyer(offers, needs, n_isps=n_isps,
                                       max_price_eur_per_mwh=max_price_eur_per_mwh,
-                                      pricing=pricing)
+                                      pricing=pricing, energy_budgets=energy_budgets)
     return FlechActivation(clearing=clearing, excluded_offers=excluded,
                            activation_cost_eur=clearing.total_cost_eur)
 

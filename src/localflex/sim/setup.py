@@ -152,9 +152,13 @@ def design_input_from_setup(setup: MarketSetup, params=None, seed: int | None = 
     """The market designs' shared input (``market.designs.DesignInput``) of a prepared day:
     forecast, sensitivities, needs, seeded requests, the offers with their true cost (the
     scenario's ``price_markup`` is a multiplier on the DER cost model) and every DER's
-    envelope as contracted control. ``params`` default to the scenario's price cap,
+    envelope as contracted control, and the offers' energy budgets as the DSO's market day
+    builds them (``unit_energy_budgets`` on the book and envelope, nothing requested yet).
+    ``params`` default to the scenario's price cap,
     ``seed`` to the scenario's. ``localflex compare`` and a study day both start here."""
+    from localflex.aggregator import unit_energy_budgets
     from localflex.der import total_by_bus
+    from localflex.market import EnergyBudgets
     from localflex.market.designs import DesignParams, make_design_input
 
     scenario, grid, envelope = setup.scenario, setup.grid, setup.envelope
@@ -172,4 +176,7 @@ def design_input_from_setup(setup: MarketSetup, params=None, seed: int | None = 
         control_down_kw=total_by_bus(envelope.down_kw, envelope.bus, grid.bus_ids),
         engine=scenario.grid.power_flow_engine, dso_id=scenario.market.dso_name,
         offer_cost_eur_per_mwh=costs,
+        energy_budgets=EnergyBudgets(*unit_energy_budgets(
+            setup.book, envelope.up_kw, envelope.down_kw, envelope.energy_up_max_kwh,
+            envelope.energy_down_max_kwh, setup.time_grid.isp_hours)),
     )

@@ -74,9 +74,13 @@ def test_bad_game_input_is_named(games):
 
 def test_the_game_on_a_realistic_congested_day(tmp_path):
     """The winter evening (examples/winter_evening.yaml: EV charging overloads feeders), its
-    DERs pooled by two aggregators: agg1 games, is paid to undo its position and is flagged;
-    the locational restriction removes the payment and the flag, frozen baselines remove the
-    payment while the position stays an overload."""
+    DERs pooled by two aggregators: agg1 games and is paid to undo its position; the
+    locational restriction removes the payment and the flag, frozen baselines remove the
+    payment while the position stays an overload. The position is only what agg1's EVs can
+    deliver (their energy budgets: they cannot charge much more than they need), so the
+    indicator sees agg1's self-made relief (overlap > 0, none for agg2) but below the 1 kWh
+    flag threshold (the synthetic game above is flagged), and the DSO pays no more than in
+    the honest design."""
     import json
     from pathlib import Path
 
@@ -93,9 +97,14 @@ def test_the_game_on_a_realistic_congested_day(tmp_path):
     doc = {d["design"]: d for d in json.loads((out / "designs.json").read_text())["designs"]}
     none, loc, frozen = (doc[f"inc_dec_{m}"] for m in ("none", "locational", "frozen_baseline"))
     assert none["details"]["gamer_undo_revenue_eur"] > 0
-    assert any(f["aggregator_id"] == "agg1" for f in none["details"]["flagged"])
+    overlap = {}
+    for row in none["details"]["indicator"]:
+        agg = row["aggregator_id"]
+        overlap[agg] = overlap.get(agg, 0.0) + row["overlap_kwh"]
+    assert overlap["agg1"] > 0.1 and overlap.get("agg2", 0.0) == 0.0
     assert loc["details"]["gamer_undo_revenue_eur"] == 0
     assert not loc["details"]["flagged"]
     assert frozen["details"]["gamer_undo_revenue_eur"] == 0
-    assert frozen["residual_overload_kwh"] > 1.0
-    assert none["dso_cost_eur"] > doc["sequential_dso_first"]["dso_cost_eur"]
+    assert frozen["residual_overload_kwh"] > 0.1
+    # a deliverable position is too small here to raise the DSO's cost above the honest
+    # design's (0.43 vs 0.45 EUR; the over-sold position of before made it 0.76)

@@ -30,7 +30,8 @@ def _dense_like(inp):
         params=inp.params, control_up_kw=inp.control_up_kw,
         control_down_kw=inp.control_down_kw, requests=inp.requests,
         sensitivity=flow_sensitivity(inp.grid, inp.forecast_loads), engine=inp.engine,
-        dso_id=inp.dso_id, tso_id=inp.tso_id, offer_cost_eur_per_mwh=inp.costs_eur_per_mwh)
+        dso_id=inp.dso_id, tso_id=inp.tso_id, offer_cost_eur_per_mwh=inp.costs_eur_per_mwh,
+        energy_budgets=inp.energy_budgets)
 
 
 def _tape(trades: pd.DataFrame) -> pd.DataFrame:

@@ -116,7 +116,8 @@ def _uncoupled(inp: DesignInput, name: str, imo_stage) -> DesignResult:
     """The two uncoupled markets of Table 2 (module docstring): ex-ante split, DSO day-ahead
     on its part, grid-blind IMO trading on the other, the DSO's intraday round."""
     dso_offers, imo_offers, allocation = split_offers(inp)
-    dso_pool, imo_pool = OfferPool(dso_offers), OfferPool(imo_offers)
+    dso_pool = OfferPool.of(inp, dso_offers)  # one offer's two parts share its units' budgets
+    imo_pool = OfferPool.of(inp, imo_offers, energy=dso_pool.energy)
     log = TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     da = dso_stage(inp, dso_pool, guard, log, stage="1-dso-da")
@@ -151,6 +152,11 @@ def micro_market_stage(inp: DesignInput, pool: OfferPool, requests: pd.DataFrame
                        log: TradeLog, *, stage: str) -> pd.DataFrame:
     """Ref. [67]'s uniform-price auction, grid-blind, once per direction (module doc)."""
     offers = pool.available().reset_index(drop=True)
+    # a sealed-bid auction of every ISP at once: each seller offers only what it can deliver
+    # if every one of its bids is accepted (its budgets left spread pro rata over its offers)
+    offers["max_power_kw"] = pool.energy.pro_rata_kw(offers["offer_id"],
+                                                     offers["max_power_kw"].to_numpy())
+    offers = offers[offers["max_power_kw"] >= 1e-3].reset_index(drop=True)
     requests = requests.reset_index(drop=True)
     out = []
     for direction in ("up", "down"):
@@ -238,7 +244,7 @@ def conditional(inp: DesignInput, scheme: LightScheme | str = LightScheme.USEF, 
                              scheme=scheme, thresholds=th)
     limit = inp.cps["max_loading_pct"].to_numpy(dtype=float)
     emergency = emergency_mask(inp.forecast.cp_loading_pct, limit, th)
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp, enforce=lights != GREEN)
     prm = inp.params
     control_up, control_down = inp.control_up_kw.copy(), inp.control_down_kw.copy()
@@ -315,7 +321,7 @@ def sequential_dso_first(inp: DesignInput, *, name: str = "sequential_dso_first"
                          ) -> DesignResult:
     """Ref. [65] as §6.2 reads it: DSO, then TSO, then market use on the non-constrained
     offers only, each stage guarded (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     dso_stage(inp, pool, guard, log, stage="1-dso")
     book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)
@@ -345,7 +351,7 @@ def sequential_brp_first(inp: DesignInput, *, name: str = "sequential_brp_first"
                          ) -> DesignResult:
     """Ref. [70], paper §6.2: requests in the DSO's direction, then opposite, then the DSO
     (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     direction = dso_direction(inp)
     req = inp.requests

@@ -147,7 +147,7 @@ def inc_dec_game(
     watched = state_lights(inp.forecast.cp_loading_pct, inp.cps, inp.params.thresholds) != GREEN
     position, wash = _gamer_orders(inp, gamer, watched, wash_price_eur_per_mwh)
     others = inp.offers[~inp.offers["offer_id"].isin(position["offer_id"])]
-    pool = OfferPool(pd.concat([others, position], ignore_index=True)[list(OFFER_COLUMNS)])
+    pool = OfferPool.of(inp, pd.concat([others, position], ignore_index=True)[list(OFFER_COLUMNS)])
     log = TradeLog(inp.isp_hours)
     market_guard = GridGuard(inp, enforce=watched) if mitigation == "locational" else None
     requests = pd.concat([wash, inp.requests], ignore_index=True)  # BRPs and the TSO
@@ -168,7 +168,7 @@ def inc_dec_game(
             "der_type": "mixed",
             "block_id": "",
         })
-        pool = OfferPool(pd.concat([pool.available(), undo], ignore_index=True))
+        pool = OfferPool(pd.concat([pool.available(), undo], ignore_index=True), pool.energy)
     guard = GridGuard(inp)
     if mitigation != "frozen_baseline" and len(before):
         guard.apply_trades(before)  # the DSO forecasts with the market schedules

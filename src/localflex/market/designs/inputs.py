@@ -10,7 +10,11 @@ the same buyers. ``DesignInput`` holds them:
   CP axis (``cps``) is that monitored set, so memory grows with offers × needs, never with
   the grid squared);
 * the DSO's congestion needs (``CongestionNeeds``, grid use, §5.3);
-* the aggregators' offers (OFFER_COLUMNS), the only sellers;
+* the aggregators' offers (OFFER_COLUMNS), the only sellers, with their inter-temporal
+  limits (``energy_budgets``, ``EnergyBudgets``: what the units behind a pool can shift over
+  the day; None for offers made by hand without a book = no limit). Every stage that takes
+  offers respects them (``ledger.OfferPool`` / ``EnergyUse``): a unit is never sold more
+  energy than it has;
 * location-free buy requests (``REQUEST_FRAME_COLUMNS``): BRPs' imbalance requests for
   market use — seeded, without location, at prices below what the DSO pays (§6.2: "they are
   willing to pay a lower price") — and the TSO's balancing requests for system use;
@@ -51,7 +55,12 @@ from localflex.grid import (
 )
 from localflex.grid.sensitivity import DEFAULT_LOADING_MARGIN_PCT
 from localflex.grid.traffic_light import LightThresholds
-from localflex.market.dso_single_buyer import CongestionNeeds, FactoredRelief
+from localflex.market.dso_single_buyer import (
+    CongestionNeeds,
+    EnergyBudgets,
+    FactoredRelief,
+    checked_energy_budgets,
+)
 
 __all__ = [
     "REQUEST_FRAME_COLUMNS",
@@ -231,6 +240,7 @@ class DesignInput:
     costs_eur_per_mwh: pd.Series | None = None  # offer_id -> the seller's true cost
     cp_pos: np.ndarray | None = None  # rows of congestion_points(grid) in cps (None = all)
     forecast_all: PowerFlowResult | None = None  # ``forecast`` on every congestion point
+    energy_budgets: EnergyBudgets | None = None  # the offers' inter-temporal limits
 
     @property
     def offer_costs(self) -> pd.Series:
@@ -421,12 +431,15 @@ def make_design_input(
     dso_id: str = "DSO",
     tso_id: str = "TSO",
     offer_cost_eur_per_mwh: pd.Series | None = None,
+    energy_budgets: EnergyBudgets | None = None,
 ) -> DesignInput:
     """Forecast power flow, sensitivities, needs and seeded requests for ``offers``.
 
     ``control_*_kw`` [T, B] default to zero (no contracted resources). ``requests`` default
     to ``brp_requests`` + ``tso_requests`` drawn from ``seed``. ``offer_cost_eur_per_mwh``
     (offer_id -> EUR/MWh) is the sellers' true cost where their asks carry a markup.
+    ``energy_budgets`` are the offers' inter-temporal limits (``aggregator.dispatch.
+    unit_energy_budgets``; None = none): their entries must name offers of ``offers``.
     The design CP axis is the monitored set (``monitored_points`` with a margin of at least
     the yellow band); with a dense ``sensitivity`` (every point × every bus, small grids
     only) it is every congestion point — the reference the sparse input is tested against.
@@ -464,6 +477,7 @@ def make_design_input(
                                              params, aggregators))
         requests = pd.concat(parts, ignore_index=True)
     requests = _check_requests(requests, n_isps)
+    budgets = _check_budgets(energy_budgets, frame)
     p = forecast_loads.p_kw
     relief = _design_relief(grid, forecast_loads, forecast, cp_pos, cps, sensitivity,
                             frame, (control["control_up_kw"], control["control_down_kw"], p))
@@ -497,7 +511,21 @@ def make_design_input(
         costs_eur_per_mwh=_check_costs(offer_cost_eur_per_mwh),
         cp_pos=cp_pos,
         forecast_all=full,
+        energy_budgets=budgets,
     )
+
+
+def _check_budgets(budgets: EnergyBudgets | None, offers: pd.DataFrame
+                   ) -> EnergyBudgets | None:
+    if budgets is None:
+        return None
+    budgets = checked_energy_budgets(budgets)
+    # hash lookups: np.isin on object arrays is quadratic-slow on an area's 10^5 offers
+    unknown = pd.Index(offers["offer_id"]).get_indexer(budgets.offer_id) < 0
+    if unknown.any():
+        raise InputError("energy_budgets.offer_id", budgets.offer_id[unknown][0],
+                         "the id of an offer of the input")
+    return budgets
 
 
 _CP_FIELDS = ("cp_loading_pct", "cp_p_kw", "cp_s_kva", "cp_q_kvar")

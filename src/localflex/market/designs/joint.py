@@ -11,6 +11,7 @@ both. Buyer ``k`` (a BRP or the TSO) takes ``y_k``::
          Σ_o r[o, cp] (a_o + m_o)            >= −max(head[t, cp], 0)      (grid rows)
          Σ_{o in (t,d)} m_o − Σ_{k in (t,d)} y_k = 0                      (balance rows)
          Σ_{k in (t,d)} bid_k y_k − Σ_{o in (t,d)} ask_o m_o >= 0         (budget rows)
+         Σ_e weight_e (a_{o_e} + m_{o_e}) h <= limit_k                     (energy rows)
          0 <= y_k <= power_k,   a, m, s >= 0
 
 ``r[o, cp]`` is the relief per kW (``relief_kw_per_kw_up`` × direction sign); ``head`` the
@@ -34,7 +35,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW, solve_lp
+from localflex.market.dso_single_buyer import (
+    RELIEF_EPS_KW_PER_KW,
+    EnergyBudgets,
+    checked_energy_budgets,
+    solve_lp,
+)
 
 __all__ = ["JointClearing", "clear_joint", "pair_fills"]
 
@@ -62,10 +68,12 @@ def clear_joint(
     isp_hours: float,
     mandatory: bool = False,
     shortfall_penalty_eur_per_mwh: float = 1e6,
+    energy_budgets: EnergyBudgets | None = None,
 ) -> JointClearing:
     """Solve the program of the module docstring. ``dso_mask`` [T, CP]: the overloaded points
     the DSO asks to fix (None: the DSO buys nothing). ``mandatory``: every request must be
-    served if the offers and the grid allow (value = penalty, no budget rows)."""
+    served if the offers and the grid allow (value = penalty, no budget rows).
+    ``energy_budgets``: the offers' inter-temporal limits, one row each (energy rows)."""
     n_off, n_req = len(offers), len(requests)
     n_isps, n_cp = head_kw.shape
     scale = isp_hours / 1000.0
@@ -131,6 +139,11 @@ def clear_joint(
         rows += [base_bal + n_g + g_off[m_idx], base_bal + n_g + g_index[g_req]]
         cols += [m_cols, y0 + np.arange(n_req)]
         vals += [-ask_o[m_idx], bid_k]
+    e_row, e_col, e_val, e_upper = _energy_rows(energy_budgets, offers, cols_o, isp_hours)
+    rows.append(n_rows + e_row)
+    cols.append(e_col)
+    vals.append(e_val)
+    n_rows += e_upper.size
     a_csc = sp.csc_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n_rows, n_cols))
     a_csc.sum_duplicates()
@@ -144,10 +157,11 @@ def clear_joint(
                                 np.full(n_need, inf)])
     row_lower = np.concatenate([
         -head_kw[need_t, need_c], -np.maximum(head_kw[grid_t, grid_c], 0.0),
-        np.full(used_off.size, -inf), np.zeros(n_g), np.zeros(n_g if budget else 0)])
+        np.full(used_off.size, -inf), np.zeros(n_g), np.zeros(n_g if budget else 0),
+        np.full(e_upper.size, -inf)])
     row_upper = np.concatenate([
         np.full(n_need + n_grid, inf), max_o[used_off], np.zeros(n_g),
-        np.full(n_g if budget else 0, inf)])
+        np.full(n_g if budget else 0, inf), e_upper])
     x = solve_lp(a_csc, cost, np.zeros(n_cols), col_upper, row_lower, row_upper,
                  problem="joint clearing LP")[0]
     dso_kw = np.zeros(n_off)
@@ -157,6 +171,29 @@ def clear_joint(
     fill = x[y0:s0] if n_req else np.zeros(0)
     clean = lambda v: np.where(v > 1e-6, v, 0.0)  # noqa: E731
     return JointClearing(clean(dso_kw), clean(market_kw), clean(fill), "Optimal")
+
+
+def _energy_rows(budgets: EnergyBudgets | None, offers: pd.DataFrame, cols_o: np.ndarray,
+                 isp_hours: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(local row, column, value, row upper bound) of the energy rows: budget ``k`` bounds
+    Σ weight · (a_o + m_o) · h over its entries (``EnergyBudgets``); budgets with no column
+    get no row."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+             np.zeros(0))
+    if budgets is None or len(budgets.offer_id) == 0 or cols_o.size == 0:
+        return empty
+    budgets = checked_energy_budgets(budgets)
+    entry_o = pd.Index(offers["offer_id"].to_numpy()).get_indexer(budgets.offer_id)
+    # every column of an offer carries each of its entries
+    col_of = pd.DataFrame({"o": cols_o, "col": np.arange(cols_o.size)})
+    pairs = pd.DataFrame({"o": entry_o, "k": budgets.budget, "w": budgets.weight}).merge(
+        col_of, on="o")
+    pairs = pairs[(pairs["w"] > 0) & np.isfinite(budgets.limit_kwh[pairs["k"].to_numpy()])]
+    if pairs.empty:
+        return empty
+    used, k_local = np.unique(pairs["k"].to_numpy(), return_inverse=True)
+    return (k_local.astype(np.int64), pairs["col"].to_numpy(dtype=np.int64),
+            pairs["w"].to_numpy() * isp_hours, budgets.limit_kwh[used])
 
 
 def pair_fills(offers: pd.DataFrame, requests: pd.DataFrame, market_kw: np.ndarray,

@@ -27,7 +27,12 @@ total in a stage are their computed amounts to the cent, every other buyer and e
 exactly at every level. Paid and received go down the same groups, so where a stage pays
 every seller what its buyer pays (every rule but the joint clearing of ref. [65]'s
 integrated schemes) paid and received cents are equal trade by trade.
-``OfferPool`` tracks what is left of every offer, so one kW is never sold twice.
+``OfferPool`` tracks what is left of every offer, so one kW is never sold twice, and — with
+the input's ``EnergyBudgets`` (``DesignInput.energy_budgets``) — what is left of every
+inter-temporal limit (``EnergyUse``): budget ``k`` bounds Σ weight_e · kW_e · h over the
+trades of its entries, so a unit is never sold more energy over the day than it can shift.
+Pools of one design run that share units (an ex-ante split, De-Flex's contracts) share one
+``EnergyUse``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,11 @@ import pandas as pd
 from localflex.domain import empty_frame
 from localflex.grid import headroom_kw
 from localflex.market.designs.inputs import DesignInput
-from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
+from localflex.market.dso_single_buyer import (
+    RELIEF_EPS_KW_PER_KW,
+    EnergyBudgets,
+    checked_energy_budgets,
+)
 from localflex.settlement.ledger import nested_cents
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "PRICING_RULES",
     "REGULATED",
     "UNIFORM_PRICE",
+    "EnergyUse",
     "GridGuard",
     "OfferPool",
     "TradeLog",
@@ -194,21 +204,151 @@ class TradeLog:
         return up, down
 
 
-class OfferPool:
-    """What is left of every offer (``remaining_kw``), in the offers' row order."""
+class EnergyUse:
+    """What every energy budget of a design run has used (``used_kwh`` [K]) and has left.
 
-    def __init__(self, offers: pd.DataFrame) -> None:
+    ``budgets`` None (offers made by hand, without a book): no limit, every call is a no-op
+    and ``cap_kw`` is infinite. Entries with weight 0 or an infinite limit never bind.
+    """
+
+    def __init__(self, budgets: EnergyBudgets | None, isp_hours: float) -> None:
+        self.isp_hours = float(isp_hours)
+        if budgets is None or len(budgets.offer_id) == 0:
+            self.budgets = None
+            self.used_kwh = np.zeros(0)
+            return
+        self.budgets = checked_energy_budgets(budgets)
+        self.used_kwh = np.zeros(self.budgets.limit_kwh.size)
+        self._entries = pd.Index(self.budgets.offer_id)
+
+    def copy(self) -> EnergyUse:
+        """An independent copy (a trial session books on it without touching this one)."""
+        other = EnergyUse(None, self.isp_hours)
+        if self.budgets is not None:
+            other.budgets, other._entries = self.budgets, self._entries
+            other.used_kwh = self.used_kwh.copy()
+        return other
+
+    @property
+    def left_kwh(self) -> np.ndarray:
+        """[K] limit − used, >= 0."""
+        if self.budgets is None:
+            return np.zeros(0)
+        return np.maximum(self.budgets.limit_kwh - self.used_kwh, 0.0)
+
+    def _entries_of(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(entry index, position in ``offer_ids``) of every budget entry of the offers."""
+        ids = pd.Index(np.asarray(list(offer_ids), dtype=object))
+        pos = ids.get_indexer(self._entries) if ids.is_unique else _positions(ids, self._entries)
+        entry = np.flatnonzero(pos >= 0)
+        return entry, pos[entry]
+
+    def entries(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position in ``offer_ids``, budget, weight) of the binding budget entries of the
+        offers (weight > 0, finite limit)."""
+        if self.budgets is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        entry, pos = self._entries_of(offer_ids)
+        b = self.budgets
+        keep = (b.weight[entry] > 0) & np.isfinite(b.limit_kwh[b.budget[entry]])
+        entry, pos = entry[keep], pos[keep]
+        return pos, b.budget[entry], b.weight[entry]
+
+    def book(self, offer_ids: Iterable[str], kw: np.ndarray) -> None:
+        """Book trades (kW over one ISP each; negative = released) on their budgets."""
+        if self.budgets is None:
+            return
+        ids = np.asarray(list(offer_ids), dtype=object)
+        kw = np.broadcast_to(np.asarray(kw, dtype=float), ids.shape)
+        per_offer = pd.Series(kw).groupby(ids, sort=False).sum()
+        entry, pos = self._entries_of(per_offer.index)
+        b = self.budgets
+        np.add.at(self.used_kwh, b.budget[entry],
+                  b.weight[entry] * per_offer.to_numpy()[pos] * self.isp_hours)
+
+    def cap_kw(self, offer_ids: Iterable[str]) -> np.ndarray:
+        """[n] the most kW each offer may still trade in its ISP alone: min over its entries
+        of (limit − used) / (weight · h); inf for an offer without a binding entry."""
+        ids = list(offer_ids)
+        cap = np.full(len(ids), np.inf)
+        pos, k, w = self.entries(ids)
+        np.minimum.at(cap, pos, self.left_kwh[k] / (w * self.isp_hours))
+        return cap
+
+    def remaining(self, offer_ids: Iterable[str]) -> EnergyBudgets | None:
+        """The budgets left (limit − used) restricted to the entries of ``offer_ids``, for a
+        clearing of those offers (``clear_dso_single_buyer(energy_budgets=...)``)."""
+        if self.budgets is None:
+            return None
+        entry, _pos = self._entries_of(offer_ids)
+        b = self.budgets
+        return EnergyBudgets(offer_id=b.offer_id[entry], budget=b.budget[entry],
+                             weight=b.weight[entry], limit_kwh=self.left_kwh)
+
+    def pro_rata_kw(self, offer_ids: Iterable[str], kw: np.ndarray) -> np.ndarray:
+        """[n] ``kw`` scaled so that selling all of it at once fits every budget: each
+        budget's left energy spread over its offers in proportion to their kW (a sealed-bid
+        auction of every ISP at once cannot see a seller's fills as they happen)."""
+        kw = np.asarray(kw, dtype=float)
+        if self.budgets is None or kw.size == 0:
+            return kw.copy()
+        entry, pos = self._entries_of(offer_ids)
+        b = self.budgets
+        want = np.zeros(b.limit_kwh.size)
+        np.add.at(want, b.budget[entry], b.weight[entry] * kw[pos] * self.isp_hours)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(want > self.left_kwh, self.left_kwh / want, 1.0)
+        scale = np.ones(kw.size)
+        np.minimum.at(scale, pos, ratio[b.budget[entry]])
+        return kw * scale
+
+
+def _positions(ids: pd.Index, entries: pd.Index) -> np.ndarray:
+    """First position in ``ids`` of every entry's offer (ids may repeat), −1 if absent."""
+    first = pd.Series(np.arange(len(ids)), index=ids)
+    first = first[~first.index.duplicated()]
+    return first.reindex(entries).fillna(-1).to_numpy(dtype=np.int64)
+
+
+class OfferPool:
+    """What is left of every offer (``remaining_kw``), in the offers' row order, and of every
+    energy budget (``energy``, an ``EnergyUse``; shared by the pools of one design run that
+    share units)."""
+
+    def __init__(self, offers: pd.DataFrame, energy: EnergyUse | None = None) -> None:
         self.offers = offers.reset_index(drop=True)
         self.remaining_kw = self.offers["max_power_kw"].to_numpy(dtype=float).copy()
         self._row = pd.Series(np.arange(len(self.offers)), index=self.offers["offer_id"])
+        self.energy = energy if energy is not None else EnergyUse(None, 1.0)
+
+    @classmethod
+    def of(cls, inp: DesignInput, offers: pd.DataFrame | None = None, *,
+           energy: EnergyUse | None = None) -> OfferPool:
+        """A pool of ``offers`` (default the input's) on the input's energy budgets (a fresh
+        ``EnergyUse``, or ``energy`` to share one with another pool)."""
+        if energy is None:
+            energy = EnergyUse(inp.energy_budgets, inp.isp_hours)
+        return cls(inp.offers if offers is None else offers, energy)
 
     def rows(self, offer_ids: Iterable[str]) -> np.ndarray:
         return self._row.reindex(list(offer_ids)).to_numpy()
 
     def take(self, offer_ids: Iterable[str], kw: np.ndarray) -> None:
-        rows = self.rows(offer_ids)
-        np.subtract.at(self.remaining_kw, rows, np.asarray(kw, dtype=float))
+        """Take ``kw`` of the offers (negative: give back) and book it on their budgets."""
+        ids = list(offer_ids)
+        rows = self.rows(ids)
+        kw = np.broadcast_to(np.asarray(kw, dtype=float), rows.shape)
+        np.subtract.at(self.remaining_kw, rows, kw)
         self.remaining_kw = np.maximum(self.remaining_kw, 0.0)
+        self.energy.book(ids, kw)
+
+    def budget_cap_kw(self, offer_ids: Iterable[str]) -> np.ndarray:
+        """[n] the most kW each offer may still trade (``EnergyUse.cap_kw``)."""
+        return self.energy.cap_kw(offer_ids)
+
+    def energy_budgets(self, offers: pd.DataFrame) -> EnergyBudgets | None:
+        """The budgets left, restricted to ``offers`` (for a clearing of them)."""
+        return self.energy.remaining(offers["offer_id"])
 
     def available(self, mask: np.ndarray | None = None, min_kw: float = 1e-3) -> pd.DataFrame:
         """Offers with at least ``min_kw`` left, ``max_power_kw`` = what is left."""

@@ -23,14 +23,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from localflex.domain import InputError
 from localflex.market.designs.inputs import DesignInput
-from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
+from localflex.market.designs.ledger import (
+    EnergyUse,
+    GridGuard,
+    OfferPool,
+    TradeLog,
+    TradePurpose,
+)
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.stages import book_stage, dso_stage
 from localflex.market.designs.tso_dso import tso_market_on_areas
+from localflex.market.dso_single_buyer import EnergyBudgets
 
 __all__ = ["MultiAreaResult", "centralized_market", "local_markets"]
 
@@ -78,7 +86,7 @@ def local_markets(inputs: list[DesignInput], tso: pd.DataFrame | None = None,
                   *, name: str = "local_markets") -> MultiAreaResult:
     """Ref. [65] local AS market model with several DSOs (module docstring)."""
     tso = _check(inputs, tso)
-    state = [(inp, OfferPool(inp.offers), GridGuard(inp), TradeLog(inp.isp_hours))
+    state = [(inp, OfferPool.of(inp), GridGuard(inp), TradeLog(inp.isp_hours))
              for inp in inputs]
     for inp, pool, guard, log in state:
         dso_stage(inp, pool, guard, log, stage="1-dso-local")
@@ -86,6 +94,24 @@ def local_markets(inputs: list[DesignInput], tso: pd.DataFrame | None = None,
     for inp, pool, guard, log in state:
         book_stage(inp, pool, inp.brp_requests, log, stage="3-market", guard=guard)
     return _result(name, inputs, [s[3] for s in state], tso)
+
+
+def _prefixed_budgets(inputs: list[DesignInput]) -> EnergyUse:
+    """Every area's energy budgets on its prefixed offer ids (``centralized_market``)."""
+    parts, offset = [], 0
+    for inp in inputs:
+        b = inp.energy_budgets
+        if b is None:
+            continue
+        parts.append(EnergyBudgets(
+            offer_id=np.array([f"{inp.dso_id}:{o}" for o in b.offer_id], dtype=object),
+            budget=np.asarray(b.budget, dtype=np.int64) + offset, weight=b.weight,
+            limit_kwh=b.limit_kwh))
+        offset += len(b.limit_kwh)
+    merged = (EnergyBudgets(*(np.concatenate([getattr(p, f) for p in parts])
+                              for f in ("offer_id", "budget", "weight", "limit_kwh")))
+              if parts else None)
+    return EnergyUse(merged, inputs[0].isp_hours)
 
 
 def centralized_market(inputs: list[DesignInput], tso: pd.DataFrame | None = None,
@@ -96,11 +122,12 @@ def centralized_market(inputs: list[DesignInput], tso: pd.DataFrame | None = Non
                           for inp in inputs], ignore_index=True)
     central = TradeLog(inputs[0].isp_hours)
     # bus numbers are per grid: the book needs only ids and prices, the areas get the buses
-    fills = book_stage(inputs[0], OfferPool(prefixed.assign(bus=inputs[0].bus_ids[0])), tso,
+    fills = book_stage(inputs[0], OfferPool(prefixed.assign(bus=inputs[0].bus_ids[0]),
+                                            _prefixed_budgets(inputs)), tso,
                        central, stage="1-tso-central")
     logs = []
     for inp in inputs:
-        pool, guard, log = OfferPool(inp.offers), GridGuard(inp), TradeLog(inp.isp_hours)
+        pool, guard, log = OfferPool.of(inp), GridGuard(inp), TradeLog(inp.isp_hours)
         if len(fills):
             mine = pd.DataFrame(fills)
             mine = mine[mine["offer_id"].str.startswith(inp.dso_id + ":")]

@@ -16,6 +16,11 @@
    price and spot offers that undercut the cap; a contract's activated kW is delivered by
    the held offers pro rata. Reserved kW not activated are released to the market.
 
+Energy budgets (``OfferPool.energy``): an availability offer holds at most what its members'
+budgets allow over its whole window (``_hold_cap_kw``); the hold is booked on the budgets
+until activation (what is not activated is given back), and spot activations clear on the
+budgets left.
+
 ``flech_sequential`` — the design: FLECH for the DSO, then the TSO and the BRPs trade what is
 left in the IMO's book, guarded. It differs from ``sequential_dso_first`` by the
 reservation: the DSO pays to hold capacity, and caps the price of later activation.
@@ -82,10 +87,33 @@ def _pro_rata(members: pd.DataFrame, per_contract_isp: pd.DataFrame) -> pd.DataF
     return rows.assign(share=rows["kw"] / total, take_kw=rows["kw"] / total * rows["target_kw"])
 
 
+def _hold_cap_kw(pool: OfferPool, avail: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
+    """[A] the most kW each availability offer may hold so that holding it in every ISP of
+    its window (pro rata over its members, as ``flech_stage`` holds) fits the members'
+    energy budgets: a contract never reserves energy its units do not have."""
+    cap = np.full(len(avail), np.inf)
+    pos, k, w = pool.energy.entries(members["offer_id"])
+    if pos.size == 0:
+        return cap
+    share = members["kw"] / members.groupby(["contract_id", "isp"])["kw"].transform("sum")
+    per = pd.DataFrame({"c": members["contract_id"].to_numpy()[pos], "k": k,
+                        "kwh": w * share.to_numpy()[pos] * pool.energy.isp_hours})
+    per = per.groupby(["c", "k"], sort=True)["kwh"].sum().reset_index()
+    per = per[per["kwh"] > 0]
+    per["cap"] = pool.energy.left_kwh[per["k"].to_numpy()] / per["kwh"].to_numpy()
+    by_contract = per.groupby("c")["cap"].min()
+    found = by_contract.reindex(avail["offer_id"]).to_numpy(dtype=float)
+    return np.where(np.isnan(found), cap, found)
+
+
 def flech_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeLog, *,
                 stage: str) -> dict:
     """Reservation then activation for the DSO on ``pool`` (module docstring)."""
     avail, members = availability_from_offers(inp, pool.available())
+    if len(avail):
+        avail["max_power_kw"] = np.minimum(avail["max_power_kw"].to_numpy(),
+                                           _hold_cap_kw(pool, avail, members))
+        avail = avail[avail["max_power_kw"] > 1e-3].reset_index(drop=True)
     if avail.empty:
         return {"contracts": 0, "reservation_cost_eur": 0.0}
     reservation = reserve_flexibility(avail, inp.needs, n_isps=inp.n_isps)
@@ -107,7 +135,8 @@ def flech_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeL
     pool.take(held["offer_id"], held["take_kw"].to_numpy())  # held back until activation
     spot = pool.available()
     activation = activate_flexibility(reservation, inp.needs, spot, n_isps=inp.n_isps,
-                                      max_price_eur_per_mwh=inp.params.dso_price_cap_eur_per_mwh)
+                                      max_price_eur_per_mwh=inp.params.dso_price_cap_eur_per_mwh,
+                                      energy_budgets=pool.energy_budgets(spot))
     awards = activation.clearing.awards
     is_contract = awards["offer_id"].str.contains("@", regex=False) if len(awards) else []
     called = awards[is_contract] if len(awards) else awards
@@ -154,7 +183,7 @@ def flech_sequential(inp: DesignInput, *, name: str = "flech_sequential") -> Des
     """Refs. [54, 55] (FLECH), paper §5.3, with §6.2's sequential market use: the DSO
     reserves then activates; the TSO and the BRPs trade what is left, guarded (module
     docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     details = flech_stage(inp, pool, guard, log, stage="1-flech")
     book_stage(inp, pool, inp.tso_requests, log, stage="2-tso", guard=guard)

@@ -77,7 +77,7 @@ def deflex_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, requests: 
     areas = distribution_areas(inp.grid)
     levels = restriction_levels(areas, needs_from_guard(inp, guard),
                                 limited_below_kw=LIMITED_BELOW_KW)
-    trial_pool = OfferPool(pool.available())
+    trial_pool = OfferPool(pool.available(), pool.energy.copy())
     trial = book_stage(inp, trial_pool, requests, TradeLog(inp.isp_hours), stage=stage)
     if trial.empty:
         return trial, levels
@@ -132,8 +132,8 @@ def deflex_areas(inp: DesignInput, *, name: str = "deflex_areas") -> DesignResul
     planned = restriction_levels(areas, needs_from_guard(inp, guard),
                                  limited_below_kw=LIMITED_BELOW_KW)
     under_contract = contracted_offers(inp.offers, areas, planned)
-    dso_pool = OfferPool(inp.offers[under_contract])
-    imo_pool = OfferPool(inp.offers[~under_contract])
+    dso_pool = OfferPool.of(inp, inp.offers[under_contract])
+    imo_pool = OfferPool.of(inp, inp.offers[~under_contract], energy=dso_pool.energy)
     contracted = dso_stage(inp, dso_pool, guard, log, stage="1-dso-contracted")
     market, levels = deflex_stage(inp, imo_pool, guard, inp.brp_requests, log,
                                   stage="2-imo-areas")

@@ -15,6 +15,9 @@ and, where the design couples markets to the grid, a ``GridGuard``.
   same in every design); with a ``GridGuard`` each fill is limited before it happens
   (``GridGuard.max_accept``), without one trading is grid-blind — the same code path.
   Pricing (stated per trade in ``pricing``): ``PAY_AS_OFFER``, the resting seller's ask.
+  Each fill is also limited to what the offer's energy budgets have left (``OfferPool.
+  energy``: an aggregator does not sell energy its units have already sold in another ISP);
+  the DSO stage clears on the budgets left.
 * ``force_stage``: the DSO forces relief without a market — direct control of contracted
   resources (USEF orange, regulated price) or curtailment / shedding (red, emergency price) —
   at the buses of largest relief first, within the guard.
@@ -94,6 +97,7 @@ def dso_stage(
     result = clear_dso_single_buyer(
         offers, needs, n_isps=inp.n_isps,
         max_price_eur_per_mwh=inp.params.dso_price_cap_eur_per_mwh,
+        energy_budgets=pool.energy_budgets(offers),
     )
     awards = result.awards
     if awards.empty:
@@ -136,7 +140,10 @@ def book_stage(
     ``arrival_order``; each fill is at the resting seller's ask (``PAY_AS_OFFER``). With a
     ``guard`` every fill is first limited to what the guard lets through (the resting sell
     is reduced, keeping its priority; what the guard holds back stays in the pool for later
-    stages). ``dso_pays``: the DSO is the buyer of record (shared balancing responsibility).
+    stages). Every fill is limited the same way to what the offer's energy budgets have
+    left (``_BudgetWalk``; the resting sell reduced or cancelled, the rest of the offer
+    stays in the pool). ``dso_pays``: the DSO is the buyer of record (shared balancing
+    responsibility).
     Returns the stage's trades (DESIGN_TRADE_COLUMNS subset).
     """
     if requests.empty:
@@ -175,6 +182,8 @@ def book_stage(
         i0 = int(idx[0])
         resting[(SYSTEM_AREA, str(o_dir[i0]), int(o_isp[i0]))] = idx.tolist()
     rested: dict[tuple, int] = {}  # product -> how many of its offers rest (or rested)
+    budget_of = _BudgetWalk(pool, o_id)
+
 
     trades = []
     arrivals = requests.iloc[arrival_order(inp, requests)]
@@ -197,8 +206,9 @@ def book_stage(
             if order.price_eur_per_mwh > bid:
                 break
             want = min(left, order.remaining_kw)
-            qty = want if guard is None else guard.max_accept(int(r.isp), b, sign, want)
-            if qty < want - 1e-9:  # the guard holds back the rest of this offer here
+            qty = min(want, budget_of.cap_kw(i))
+            qty = qty if guard is None else guard.max_accept(int(r.isp), b, sign, qty)
+            if qty < want - 1e-9:  # the budget or the guard holds back the rest here
                 if qty < MIN_QUANTITY_KW:
                     market.cancel(offer_id)
                     continue
@@ -211,6 +221,7 @@ def book_stage(
             filled = sum(t.quantity_kw for t in res.trades)
             if guard is not None:
                 guard.apply(int(r.isp), b, sign, filled)
+            budget_of.use(i, filled)
             left -= filled
             trades.extend(res.trades)
     if not trades:
@@ -241,6 +252,30 @@ def book_stage(
     log.add(**frame)
     pool.take(sell_ids, qty)
     return pd.DataFrame(frame)  # grid-blind (no guard): the caller decides who is told
+
+
+class _BudgetWalk:
+    """The energy budgets during one book walk: what offer ``i`` (row of the walk's offers)
+    may still sell (``cap_kw``) and the booking of its fills (``use``), on a local copy of
+    what is left; the pool books the stage's trades after the walk (``OfferPool.take``)."""
+
+    def __init__(self, pool: OfferPool, offer_ids: np.ndarray) -> None:
+        pos, k, w = pool.energy.entries(offer_ids)
+        self.h = pool.energy.isp_hours
+        self.left_kwh = pool.energy.left_kwh.copy()
+        order = np.argsort(pos, kind="stable")
+        pos, self.k, self.w = pos[order], k[order], w[order]
+        self.start = np.searchsorted(pos, np.arange(len(offer_ids) + 1))
+
+    def cap_kw(self, i: int) -> float:
+        a, b = self.start[i], self.start[i + 1]
+        if a == b:
+            return np.inf
+        return float((self.left_kwh[self.k[a:b]] / (self.w[a:b] * self.h)).min())
+
+    def use(self, i: int, kw: float) -> None:
+        a, b = self.start[i], self.start[i + 1]
+        self.left_kwh[self.k[a:b]] -= self.w[a:b] * kw * self.h
 
 
 def force_stage(

@@ -54,10 +54,16 @@ import pandas as pd
 from localflex.domain import OFFER_COLUMNS
 from localflex.market.designs.inputs import DesignInput
 from localflex.market.designs.joint import clear_joint, pair_fills
-from localflex.market.designs.ledger import GridGuard, OfferPool, TradeLog, TradePurpose
+from localflex.market.designs.ledger import (
+    EnergyUse,
+    GridGuard,
+    OfferPool,
+    TradeLog,
+    TradePurpose,
+)
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.stages import book_stage, dso_stage
-from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
+from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW, EnergyBudgets
 
 __all__ = [
     "aggregate_local_bids",
@@ -76,7 +82,7 @@ def tso_dso_centralized(inp: DesignInput, *, name: str = "tso_dso_centralized"
     """Ref. [65] centralized AS market model (paper §6.1): the TSO clears first on every
     offer, blind to the distribution grid; the DSO then buys what the resulting state
     needs; BRPs last, grid-blind (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     tso = book_stage(inp, pool, inp.tso_requests, log, stage="1-tso-central")
     if not tso.empty:
@@ -145,12 +151,14 @@ def tso_market_on_areas(areas: list[tuple[DesignInput, OfferPool, GridGuard, Tra
     splits its steps' fills over their member bids in proportion to their prequalified kW;
     every member delivers and is paid the step's price (its own ask). Returns the member
     rows (with ``dso_id``)."""
-    all_members, all_steps = [], []
+    all_members, all_steps, step_budgets, n_budgets = [], [], [], 0
     for inp, pool, guard, _log in areas:
         members = aggregate_local_bids(inp, pool, guard, tso_requests)
         if members.empty:
             continue
         members = members.assign(dso_id=inp.dso_id, step_id=inp.dso_id + ":" + members["step_id"])
+        step_budgets.append(_step_budgets(pool.energy, members, n_budgets))
+        n_budgets += pool.energy.left_kwh.size
         steps = members.groupby("step_id", sort=False).agg(
             bus=("bus", "first"), isp=("isp", "first"), direction=("direction", "first"),
             price_eur_per_mwh=("price_eur_per_mwh", "first"),
@@ -164,8 +172,12 @@ def tso_market_on_areas(areas: list[tuple[DesignInput, OfferPool, GridGuard, Tra
     members = pd.concat(all_members, ignore_index=True)
     steps = pd.concat(all_steps, ignore_index=True)
     first = areas[0][0]
-    fills = book_stage(first, OfferPool(steps), tso_requests, TradeLog(first.isp_hours),
-                       stage=stage)
+    budgets = [b for b in step_budgets if b is not None]
+    energy = EnergyUse(EnergyBudgets(*(np.concatenate([getattr(b, f) for b in budgets])
+                                       for f in ("offer_id", "budget", "weight", "limit_kwh")))
+                       if budgets else None, first.isp_hours)
+    fills = book_stage(first, OfferPool(steps, energy), tso_requests,
+                       TradeLog(first.isp_hours), stage=stage)
     if fills.empty:
         return fills
     fills = pd.DataFrame(fills)[["offer_id", "request_id", "power_kw"]].rename(
@@ -191,12 +203,31 @@ def tso_market_on_areas(areas: list[tuple[DesignInput, OfferPool, GridGuard, Tra
     return rows
 
 
+def _step_budgets(energy: EnergyUse, members: pd.DataFrame, offset: int
+                  ) -> EnergyBudgets | None:
+    """The members' budgets left, lifted onto the aggregated steps the TSO trades: a step
+    fill of q kW puts q · share_m on member m (pro rata), so budget k carries the step with
+    weight Σ_m weight_{m,k} · share_m. Budget indices start at ``offset``; every area's
+    budgets keep their own rows, limits padded to the area's count (``left_kwh``)."""
+    pos, k, w = energy.entries(members["offer_id"])
+    if energy.budgets is None:
+        return None
+    share = (members["qualified_kw"] / members.groupby("step_id")["qualified_kw"]
+             .transform("sum")).to_numpy()
+    lifted = pd.DataFrame({"step": members["step_id"].to_numpy(dtype=object)[pos], "k": k,
+                           "w": w * share[pos]}).groupby(["step", "k"], sort=True)["w"].sum()
+    return EnergyBudgets(
+        offer_id=lifted.index.get_level_values("step").to_numpy(dtype=object),
+        budget=lifted.index.get_level_values("k").to_numpy(dtype=np.int64) + offset,
+        weight=lifted.to_numpy(dtype=float), limit_kwh=energy.left_kwh)
+
+
 def tso_dso_local(inp: DesignInput, *, name: str = "tso_dso_local") -> DesignResult:
     """Ref. [65] local AS market model: the DSO clears its needs with local resources, then
     aggregates the unused local bids (prequalified so that any activation is safe) and
     passes them to the TSO's market, which sees only the aggregated bids; BRPs last,
     guarded (module docstring; paper §6.1)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     dso_stage(inp, pool, guard, log, stage="1-dso-local")
     agg = tso_market_on_aggregated_bids(inp, pool, guard, log, stage="2-tso-aggregated")
@@ -213,7 +244,8 @@ def _joint_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: Trade
     requests = requests.reset_index(drop=True)
     res = clear_joint(offers, requests, relief=inp.relief, bus_ids=inp.bus_ids,
                       head_kw=guard.head_kw, dso_mask=np.ones_like(guard.head_kw, dtype=bool),
-                      isp_hours=inp.isp_hours, mandatory=mandatory)
+                      isp_hours=inp.isp_hours, mandatory=mandatory,
+                      energy_budgets=pool.energy_budgets(offers))
     h = inp.isp_hours / 1000.0
     dso = offers[res.dso_kw > 0]
     kw = res.dso_kw[res.dso_kw > 0]
@@ -254,7 +286,7 @@ def tso_dso_shared_balancing(inp: DesignInput, *, name: str = "tso_dso_shared_ba
     """Ref. [65] shared balancing responsibility model (paper §6.1: "sharing of balance
     responsibility", ref. [62]): the DSO meets its needs and the area's balancing obligation
     in one network-aware program and pays for both; BRPs last (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.tso_requests, stage="1-dso-area",
                  mandatory=True, buyer_is_dso=True)
@@ -266,7 +298,7 @@ def tso_dso_common(inp: DesignInput, *, name: str = "tso_dso_common") -> DesignR
     """Ref. [65] common TSO–DSO AS market model (paper §6.1, refs. [63, 64]: joint
     procurement): one program of the DSO's needs and the TSO's requests under the
     distribution grid's constraints; BRPs last (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.tso_requests, stage="1-common",
                  mandatory=False, buyer_is_dso=False)
@@ -277,7 +309,7 @@ def tso_dso_common(inp: DesignInput, *, name: str = "tso_dso_common") -> DesignR
 def tso_dso_integrated(inp: DesignInput, *, name: str = "tso_dso_integrated") -> DesignResult:
     """Ref. [65] integrated flexibility market model (paper §6.1): DSO, TSO and BRPs buy in
     one welfare-maximising program run by an IMO (module docstring)."""
-    pool, log = OfferPool(inp.offers), TradeLog(inp.isp_hours)
+    pool, log = OfferPool.of(inp), TradeLog(inp.isp_hours)
     guard = GridGuard(inp)
     _joint_stage(inp, pool, guard, log, inp.requests, stage="1-integrated",
                  mandatory=False, buyer_is_dso=False)
