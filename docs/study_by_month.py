@@ -27,10 +27,11 @@ def main(study_dir: str, png: str) -> None:
     kpis["month"] = pd.to_datetime(kpis["day"]).dt.month
     monthly = kpis.groupby(["design", "month"])[[k for k, _ in PANELS]].mean().reset_index()
     fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 4.8), sharex=True)
+    colors = plt.get_cmap("tab20").colors  # up to 20 designs, each its own colour
     for ax, (kpi, title) in zip(axes, PANELS, strict=True):
-        for design, part in monthly.groupby("design", sort=True):
+        for i, (design, part) in enumerate(monthly.groupby("design", sort=True)):
             ax.plot(part["month"], part[kpi], marker="o", markersize=3, linewidth=1.2,
-                    label=design)
+                    label=design, color=colors[i % len(colors)])
         ax.set_title(title, fontsize=10)
         ax.set_xticks(range(1, 13))
         ax.set_xlabel("month")
