@@ -92,7 +92,10 @@ def pandapower_model(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray) -> d
         covered = np.zeros(cached["n_bus"], dtype=bool)
         covered[ppc_of_bus] = True
         cached["ppc_of_bus"] = ppc_of_bus
-        cached["aux"] = np.flatnonzero(~covered)
+        aux, rest = np.flatnonzero(~covered), np.flatnonzero(covered)
+        cached["aux"], cached["rest"] = aux, rest
+        cached["y_aux"] = sp.csc_matrix(cached["Ybus"][aux][:, aux])  # Kron blocks
+        cached["y_aux_rest"] = cached["Ybus"][aux][:, rest]
         grid.cache["jacobian_model"] = cached
     return cached
 
@@ -101,37 +104,22 @@ def pgm_operating_point(grid: GridModel, model: dict, p_kw: np.ndarray, q_kvar: 
                  ) -> np.ndarray | None:
     """Complex bus voltages (pandapower's bus order) of PGM's power flow at these loads, or
     None where the point does not satisfy pandapower's model (module docstring)."""
-    from power_grid_model import ComponentType, DatasetType, initialize_array
-
-    from localflex.grid.powerflow import iter_pgm_batch, pgm_network
-
-    net_pgm = pgm_network(grid)
-
-    def update_of(start: int, stop: int) -> np.ndarray:
-        update = initialize_array(DatasetType.update, ComponentType.sym_load,
-                                  (1, grid.n_buses))
-        update["id"] = net_pgm.load_ids[None, :]
-        update["status"] = 1
-        update["p_specified"] = p_kw[None, :] * 1e3
-        update["q_specified"] = q_kvar[None, :] * 1e3
-        return update
+    from localflex.grid.powerflow import pgm_network, solve_pgm_batch
 
     try:
-        _s, _e, res = next(iter_pgm_batch(grid, 1, update_of, error_tolerance=1e-12,
-                                          branch_attrs=[], node_attrs=["u_pu", "u_angle"],
-                                          methods=("newton_raphson",)))
+        res = solve_pgm_batch(grid, p_kw[None, :], q_kvar[None, :], error_tolerance=1e-12,
+                              methods=("newton_raphson",), branch_attrs=[],
+                              node_attrs=["u_angle"])
     except GridError:
         return None
-    node = net_pgm.bus_node_pos
+    node = pgm_network(grid).bus_node_pos
     v_bus = res["u_pu"][0, node] * np.exp(1j * res["u_angle"][0, node])
     ybus = model["Ybus"]
     v = np.zeros(model["n_bus"], dtype=complex)
     v[model["ppc_of_bus"]] = v_bus
     aux = model["aux"]
     if aux.size:  # buses of pandapower's model only, without injection: Y_aa V_a = −Y_ab V_b
-        rest = np.flatnonzero(np.isin(np.arange(model["n_bus"]), aux, invert=True))
-        v[aux] = spla.spsolve(sp.csc_matrix(ybus[aux][:, aux]),
-                              -(ybus[aux][:, rest] @ v[rest]))
+        v[aux] = spla.spsolve(model["y_aux"], -(model["y_aux_rest"] @ v[model["rest"]]))
     if not np.isfinite(v).all():
         return None
     s_bus = np.zeros(model["n_bus"], dtype=complex)

@@ -258,12 +258,15 @@ def solve_pgm_batch(
     error_tolerance: float = 1e-8,
     threading: int | None = None,
     methods: tuple[str, ...] = PGM_METHODS,
+    branch_attrs: list[str] | None = None,
+    node_attrs: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """PGM batch power flow for bus loads [S, B] (kW, kvar); SI results per scenario.
 
-    Returns ``u_pu`` [S, n_node] (NaN where not energized) and, for lines and transformers,
-    ``line_<attr>`` / ``trafo_<attr>`` [S, n] for attr in p_from, q_from, s_from (W, var, VA)
-    and i_from, i_to (A). Raises GridError naming the scenarios that did not converge.
+    Returns ``u_pu`` [S, n_node] (NaN where not energized), the ``node_attrs`` asked for
+    (e.g. ``u_angle``) and, for lines and transformers, ``line_<attr>`` / ``trafo_<attr>``
+    [S, n] for attr in ``branch_attrs`` (default all: p_from, q_from, s_from in W, var, VA
+    and i_from, i_to in A). Raises GridError naming the scenarios that did not converge.
     """
     net_pgm = pgm_network(grid)
     n_scen, n_bus = p_kw.shape
@@ -280,7 +283,9 @@ def solve_pgm_batch(
     out: dict[str, list[np.ndarray]] = {}
     for _start, _stop, arrays in iter_pgm_batch(grid, n_scen, update_of, chunk=chunk_isps,
                                                 error_tolerance=error_tolerance,
-                                                threading=threading, methods=methods):
+                                                threading=threading, methods=methods,
+                                                branch_attrs=branch_attrs,
+                                                node_attrs=node_attrs):
         for key, arr in arrays.items():
             out.setdefault(key, []).append(arr)
     return {k: np.concatenate(v, axis=0) for k, v in out.items()}

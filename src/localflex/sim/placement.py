@@ -135,9 +135,9 @@ class PlacedDers:
     background_q_kvar: np.ndarray  # [T, B]
     bus_ids: np.ndarray  # [B]
     # [T, B] the consumption within the background (its loads, without generators): what a
-    # load forecast error scales (``study.day``); None: taken as all of the background
-    background_load_p_kw: np.ndarray | None = None
-    background_load_q_kvar: np.ndarray | None = None
+    # load forecast error scales (``study.day``)
+    background_load_p_kw: np.ndarray
+    background_load_q_kvar: np.ndarray
 
     def baselines_kw(self, time_grid: TimeGrid) -> list[np.ndarray]:
         return [fleet.baseline_kw(time_grid) for fleet in self.fleets]

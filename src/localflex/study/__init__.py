@@ -14,11 +14,12 @@ batteries, heat and CHP stores, the need of EVs still plugged at midnight: ``Fle
 with ``bidding.strategy``, the aggregators' bidding state (``aggregator.strategies``).
 
 Limits of this version, stated once: EV sessions are drawn afresh per day, the same each day
-(what a car has not charged by midnight carries into the next morning), the inflexible
-background load is taken as forecast (errors apply to the DER families of ``der.forecast``),
-and the intraday market is the DSO's clearing on the monitored points (the engine's sparse
-sensitivities), repeated on what the check still shows up to ``market.max_rounds``, so a
-study day runs on a ``1-MVLV-*-all-2-sw`` area in memory that grows with offers x needs.
+(what a car has not charged by midnight carries into the next morning), the forecast
+errors are those of ``der.forecast`` (its DER families and ``BACKGROUND_LOAD_ERROR`` for the
+inflexible consumption: assumptions, not fitted), and the intraday market is the DSO's
+clearing on the monitored points (the engine's sparse sensitivities), repeated on what the
+check still shows up to ``market.max_rounds``, so a study day runs on a
+``1-MVLV-*-all-2-sw`` area in memory that grows with offers x needs.
 """
 
 from importlib import import_module

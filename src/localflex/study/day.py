@@ -461,12 +461,9 @@ def run_day(
     placed = setup.placed
     bg_factor = background_factor(n_isps, grid.n_buses, np.random.default_rng([dseed, 14]),
                                   error_scale)
-    consumption_p = (placed.background_p_kw if placed.background_load_p_kw is None
-                     else placed.background_load_p_kw)
-    consumption_q = (placed.background_q_kvar if placed.background_load_q_kvar is None
-                     else placed.background_load_q_kvar)
-    bg_error_p = consumption_p * (bg_factor - 1.0)  # reality − forecast of the background
-    real_background_q = placed.background_q_kvar + consumption_q * (bg_factor - 1.0)
+    bg_error_p = placed.background_load_p_kw * (bg_factor - 1.0)  # reality − forecast
+    real_background_q = (placed.background_q_kvar
+                         + placed.background_load_q_kvar * (bg_factor - 1.0))
     up_real, down_real = env.up_kw * factor, env.down_kw * factor
 
     awards_da = _awards_from_trades(trades, setup.offers, h)
