@@ -77,12 +77,12 @@ def awarded_per_pool(awards: pd.DataFrame, book: OfferBook) -> tuple[np.ndarray,
     down = np.zeros((n_isps, n_pools))
     if awards.empty:
         return up, down
-    pool_by_offer = book.offers.set_index("offer_id")["pool"]
-    pool = awards["offer_id"].map(pool_by_offer)
-    if pool.isna().any():
-        bad = awards.loc[pool.isna(), "offer_id"].iloc[0]
+    row = pd.Index(book.offers["offer_id"].to_numpy()).get_indexer(
+        awards["offer_id"].to_numpy())
+    if (row < 0).any():
+        bad = awards["offer_id"].to_numpy()[np.flatnonzero(row < 0)[0]]
         raise InputError("award.offer_id", bad, "an offer of this offer book")
-    pool = pool.to_numpy(dtype=np.int64)
+    pool = book.offers["pool"].to_numpy(dtype=np.int64)[row]
     isp = awards["isp"].to_numpy(dtype=np.int64)
     power = awards["power_kw"].to_numpy(dtype=float)
     is_up = awards["direction"].to_numpy() == Direction.UP.value

@@ -524,11 +524,12 @@ def _offer_relief(relief: np.ndarray | FactoredRelief, isp: np.ndarray, buspos: 
                   cols: np.ndarray, sign: np.ndarray) -> np.ndarray:
     """[len(isp), len(cols)] signed relief of offers at (isp, buspos) on the points ``cols``,
     tiny values (numerical noise) set to 0."""
-    if isinstance(relief, FactoredRelief):
-        r = relief.scale[isp][:, cols] * relief.dp_kw_per_kw[cols][:, buspos].T
+    if isinstance(relief, FactoredRelief):  # one [O, C] array, multiplied in place
+        r = relief.scale[np.ix_(isp, cols)]
+        r *= relief.dp_kw_per_kw[cols].T[buspos]
     else:
         r = relief[isp[:, None], cols[None, :], buspos[:, None]]
-    r = r * sign[:, None]
+    r *= sign[:, None]
     r[np.abs(r) <= RELIEF_EPS_KW_PER_KW] = 0.0
     return r
 

@@ -161,7 +161,8 @@ class PlacedDers:
         return FlexEnvelope.concat([fleet.envelope(time_grid) for fleet in self.fleets])
 
     def unit_slices(self, time_grid: TimeGrid) -> list[slice]:
-        sizes = [fleet.baseline_kw(time_grid).shape[1] for fleet in self.fleets]
+        """Each fleet's columns of the units' axis (fleet order, as ``envelope``)."""
+        sizes = [fleet.n_units for fleet in self.fleets]
         edges = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         return [slice(a, b) for a, b in pairwise(edges)]
 

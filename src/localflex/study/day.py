@@ -246,13 +246,15 @@ def _respond(setup: MarketSetup, delta_kw: np.ndarray) -> np.ndarray:
 def _awards_from_trades(trades: pd.DataFrame, offers: pd.DataFrame, isp_hours: float
                         ) -> pd.DataFrame:
     """Design trades served by pooled offers as AWARD_COLUMNS + buyer_id."""
-    pooled = offers[offers["pool"] >= 0]
-    der_type = pooled.set_index("offer_id")["der_type"]
-    mine = trades[trades["offer_id"].isin(der_type.index)]
+    pooled = offers["pool"].to_numpy() >= 0
+    row = pd.Index(offers["offer_id"].to_numpy()[pooled]).get_indexer(
+        trades["offer_id"].to_numpy())
+    mine = trades[row >= 0]
+    der_type = offers["der_type"].to_numpy(dtype=object)[pooled][row[row >= 0]]
     if "round" in mine:  # the DSO market day's clearing rounds
         return mine.assign(
             aggregator_id=mine["seller_id"], price_eur_per_mwh=mine["ask_eur_per_mwh"],
-            cost_eur=mine["received_eur"], der_type=mine["offer_id"].map(der_type),
+            cost_eur=mine["received_eur"], der_type=der_type,
         )[[*AWARD_COLUMNS, "buyer_id", "round"]].reset_index(drop=True)
     energy_mwh = mine["power_kw"].to_numpy(dtype=float) * isp_hours / 1000.0
     received = mine["received_eur"].to_numpy(dtype=float)
@@ -266,7 +268,7 @@ def _awards_from_trades(trades: pd.DataFrame, offers: pd.DataFrame, isp_hours: f
         "price_eur_per_mwh": np.divide(received, energy_mwh, out=np.zeros_like(received),
                                        where=energy_mwh > 0),
         "cost_eur": received,
-        "der_type": mine["offer_id"].map(der_type).to_numpy(dtype=object),
+        "der_type": der_type,
         "buyer_id": mine["buyer_id"].to_numpy(dtype=object),
     })
 
