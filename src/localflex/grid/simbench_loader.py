@@ -271,7 +271,10 @@ def _load_cached(code: str, use_disk_cache: bool) -> GridModel:
         net, relative = load_or_build(code)
     else:
         net, relative = read_simbench(code)
-    return grid_model(code, net, relative)
+    grid = grid_model(code, net, relative)
+    # derived data of the grid (the Jacobian's AC model) may be stored in its cache entry
+    grid.cache["disk_cache"] = bool(use_disk_cache)
+    return grid
 
 
 def forget_loaded_grids() -> None:
