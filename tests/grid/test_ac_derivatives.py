@@ -114,3 +114,25 @@ def test_sensitivities_on_a_cached_grid_need_no_pandapower(tmp_path) -> None:
     assert first["pandapower"] and not second["pandapower"]
     np.testing.assert_array_equal(second["dp"], first["dp"])
     np.testing.assert_array_equal(second["dv"], first["dv"])
+
+
+def test_both_sides_of_the_solve_give_the_same_sensitivities(mv_grid, midsummer) -> None:
+    from localflex.domain import InputError
+    from localflex.grid import congestion_points
+
+    loads = bus_loads(mv_grid, mv_grid.element_profiles_kw(midsummer))
+    p_kw, q_kvar = loads.p_kw[50], loads.q_kvar[50]
+    cp = np.arange(len(congestion_points(mv_grid)))
+    vm = np.arange(0, mv_grid.n_buses, 3)
+    for inj in (np.array([5, 7, 7, 0, 30]), np.arange(mv_grid.n_buses)):  # repeated, slack
+        out = {side: jacobian_module.jacobian_sensitivities(mv_grid, p_kw, q_kvar, inj, cp, vm,
+                                                            side=side)
+               for side in ("adjoint", "forward", "auto")}
+        for name in (0, 1):
+            ref = out["adjoint"][name]
+            assert np.abs(ref).max() > 0
+            for side in ("forward", "auto"):
+                np.testing.assert_allclose(out[side][name], ref, rtol=0,
+                                           atol=1e-12 * np.abs(ref).max())
+    with pytest.raises(InputError, match="side"):
+        jacobian_module.jacobian_sensitivities(mv_grid, p_kw, q_kvar, inj, cp, vm, side="up")

@@ -9,9 +9,10 @@ state ``x = (θ at PV/PQ buses, |V| at PQ buses)`` and the mismatch ``F(x) = S(V
 
     dy/dP_b = G J⁻¹ e_{P_b} = (J⁻ᵀ Gᵀ)[row of P_b]
 
-so one sparse LU of Jᵀ and one solve per monitored output (congestion-point flows from
-``dSbr_dV``, voltage magnitudes as unit rows) give all offer buses at once. Reactive power is
-held (as in the perturbation method).
+so one sparse LU of J and one transposed solve per monitored output (congestion-point flows
+from ``dSbr_dV``, voltage magnitudes as unit rows) give all offer buses at once; where the
+offer buses are fewer than the outputs, ``G (J⁻¹ E)`` with one solve per offer bus gives the
+same matrix more cheaply (``side``). Reactive power is held (as in the perturbation method).
 
 The model is pandapower's (``Ybus``, ``Yf``, ``Yt``, bus types, its bus/branch lookups):
 it does not depend on the loads, so it is built once per grid by one ``runpp`` (pandapower's
@@ -40,13 +41,14 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from localflex.domain.errors import GridError
+from localflex.domain.errors import GridError, InputError
 from localflex.grid.ac_derivatives import dSbr_dV, dSbus_dV
 from localflex.grid.congestion import congestion_points
 from localflex.grid.simbench_loader import GridModel, pandapower_net
 
 __all__ = [
     "AC_MODEL_FORMAT",
+    "SIDES",
     "ac_jacobian",
     "build_model_arrays",
     "jacobian_sensitivities",
@@ -57,6 +59,9 @@ __all__ = [
 ]
 
 _F_BUS, _T_BUS = 0, 1  # columns of pypower's branch matrix (pandapower.pypower.idx_brch)
+
+SIDES = ("auto", "adjoint", "forward")
+"""Which linear system ``jacobian_sensitivities`` solves (see there)."""
 
 MAX_MISMATCH_PU = 1e-6
 """Largest power mismatch (p.u. of baseMVA) of PGM's operating point in pandapower's model."""
@@ -229,9 +234,18 @@ def jacobian_sensitivities(
     inj_pos: np.ndarray,
     cp_pos: np.ndarray,
     vm_bus_pos: np.ndarray,
+    *,
+    side: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``dp_kw_per_kw`` [CPm, Bo] and ``dv_pu_per_kw`` [Bm, Bo] at the bus loads ``p_kw``,
-    ``q_kvar`` [B] (bus axis) for injections at bus positions ``inj_pos``."""
+    ``q_kvar`` [B] (bus axis) for injections at bus positions ``inj_pos``.
+
+    ``side``: "adjoint" solves ``Jᵀ λ = Gᵀ`` (one right-hand side per monitored output),
+    "forward" ``J x = e_{P_b}`` (one per distinct injection bus), "auto" the side with fewer
+    right-hand sides (both give the same matrix to rounding; a SuperLU solve costs the same
+    per right-hand side either way: 0.7 ms on the 9,104-bus area)."""
+    if side not in SIDES:
+        raise InputError("side", side, f"one of {SIDES}")
     model = pandapower_model(grid, p_kw, q_kvar)
     v = pgm_operating_point(grid, model, p_kw, q_kvar)
     if v is None:  # PGM's point does not fit pandapower's model: pandapower's own
@@ -276,15 +290,27 @@ def jacobian_sensitivities(
     has_v = v_col >= 0
     g_volt = sp.csr_matrix((np.ones(int(has_v.sum())), (np.flatnonzero(has_v), v_col[has_v])),
                            shape=(vm_bus_pos.size, n_x))
-    rhs = np.asfortranarray(sp.vstack([g_flow, g_volt]).T.toarray())  # [n_x, CPm + Bm]
-    # J⁻ᵀ Gᵀ: SuperLU's transposed solve on a column-major right-hand side (10× faster
-    # than factorising Jᵀ and solving a row-major one)
-    lam = spla.splu(jac).solve(rhs, trans="T") if rhs.shape[1] else rhs
+    g_all = sp.vstack([g_flow, g_volt]).tocsr()  # [CPm + Bm, n_x]
     inj_bus = bus_lookup[grid.bus_ids[inj_pos]]
     p_row = theta_col[inj_bus]  # P equation of the injection bus (-1: slack, no effect)
-    sens = np.zeros((rhs.shape[1], inj_pos.size))
     ok = p_row >= 0
-    sens[:, ok] = lam[p_row[ok], :].T
+    p_rows, inj_of = np.unique(p_row[ok], return_inverse=True)
+    sens = np.zeros((g_all.shape[0], inj_pos.size))
+    if side == "auto":
+        side = "forward" if p_rows.size < g_all.shape[0] else "adjoint"
+    if not g_all.shape[0] or not p_rows.size:
+        side = "none"  # nothing monitored or no injection outside the slack: all zero
+    if side == "adjoint":
+        # J⁻ᵀ Gᵀ: SuperLU's transposed solve on a column-major right-hand side (10× faster
+        # than factorising Jᵀ and solving a row-major one)
+        rhs = np.asfortranarray(g_all.T.toarray())  # [n_x, CPm + Bm]
+        lam = spla.splu(jac).solve(rhs, trans="T")
+        sens[:, ok] = lam[p_rows[inj_of], :].T
+    elif side == "forward":  # G J⁻¹ E: one unit right-hand side per distinct injection bus
+        rhs = np.zeros((n_x, p_rows.size), order="F")
+        rhs[p_rows, np.arange(p_rows.size)] = 1.0
+        x = spla.splu(jac).solve(rhs)
+        sens[:, ok] = (g_all @ x)[:, inj_of]
     dp = sens[: cp_pos.size]  # p.u. flow per p.u. injection = kW per kW
     dv = sens[cp_pos.size:] * (1e-3 / base_mva)  # p.u. voltage per kW
     return np.ascontiguousarray(dp), np.ascontiguousarray(dv)
