@@ -42,7 +42,8 @@ def dSbus_dV(ybus: sp.spmatrix, v: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_ma
     v_norm = v / np.abs(v)
     diag_v = _diag(v)
     # diag(V) conj(Ybus diag(Vnorm)) + conj(diag(Ibus)) diag(Vnorm)
-    ds_dvm = diag_v @ (ybus @ _diag(v_norm)).conjugate() + _diag(np.conj(i_bus) * v_norm)
+    diag_v_norm = _diag(v_norm)
+    ds_dvm = diag_v @ (ybus @ diag_v_norm).conjugate() + _diag(i_bus).conjugate() @ diag_v_norm
     # j diag(V) conj(diag(Ibus) − Ybus diag(V))
     ds_dva = 1j * (diag_v @ (_diag(i_bus) - ybus @ diag_v).conjugate())
     return sp.csr_matrix(ds_dvm), sp.csr_matrix(ds_dva)

@@ -113,8 +113,7 @@ def build_model_arrays(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray
     lookups = net["_pd2ppc_lookups"]
     out: dict[str, np.ndarray] = {}
     for name in ("Ybus", "Yf", "Yt"):
-        matrix = sp.csr_matrix(internal[name])
-        matrix.sort_indices()
+        matrix = sp.csr_matrix(internal[name])  # pandapower's entry order kept: same sums
         out[f"{name}_data"], out[f"{name}_indices"] = matrix.data, matrix.indices
         out[f"{name}_indptr"] = matrix.indptr
         out[f"{name}_shape"] = np.asarray(matrix.shape, dtype=np.int64)
