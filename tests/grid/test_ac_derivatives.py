@@ -81,9 +81,10 @@ def test_the_model_from_its_arrays_equals_pandapowers(mv_grid, midsummer, solved
 _CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from localflex.grid import bus_loads, congestion_points, load_simbench_grid
+    from localflex.grid import bus_loads, congestion_points, known_codes, load_simbench_grid
     from localflex.grid.jacobian import jacobian_sensitivities
     from localflex.domain import TimeGrid
+    assert "1-LV-rural1--2-sw" in known_codes()  # a study's check of its codes
     grid = load_simbench_grid("1-LV-rural1--2-sw")
     loads = bus_loads(grid, grid.element_profiles_kw(TimeGrid.for_day("2030-06-21")))
     cp = np.arange(len(congestion_points(grid)))

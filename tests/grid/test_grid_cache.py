@@ -146,3 +146,24 @@ def test_without_the_cache_the_ac_model_stays_in_the_process(cache_dir, monkeypa
 def test_a_bad_array_file_name_is_refused(cache_dir) -> None:
     with pytest.raises(ValueError, match="array file name"):
         grid_cache.add_arrays(CODE, "../x", 1, {})
+
+
+def test_the_known_codes_are_kept_in_the_cache(cache_dir, monkeypatch) -> None:
+    """Checking a study's grid codes needs simbench (and pandapower) once per version only."""
+    from localflex.grid import known_codes, simbench_loader
+
+    first = known_codes()
+    assert CODE in first
+    path = next(cache_dir.glob("simbench-*/codes.json"))
+    assert CODE in json.loads(path.read_text())["codes"]
+
+    def no_simbench() -> list[str]:
+        raise AssertionError("simbench asked again")
+
+    monkeypatch.setattr(simbench_loader, "_simbench_codes", no_simbench)
+    assert known_codes() == first
+    stored = json.loads(path.read_text())
+    stored["versions"]["simbench"] = "0.0.1"  # another version: asked again
+    path.write_text(json.dumps(stored))
+    with pytest.raises(AssertionError, match="asked again"):
+        known_codes()

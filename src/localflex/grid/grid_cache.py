@@ -25,6 +25,9 @@ is missing or unreadable, whose versions differ from the installed ones, or whos
 do not match is stale or corrupt: it is removed and rebuilt. ``LOCALFLEX_GRID_CACHE=off``
 (or ``localflex run --no-cache``, ``set_cache_enabled(False)``) bypasses the cache.
 
+``<root>/simbench-<version>/codes.json`` keeps the list of SimBench codes the simbench
+package knows (``cached_codes``; written once, atomically, with the versions it belongs to).
+
 Array files (``add_arrays``/``read_arrays``) are added to an existing entry on first use: the
 AC model needs pandapower's ``runpp``, which most runs never call, and entries written before
 it existed get it without a rebuild (an entry's FORMAT is unchanged; older localflex versions
@@ -47,6 +50,7 @@ import pickle
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -61,6 +65,7 @@ __all__ = [
     "add_arrays",
     "cache_enabled",
     "cache_root",
+    "cached_codes",
     "entry_dir",
     "has_entry",
     "load_or_build",
@@ -251,3 +256,33 @@ def add_arrays(code: str, name: str, fmt: int, arrays: dict[str, np.ndarray]) ->
         if tmp_file is not None:
             with contextlib.suppress(OSError):
                 tmp_file.unlink()
+
+
+def cached_codes(build: Callable[[], list[str]]) -> list[str]:
+    """The SimBench codes from ``<root>/simbench-<version>/codes.json``; on a miss (or a
+    file of other versions, or unreadable) ``build()`` and stored (temporary file and
+    ``os.replace``: atomic; not stored when the cache cannot be written)."""
+    path = cache_root() / f"simbench-{version('simbench')}" / "codes.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("versions") == _versions() and isinstance(stored.get("codes"), list):
+            return [str(code) for code in stored["codes"]]
+    except (OSError, ValueError, AttributeError):
+        pass
+    codes = list(build())
+    tmp_file: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".codes.", suffix=".json", dir=path.parent)
+        tmp_file = Path(tmp_name)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"versions": _versions(), "codes": codes}))
+        os.replace(tmp_file, path)
+        tmp_file = None
+    except OSError:
+        pass
+    finally:
+        if tmp_file is not None:
+            with contextlib.suppress(OSError):
+                tmp_file.unlink()
+    return codes

@@ -233,11 +233,21 @@ def profile_steps_of(time_grid: TimeGrid) -> np.ndarray:
     return index.reshape(time_grid.n_isps, per_isp)
 
 
-def known_codes() -> frozenset[str]:
-    """Every SimBench grid code the installed simbench package knows."""
-    import simbench
+def _simbench_codes() -> list[str]:
+    import simbench  # imports pandapower (~2 s)
 
-    return frozenset(simbench.collect_all_simbench_codes())
+    return sorted(simbench.collect_all_simbench_codes())
+
+
+def known_codes() -> frozenset[str]:
+    """Every SimBench grid code the installed simbench package knows; with the grid cache on,
+    the list is kept next to its entries (``grid_cache.cached_codes``), so that a process
+    checking a study's codes need not import simbench and pandapower."""
+    from localflex.grid.grid_cache import cache_enabled, cached_codes
+
+    if cache_enabled():
+        return frozenset(cached_codes(_simbench_codes))
+    return frozenset(_simbench_codes())
 
 
 def read_simbench(code: str) -> tuple[Any, dict[str, pd.DataFrame]]:
