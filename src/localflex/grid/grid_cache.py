@@ -33,11 +33,13 @@ AC model needs pandapower's ``runpp``, which most runs never call, and entries w
 it existed get it without a rebuild (an entry's FORMAT is unchanged; older localflex versions
 validate it and ignore the file). Adding is atomic and safe with several processes at once
 without a lock: the file is written under a temporary name and renamed to a name holding its
-own SHA-256 (two processes never rename onto each other's file), then a new manifest listing
+own SHA-256 (a file is only ever replaced by the same bytes), then a new manifest listing
 it is written to a temporary file and ``os.replace``d onto ``manifest.json``. A reader sees the
 old or the new manifest, each naming complete files; if two processes race, the last manifest
-wins and the other's file stays unreferenced (a few MB, removed with the entry). Reading an
-array file checks the manifest's code and versions and that file's hash only.
+wins and the other's file stays unreferenced (a few MB, removed with the entry). Should an
+entry be rebuilt while a file is added, the manifest may name hashes of the old entry: it is
+then corrupt and rebuilt on the next load. Reading an array file checks the manifest's code
+and versions and that file's hash only.
 """
 
 from __future__ import annotations
