@@ -90,3 +90,80 @@ def test_no_cache_option_of_the_cli_writes_no_entry(cache_dir, tmp_path) -> None
     assert result.exit_code == 0, result.output
     assert not grid_cache.entry_dir(CODE).exists()
     assert (tmp_path / "run" / "kpis.json").is_file()
+
+
+_ADDER = """
+import sys
+import numpy as np
+from localflex.grid import grid_cache
+code, who = sys.argv[1], int(sys.argv[2])
+for i in range(15):
+    if who < 0:  # a reader: every manifest it sees is complete and names an intact file
+        assert grid_cache.valid_manifest(grid_cache.entry_dir(code), code) is not None
+        got = grid_cache.read_arrays(code, "extra", 1)
+        assert got is None or got["x"].size == 2000 and (got["x"] == got["x"][0]).all()
+    else:
+        assert grid_cache.add_arrays(code, "extra", 1, {"x": np.full(2000, 100 * who + i)})
+"""
+
+
+def test_arrays_added_by_several_processes_at_once_leave_a_valid_entry(cache_dir) -> None:
+    """Array files (the Jacobian's AC model) are added to an entry without a lock: writers
+    racing each other and a reader never see a torn manifest or file."""
+    import os
+    import subprocess
+    import sys
+
+    load_simbench_grid(CODE, use_cache=True)
+    env = {**os.environ, grid_cache.CACHE_DIR_ENV: str(cache_dir)}
+    procs = [subprocess.Popen([sys.executable, "-c", _ADDER, CODE, str(who)], env=env)
+             for who in (0, 1, 2, -1)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    entry = grid_cache.entry_dir(CODE)
+    manifest = grid_cache.valid_manifest(entry, CODE)
+    assert manifest is not None and "net.pickle" in manifest["files"]
+    got = grid_cache.read_arrays(CODE, "extra", 1)
+    assert got is not None and got["x"][0] in {100 * w + i for w in range(3) for i in range(15)}
+    assert grid_cache.read_arrays(CODE, "extra", 2) is None  # another format: rebuilt
+    assert not list(entry.glob(".*"))  # no temporary file left
+    forget_loaded_grids()
+    assert load_simbench_grid(CODE, use_cache=True).n_buses > 0  # the entry still loads
+
+
+def test_without_the_cache_the_ac_model_stays_in_the_process(cache_dir, monkeypatch) -> None:
+    from localflex.grid import bus_loads
+    from localflex.grid.jacobian import pandapower_model
+
+    monkeypatch.setenv(grid_cache.CACHE_SWITCH_ENV, "off")
+    grid = load_simbench_grid(CODE)
+    loads = bus_loads(grid, _profiles(grid))
+    model = pandapower_model(grid, loads.p_kw[0], loads.q_kvar[0])
+    assert grid.cache["jacobian_model"] is model
+    assert model["Ybus"].shape == (model["n_bus"], model["n_bus"])
+    assert not grid_cache.entry_dir(CODE).exists()
+
+
+def test_a_bad_array_file_name_is_refused(cache_dir) -> None:
+    with pytest.raises(ValueError, match="array file name"):
+        grid_cache.add_arrays(CODE, "../x", 1, {})
+
+
+def test_the_known_codes_are_kept_in_the_cache(cache_dir, monkeypatch) -> None:
+    """Checking a study's grid codes needs simbench (and pandapower) once per version only."""
+    from localflex.grid import known_codes, simbench_loader
+
+    first = known_codes()
+    assert CODE in first
+    path = next(cache_dir.glob("simbench-*/codes.json"))
+    assert CODE in json.loads(path.read_text())["codes"]
+
+    def no_simbench() -> list[str]:
+        raise AssertionError("simbench asked again")
+
+    monkeypatch.setattr(simbench_loader, "_simbench_codes", no_simbench)
+    assert known_codes() == first
+    stored = json.loads(path.read_text())
+    stored["versions"]["simbench"] = "0.0.1"  # another version: asked again
+    path.write_text(json.dumps(stored))
+    with pytest.raises(AssertionError, match="asked again"):
+        known_codes()

@@ -11,7 +11,12 @@ day of an LV feeder. Layout of one entry, ``<root>/simbench-<version>/<code>/``:
   read without importing pandapower, 10–50× faster than pandapower's JSON; the entry is
   private to the user and its hash is checked first) |
 | profiles-<table>.parquet | SimBench's relative profiles of one table (load, renewables, ...) |
-| manifest.json | format, code, simbench/pandapower/pandas versions, SHA-256 of each file |
+| ac_model-<sha>.npz | the load-independent AC model of the Jacobian sensitivities
+  (``localflex.grid.jacobian``): sparse ``Ybus``/``Yf``/``Yt`` as CSR arrays, bus types,
+  pandapower's bus/branch lookups; plain numpy arrays, read with ``allow_pickle=False``.
+  Added lazily, see below |
+| manifest.json | format, code, simbench/pandapower/pandas versions, SHA-256 of each file;
+  ``arrays``: name → file and format of each lazily added array file |
 
 ``root`` is ``platformdirs.user_cache_dir("localflex")/grids`` or ``$LOCALFLEX_CACHE_DIR``.
 An entry is written into a temporary directory next to its place and renamed into place
@@ -19,6 +24,22 @@ An entry is written into a temporary directory next to its place and renamed int
 is missing or unreadable, whose versions differ from the installed ones, or whose file hashes
 do not match is stale or corrupt: it is removed and rebuilt. ``LOCALFLEX_GRID_CACHE=off``
 (or ``localflex run --no-cache``, ``set_cache_enabled(False)``) bypasses the cache.
+
+``<root>/simbench-<version>/codes.json`` keeps the list of SimBench codes the simbench
+package knows (``cached_codes``; written once, atomically, with the versions it belongs to).
+
+Array files (``add_arrays``/``read_arrays``) are added to an existing entry on first use: the
+AC model needs pandapower's ``runpp``, which most runs never call, and entries written before
+it existed get it without a rebuild (an entry's FORMAT is unchanged; older localflex versions
+validate it and ignore the file). Adding is atomic and safe with several processes at once
+without a lock: the file is written under a temporary name and renamed to a name holding its
+own SHA-256 (a file is only ever replaced by the same bytes), then a new manifest listing
+it is written to a temporary file and ``os.replace``d onto ``manifest.json``. A reader sees the
+old or the new manifest, each naming complete files; if two processes race, the last manifest
+wins and the other's file stays unreferenced (a few MB, removed with the entry). Should an
+entry be rebuilt while a file is added, the manifest may name hashes of the old entry: it is
+then corrupt and rebuilt on the next load. Reading an array file checks the manifest's code
+and versions and that file's hash only.
 """
 
 from __future__ import annotations
@@ -28,23 +49,29 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
     "CACHE_DIR_ENV",
     "CACHE_SWITCH_ENV",
     "FORMAT",
+    "add_arrays",
     "cache_enabled",
     "cache_root",
+    "cached_codes",
     "entry_dir",
     "has_entry",
     "load_or_build",
+    "read_arrays",
     "set_cache_enabled",
     "valid_manifest",
 ]
@@ -165,3 +192,99 @@ def load_or_build(code: str) -> tuple[Any, dict[str, pd.DataFrame]]:
     with contextlib.suppress(OSError):
         _write(entry, code, net, relative)
     return net, relative
+
+
+_ARRAY_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _array_name_ok(name: str) -> str:
+    if not isinstance(name, str) or not _ARRAY_NAME.fullmatch(name):
+        raise ValueError(f"array file name {name!r}: expected lower-case letters, digits, _")
+    return name
+
+
+def read_arrays(code: str, name: str, fmt: int) -> dict[str, np.ndarray] | None:
+    """The arrays stored as ``name`` (format ``fmt``) in the entry of ``code``; None when the
+    entry or the file is missing, stale (other versions or format) or corrupt."""
+    _array_name_ok(name)
+    entry = entry_dir(code)
+    try:
+        manifest = json.loads((entry / "manifest.json").read_text())
+        if manifest.get("code") != code or manifest.get("versions") != _versions():
+            return None
+        meta = manifest.get("arrays", {}).get(name)
+        if meta is None or meta.get("format") != fmt:
+            return None
+        path = entry / meta["file"]
+        if _sha256(path) != manifest["files"][meta["file"]]:
+            return None
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def add_arrays(code: str, name: str, fmt: int, arrays: dict[str, np.ndarray]) -> bool:
+    """Add ``arrays`` as ``name`` (format ``fmt``) to the current entry of ``code`` (module
+    docstring: atomic, no lock needed). False when there is no current entry or it cannot be
+    written (read-only or full disk): the caller keeps its arrays in memory."""
+    _array_name_ok(name)
+    entry = entry_dir(code)
+    manifest = valid_manifest(entry, code)
+    if manifest is None:
+        return False
+    tmp_file: Path | None = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=entry)
+        tmp_file = Path(tmp_name)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        digest = _sha256(tmp_file)
+        file_name = f"{name}-{digest[:16]}.npz"
+        os.replace(tmp_file, entry / file_name)  # same content under the same name: harmless
+        tmp_file = None
+        manifest["files"][file_name] = digest
+        manifest.setdefault("arrays", {})[name] = {"file": file_name, "format": fmt}
+        fd, tmp_name = tempfile.mkstemp(prefix=".manifest.", suffix=".json", dir=entry)
+        tmp_file = Path(tmp_name)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(manifest, indent=1))
+        os.replace(tmp_file, entry / "manifest.json")
+        tmp_file = None
+        return True
+    except OSError:
+        return False
+    finally:
+        if tmp_file is not None:
+            with contextlib.suppress(OSError):
+                tmp_file.unlink()
+
+
+def cached_codes(build: Callable[[], list[str]]) -> list[str]:
+    """The SimBench codes from ``<root>/simbench-<version>/codes.json``; on a miss (or a
+    file of other versions, or unreadable) ``build()`` and stored (temporary file and
+    ``os.replace``: atomic; not stored when the cache cannot be written)."""
+    path = cache_root() / f"simbench-{version('simbench')}" / "codes.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("versions") == _versions() and isinstance(stored.get("codes"), list):
+            return [str(code) for code in stored["codes"]]
+    except (OSError, ValueError, AttributeError):
+        pass
+    codes = list(build())
+    tmp_file: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".codes.", suffix=".json", dir=path.parent)
+        tmp_file = Path(tmp_name)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"versions": _versions(), "codes": codes}))
+        os.replace(tmp_file, path)
+        tmp_file = None
+    except OSError:
+        pass
+    finally:
+        if tmp_file is not None:
+            with contextlib.suppress(OSError):
+                tmp_file.unlink()
+    return codes

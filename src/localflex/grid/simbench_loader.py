@@ -233,11 +233,21 @@ def profile_steps_of(time_grid: TimeGrid) -> np.ndarray:
     return index.reshape(time_grid.n_isps, per_isp)
 
 
-def known_codes() -> frozenset[str]:
-    """Every SimBench grid code the installed simbench package knows."""
-    import simbench
+def _simbench_codes() -> list[str]:
+    import simbench  # imports pandapower (~2 s)
 
-    return frozenset(simbench.collect_all_simbench_codes())
+    return sorted(simbench.collect_all_simbench_codes())
+
+
+def known_codes() -> frozenset[str]:
+    """Every SimBench grid code the installed simbench package knows; with the grid cache on,
+    the list is kept next to its entries (``grid_cache.cached_codes``), so that a process
+    checking a study's codes need not import simbench and pandapower."""
+    from localflex.grid.grid_cache import cache_enabled, cached_codes
+
+    if cache_enabled():
+        return frozenset(cached_codes(_simbench_codes))
+    return frozenset(_simbench_codes())
 
 
 def read_simbench(code: str) -> tuple[Any, dict[str, pd.DataFrame]]:
@@ -271,7 +281,10 @@ def _load_cached(code: str, use_disk_cache: bool) -> GridModel:
         net, relative = load_or_build(code)
     else:
         net, relative = read_simbench(code)
-    return grid_model(code, net, relative)
+    grid = grid_model(code, net, relative)
+    # derived data of the grid (the Jacobian's AC model) may be stored in its cache entry
+    grid.cache["disk_cache"] = bool(use_disk_cache)
+    return grid
 
 
 def forget_loaded_grids() -> None:
