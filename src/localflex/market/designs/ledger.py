@@ -219,13 +219,17 @@ class EnergyUse:
             return
         self.budgets = checked_energy_budgets(budgets)
         self.used_kwh = np.zeros(self.budgets.limit_kwh.size)
-        self._entries = pd.Index(self.budgets.offer_id)
+        # the offers named by the entries, once (a unique Index: its hash table is built on
+        # the first look-up and kept), and each entry's position in it
+        self._ids = pd.Index(pd.unique(self.budgets.offer_id))
+        self._entry_code = self._ids.get_indexer(self.budgets.offer_id)
 
     def copy(self) -> EnergyUse:
         """An independent copy (a trial session books on it without touching this one)."""
         other = EnergyUse(None, self.isp_hours)
         if self.budgets is not None:
-            other.budgets, other._entries = self.budgets, self._entries
+            other.budgets, other._ids = self.budgets, self._ids
+            other._entry_code = self._entry_code
             other.used_kwh = self.used_kwh.copy()
         return other
 
@@ -236,10 +240,28 @@ class EnergyUse:
             return np.zeros(0)
         return np.maximum(self.budgets.limit_kwh - self.used_kwh, 0.0)
 
+    def codes(self, offer_ids: Iterable[str]) -> np.ndarray:
+        """[n] each offer's code among the offers the budgets name (−1: none of its units is
+        limited); a pool looks its offers up once (``OfferPool``), not at every booking."""
+        if self.budgets is None:
+            return np.full(_count(offer_ids), -1, dtype=np.int64)
+        return self._ids.get_indexer(_object_array(offer_ids))
+
     def _entries_of(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """(entry index, position in ``offer_ids``) of every budget entry of the offers."""
-        ids = pd.Index(np.asarray(list(offer_ids), dtype=object))
-        pos = ids.get_indexer(self._entries) if ids.is_unique else _positions(ids, self._entries)
+        return self._entries_of_codes(self.codes(offer_ids))
+
+    def _entries_of_codes(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_entries_of`` by offer codes (``codes``): entries in increasing order, each with
+        the first position of its offer among the codes."""
+        pos = np.full(len(self._ids), -1, dtype=np.int64)
+        where = np.flatnonzero(codes >= 0)
+        known = codes[where]
+        pos[known] = where
+        if not np.array_equal(pos[known], where):  # an offer named twice: its first place
+            known, first = np.unique(known, return_index=True)
+            pos[known] = where[first]
+        pos = pos[self._entry_code]
         entry = np.flatnonzero(pos >= 0)
         return entry, pos[entry]
 
@@ -303,11 +325,15 @@ class EnergyUse:
         return kw * scale
 
 
-def _positions(ids: pd.Index, entries: pd.Index) -> np.ndarray:
-    """First position in ``ids`` of every entry's offer (ids may repeat), −1 if absent."""
-    first = pd.Series(np.arange(len(ids)), index=ids)
-    first = first[~first.index.duplicated()]
-    return first.reindex(entries).fillna(-1).to_numpy(dtype=np.int64)
+def _object_array(values: Iterable[str]) -> np.ndarray:
+    """``values`` (an array, Series, Index, list or any iterable) as a 1-d object array."""
+    if not hasattr(values, "__len__"):
+        values = list(values)
+    return np.asarray(values, dtype=object).reshape(-1)
+
+
+def _count(values: Iterable[str]) -> int:
+    return len(values) if hasattr(values, "__len__") else len(list(values))
 
 
 class OfferPool:
