@@ -346,6 +346,38 @@ class OfferPool:
         self.remaining_kw = self.offers["max_power_kw"].to_numpy(dtype=float).copy()
         self._row = pd.Series(np.arange(len(self.offers)), index=self.offers["offer_id"])
         self.energy = energy if energy is not None else EnergyUse(None, 1.0)
+        self._columns: dict[str, np.ndarray] = {}
+        self._merit: np.ndarray | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        """[N] a column of the offers as an array, read once per pool (the offers never
+        change: what is left of them is ``remaining_kw``)."""
+        if name not in self._columns:
+            self._columns[name] = self.offers[name].to_numpy()
+        return self._columns[name]
+
+    def merit_rank(self) -> np.ndarray:
+        """[N] each offer's place in merit order — by price, then offer id, then row (a
+        stable sort of the frame by price and id) — computed once per pool."""
+        if self._merit is None:
+            price = self.column("price_eur_per_mwh").astype(float)
+            ids = self.column("offer_id")
+            if pd.api.types.infer_dtype(ids, skipna=False) == "string":
+                order = np.lexsort((ids.astype(str), price))  # str order = Python's
+            else:  # ids of other types: pandas' own order of them
+                order = self.offers.sort_values(["price_eur_per_mwh", "offer_id"],
+                                                kind="stable").index.to_numpy()
+            self._merit = np.empty(order.size, dtype=np.int64)
+            self._merit[order] = np.arange(order.size)
+        return self._merit
+
+    def available_rows(self, mask: np.ndarray | None = None, min_kw: float = 1e-3
+                       ) -> np.ndarray:
+        """Rows of the offers with at least ``min_kw`` left (and in ``mask``)."""
+        keep = self.remaining_kw >= min_kw
+        if mask is not None:
+            keep &= mask
+        return np.flatnonzero(keep)
 
     @classmethod
     def of(cls, inp: DesignInput, offers: pd.DataFrame | None = None, *,
@@ -407,6 +439,22 @@ class GridGuard:
     def coeff(self, isp: int, bus_pos: int, sign: float) -> np.ndarray:
         c = self.relief[isp, :, bus_pos] * sign
         return np.where(np.abs(c) > RELIEF_EPS_KW_PER_KW, c, 0.0)
+
+    def room_kw(self, isp: np.ndarray, bus_pos: np.ndarray, sign: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """For n trades at once ([n] ISP, bus position, sign): ([n] the most kW each may move
+        alone, ``max_accept``'s room; [n] whether an enforced point limits it at all)."""
+        c = self.relief[isp, :, bus_pos] * sign[:, None]  # [n, CP], as ``coeff`` row by row
+        c = np.where(np.abs(c) > RELIEF_EPS_KW_PER_KW, c, 0.0)
+        worsen = (c < 0) & self.enforce[isp]
+        limited = worsen.any(axis=1)
+        room = np.full(isp.size, np.inf)
+        if limited.any():
+            head = self.head_kw[isp]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (head - np.minimum(head, self.safety_kw)) / -c
+            room[limited] = np.where(worsen, ratio, np.inf)[limited].min(axis=1)
+        return room, limited
 
     def max_accept(self, isp: int, bus_pos: int, sign: float, want_kw: float) -> float:
         c = self.coeff(isp, bus_pos, sign)
