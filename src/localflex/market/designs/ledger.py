@@ -473,9 +473,13 @@ class GridGuard:
         isp = np.atleast_1d(np.asarray(isp, dtype=np.int64))
         pos = np.atleast_1d(np.asarray(bus_pos, dtype=np.int64))
         delta = np.atleast_1d(np.asarray(sign, dtype=float) * np.asarray(kw, dtype=float))
-        delta = np.broadcast_to(delta, isp.shape)
+        if delta.shape != isp.shape:
+            delta = np.broadcast_to(delta, isp.shape)
         change = self.relief[isp, :, pos] * delta[:, None]  # [n, CP]
-        np.add.at(self.head_kw, isp, change)
+        if isp.size == 1:  # one trade (a fill of the book): the same sum, no ufunc.at
+            self.head_kw[isp[0]] += change[0]
+        else:
+            np.add.at(self.head_kw, isp, change)
 
     def apply_trades(self, trades: pd.DataFrame) -> None:
         if trades.empty:
