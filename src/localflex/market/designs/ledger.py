@@ -211,7 +211,11 @@ class EnergyUse:
     and ``cap_kw`` is infinite. Entries with weight 0 or an infinite limit never bind.
     """
 
-    def __init__(self, budgets: EnergyBudgets | None, isp_hours: float) -> None:
+    def __init__(self, budgets: EnergyBudgets | None, isp_hours: float, *,
+                 index: tuple[pd.Index, np.ndarray] | None = None) -> None:
+        """``index``: (a unique Index of offer ids, [E] each entry's offer in it), e.g. the
+        input's ``DesignInput.offer_index`` and ``budget_offer_rows``; by default the
+        offers the entries name."""
         self.isp_hours = float(isp_hours)
         if budgets is None or len(budgets.offer_id) == 0:
             self.budgets = None
@@ -219,10 +223,21 @@ class EnergyUse:
             return
         self.budgets = checked_energy_budgets(budgets)
         self.used_kwh = np.zeros(self.budgets.limit_kwh.size)
-        # the offers named by the entries, once (a unique Index: its hash table is built on
-        # the first look-up and kept), and each entry's position in it
-        self._ids = pd.Index(pd.unique(self.budgets.offer_id))
-        self._entry_code = self._ids.get_indexer(self.budgets.offer_id)
+        # offer ids as codes, once: a unique Index (its hash table is built on the first
+        # look-up and kept) and each entry's position in it
+        if index is not None and (np.asarray(index[1]) >= 0).all():
+            self._ids, self._entry_code = index
+        else:
+            codes, ids = pd.factorize(self.budgets.offer_id)
+            self._ids, self._entry_code = pd.Index(ids), codes
+
+    @classmethod
+    def of(cls, inp: DesignInput) -> EnergyUse:
+        """The input's budgets, looked up in the input's offer index (built once)."""
+        if inp.energy_budgets is None:
+            return cls(None, inp.isp_hours)
+        return cls(inp.energy_budgets, inp.isp_hours,
+                   index=(inp.offer_index, inp.budget_offer_rows))
 
     def copy(self) -> EnergyUse:
         """An independent copy (a trial session books on it without touching this one)."""
@@ -341,10 +356,13 @@ class OfferPool:
     energy budget (``energy``, an ``EnergyUse``; shared by the pools of one design run that
     share units)."""
 
-    def __init__(self, offers: pd.DataFrame, energy: EnergyUse | None = None) -> None:
+    def __init__(self, offers: pd.DataFrame, energy: EnergyUse | None = None, *,
+                 index: pd.Index | None = None) -> None:
+        """``index``: the offers' ids as an Index if one is at hand (``DesignInput.
+        offer_index``), else built here."""
         self.offers = offers.reset_index(drop=True)
         self.remaining_kw = self.offers["max_power_kw"].to_numpy(dtype=float).copy()
-        self._row = pd.Series(np.arange(len(self.offers)), index=self.offers["offer_id"])
+        self._index = pd.Index(self.offers["offer_id"]) if index is None else index
         self.energy = energy if energy is not None else EnergyUse(None, 1.0)
         self._columns: dict[str, np.ndarray] = {}
         self._merit: np.ndarray | None = None
@@ -385,11 +403,18 @@ class OfferPool:
         """A pool of ``offers`` (default the input's) on the input's energy budgets (a fresh
         ``EnergyUse``, or ``energy`` to share one with another pool)."""
         if energy is None:
-            energy = EnergyUse(inp.energy_budgets, inp.isp_hours)
-        return cls(inp.offers if offers is None else offers, energy)
+            energy = EnergyUse.of(inp)
+        if offers is None:
+            return cls(inp.offers, energy, index=inp.offer_index)
+        return cls(offers, energy)
 
     def rows(self, offer_ids: Iterable[str]) -> np.ndarray:
-        return self._row.reindex(list(offer_ids)).to_numpy()
+        """[n] the row of each offer (KeyError for an id that is none of the pool's)."""
+        ids = _object_array(offer_ids)
+        rows = self._index.get_indexer(ids)
+        if (rows < 0).any():
+            raise KeyError(f"offers not in the pool: {list(ids[rows < 0][:3])}")
+        return rows
 
     def take(self, offer_ids: Iterable[str], kw: np.ndarray) -> None:
         """Take ``kw`` of the offers (negative: give back) and book it on their budgets."""
