@@ -90,12 +90,17 @@ def _offer_by_offer(inp, pool, requests, guard):
     return tape
 
 
-def _scenario(seed: int, *, tight: bool, self_trade: bool):
+def _scenario(seed: int, *, tight: bool, self_trade: bool, ties: bool = False):
     """The small input with seeded requests of the BRPs (and, with ``self_trade``, of the
-    aggregators, which also sell) and, with ``tight``, energy budgets that bind: one per
-    aggregator and bus, a few kWh, over all its offers there."""
+    aggregators, which also sell), with ``tight`` energy budgets that bind (one per
+    aggregator and bus, a few kWh, over all its offers there) and, with ``ties``, asks
+    rounded to 10 EUR/MWh (many offers of a product at one price: merit order by id)."""
     inp = small_input()
     rng = np.random.default_rng(seed)
+    if ties:
+        shuffled = inp.offers.sample(frac=1.0, random_state=seed)  # ids out of row order
+        inp = inp.with_offers(shuffled.assign(
+            price_eur_per_mwh=shuffled["price_eur_per_mwh"].round(-1)))
     n = 40
     parties = ["BRP1", "BRP2"] + (["agg-a", "agg-b"] if self_trade else [])
     requests = pd.DataFrame({
@@ -124,9 +129,10 @@ def _scenario(seed: int, *, tight: bool, self_trade: bool):
 @pytest.mark.parametrize("tight", [False, True])
 @pytest.mark.parametrize("self_trade", [False, True])
 @pytest.mark.parametrize("safety_kw", [None, 0.0, 20.0])
+@pytest.mark.parametrize("ties", [False, True])
 def test_the_screened_walk_trades_as_the_offer_by_offer_walk(seed, tight, self_trade,
-                                                             safety_kw):
-    inp = _scenario(seed, tight=tight, self_trade=self_trade)
+                                                             safety_kw, ties):
+    inp = _scenario(seed, tight=tight, self_trade=self_trade, ties=ties)
     requests = inp.requests
 
     def guard():

@@ -365,7 +365,7 @@ class OfferPool:
         self._index = pd.Index(self.offers["offer_id"]) if index is None else index
         self.energy = energy if energy is not None else EnergyUse(None, 1.0)
         self._columns: dict[str, np.ndarray] = {}
-        self._merit: np.ndarray | None = None
+        self._price_order: np.ndarray | None = None
 
     def column(self, name: str) -> np.ndarray:
         """[N] a column of the offers as an array, read once per pool (the offers never
@@ -374,20 +374,21 @@ class OfferPool:
             self._columns[name] = self.offers[name].to_numpy()
         return self._columns[name]
 
-    def merit_rank(self) -> np.ndarray:
-        """[N] each offer's place in merit order — by price, then offer id, then row (a
-        stable sort of the frame by price and id) — computed once per pool."""
-        if self._merit is None:
+    def product_key(self) -> np.ndarray:
+        """[N] each offer's product (ISP, direction) as an integer: 2·isp + 1 for up."""
+        if "_product" not in self._columns:
+            self._columns["_product"] = (2 * self.column("isp").astype(np.int64)
+                                         + (self.column("direction") == "up"))
+        return self._columns["_product"]
+
+    def price_order(self) -> np.ndarray:
+        """[N] the rows by product (``product_key``), then price, ties in row order —
+        sorted once per pool (a book breaks ties of price by offer id where it reaches
+        them: ``stages._BookWalk``)."""
+        if self._price_order is None:
             price = self.column("price_eur_per_mwh").astype(float)
-            ids = self.column("offer_id")
-            if pd.api.types.infer_dtype(ids, skipna=False) == "string":
-                order = np.lexsort((ids.astype(str), price))  # str order = Python's
-            else:  # ids of other types: pandas' own order of them
-                order = self.offers.sort_values(["price_eur_per_mwh", "offer_id"],
-                                                kind="stable").index.to_numpy()
-            self._merit = np.empty(order.size, dtype=np.int64)
-            self._merit[order] = np.arange(order.size)
-        return self._merit
+            self._price_order = np.lexsort((price, self.product_key()))
+        return self._price_order
 
     def available_rows(self, mask: np.ndarray | None = None, min_kw: float = 1e-3
                        ) -> np.ndarray:

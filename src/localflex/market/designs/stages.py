@@ -26,6 +26,7 @@ and, where the design couples markets to the grid, a ``GridGuard``.
 from __future__ import annotations
 
 import zlib
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -154,10 +155,11 @@ def book_stage(
     # products (ISP, direction) as integers: 2·isp + 1 for up
     req_key = (2 * requests["isp"].to_numpy(dtype=np.int64)
                + (requests["direction"].to_numpy() == "up"))
-    off_key = (2 * pool.column("isp")[rows].astype(np.int64)
-               + (pool.column("direction")[rows] == "up"))
-    rows = rows[np.isin(off_key, req_key) & (pool.remaining_kw[rows] >= MIN_QUANTITY_KW)]
-    rows = rows[np.argsort(pool.merit_rank()[rows], kind="stable")]
+    keep = np.zeros(pool.remaining_kw.size, dtype=bool)
+    keep[rows] = True
+    keep &= np.isin(pool.product_key(), req_key) & (pool.remaining_kw >= MIN_QUANTITY_KW)
+    order = pool.price_order()
+    rows = order[keep[order]]  # by product, then price
     walk = _BookWalk(inp, pool, rows, guard)
     for r in requests.iloc[arrival_order(inp, requests)].itertuples(index=False):
         walk.serve(r)
@@ -197,9 +199,12 @@ def book_stage(
 
 class _BookWalk:
     """The book of one ``book_stage`` session and the walk of its offers (``rows`` of the
-    pool, in merit order).
+    pool, by product and price: ``OfferPool.price_order``).
 
-    Each product's offers rest in merit order, submitted lazily: an offer enters the book
+    Each product's offers rest in merit order — by price, then offer id (then row) — put in
+    that order as the walk reaches them (``_order_to``: only ties of price need the ids,
+    and only the few offers reached are ever walked). They are submitted lazily: an offer
+    enters the book
     just before the walk first reaches it (the IOC buys only ever fill up to the offer being
     walked, so later offers never trade earlier — the same book, fills and priorities as
     resting every offer first, without submitting 10⁵ orders of which a few hundred
@@ -222,16 +227,23 @@ class _BookWalk:
         self.sign = np.where(pool.column("direction")[rows] == "up", 1.0, -1.0)
         self.pos = np.searchsorted(inp.bus_ids, pool.column("bus")[rows].astype(np.int64))
         self.budget = _BudgetWalk(pool, self.id)
-        # each product's offers (walk positions, merit order): ``ahead`` not yet reached,
-        # from ``reached[product]`` on; ``booked`` reached and submitted to the book
+        # each product's offers (walk positions, a block of them): ``ahead`` in merit order
+        # up to ``ordered[product]``, not yet reached from ``reached[product]`` on;
+        # ``booked`` reached and submitted to the book
         key = 2 * self.isp + (self.sign > 0)
-        by_product = np.argsort(key, kind="stable")
-        bounds = np.flatnonzero(np.diff(key[by_product])) + 1
+        new_level = np.r_[True, (key[1:] != key[:-1]) | (self.price[1:] != self.price[:-1])]
+        level_start = np.flatnonzero(new_level)
+        self.level = np.cumsum(new_level) - 1  # [n] each offer's (product, price) level
+        self.level_end = np.r_[level_start[1:], key.size][self.level]
+        self.str_ids = pd.api.types.infer_dtype(self.id, skipna=False) == "string"
         self.ahead: dict[tuple, np.ndarray] = {}
-        for idx in np.split(by_product, bounds) if by_product.size else ():
-            i0 = int(idx[0])
-            direction = "up" if self.sign[i0] > 0 else "down"
-            self.ahead[(SYSTEM_AREA, direction, int(self.isp[i0]))] = idx
+        self.first: dict[tuple, int] = {}  # the product's first walk position
+        bounds = np.r_[0, np.flatnonzero(np.diff(key)) + 1, key.size]
+        for a, b in pairwise(bounds.tolist()):
+            if a < b:
+                product = (SYSTEM_AREA, "up" if self.sign[a] > 0 else "down", int(self.isp[a]))
+                self.ahead[product], self.first[product] = np.arange(a, b), a
+        self.ordered = dict.fromkeys(self.ahead, 0)  # how many of ``ahead`` are in order
         self.reached = dict.fromkeys(self.ahead, 0)
         self.booked: dict[tuple, list[int]] = {p: [] for p in self.ahead}
         self.index_of: dict[str, int] = {}  # offer id -> walk position, of the booked
@@ -259,7 +271,7 @@ class _BookWalk:
                 return
         n = self.reached[product]
         while n < ahead.size and self.left >= MIN_QUANTITY_KW:
-            n += self._cancelled_ahead(ahead[n:], party, bid)
+            n += self._cancelled_ahead(product, n, party, bid)
             if n == ahead.size:
                 break
             i = int(ahead[n])
@@ -273,6 +285,23 @@ class _BookWalk:
             if not self._trade(i, r, product, bid):
                 break
         self.reached[product] = n
+
+    def _order_to(self, product: tuple, upto: int) -> None:
+        """Put the first ``upto`` offers of the product's ``ahead`` in merit order: each
+        level of price they reach (whole) sorted by offer id, ties of id in row order."""
+        ahead, done = self.ahead[product], self.ordered[product]
+        if done >= min(upto, ahead.size):
+            return
+        end = int(self.level_end[ahead[min(upto, ahead.size) - 1]]) - self.first[product]
+        part = ahead[done:end]  # still by price, then row
+        level = self.level[part]
+        if (level[1:] == level[:-1]).any():  # ties of price: by offer id
+            if self.str_ids:  # numpy's order of str is Python's
+                by_id = np.lexsort((self.id[part].astype(str), level))
+            else:
+                by_id = sorted(range(part.size), key=lambda j: (level[j], self.id[part[j]]))
+            ahead[done:end] = part[by_id]
+        self.ordered[product] = end
 
     def _trade(self, i: int, r, product: tuple, bid: float) -> bool:
         """The request meets the booked offer ``i``: the fill limited by the budgets and the
@@ -303,13 +332,16 @@ class _BookWalk:
         self.trades.extend(res.trades)
         return True
 
-    def _cancelled_ahead(self, ahead: np.ndarray, party: str, bid: float) -> int:
-        """How many of the offers ``ahead`` (not yet reached, merit order) the walk would
-        submit and cancel at once, from the first on; books what the guard holds back of
-        them. Screened in chunks that grow while every offer of a chunk is cancelled."""
+    def _cancelled_ahead(self, product: tuple, start: int, party: str, bid: float) -> int:
+        """How many of the product's offers not yet reached (``ahead[start:]``, merit order)
+        the walk would submit and cancel at once, from the first on; books what the guard
+        holds back of them. Screened in chunks that grow while every offer of a chunk is
+        cancelled."""
+        ahead = self.ahead[product]
         done, size = 0, 16
-        while done < ahead.size:
-            chunk = ahead[done:done + size]
+        while start + done < ahead.size:
+            self._order_to(product, start + done + size)
+            chunk = ahead[start + done:start + done + size]
             cancel, held = self._cancels(chunk, party, bid)
             stop = np.flatnonzero(~cancel)
             n = int(stop[0]) if stop.size else chunk.size
