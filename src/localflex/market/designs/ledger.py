@@ -260,6 +260,8 @@ class EnergyUse:
         limited); a pool looks its offers up once (``OfferPool``), not at every booking."""
         if self.budgets is None:
             return np.full(_count(offer_ids), -1, dtype=np.int64)
+        if offer_ids is self._ids:  # the index the codes are positions in
+            return np.arange(len(self._ids))
         return self._ids.get_indexer(_object_array(offer_ids))
 
     def _entries_of(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -283,9 +285,13 @@ class EnergyUse:
     def entries(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(position in ``offer_ids``, budget, weight) of the binding budget entries of the
         offers (weight > 0, finite limit)."""
+        return self.entries_at(self.codes(offer_ids))
+
+    def entries_at(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``entries`` of the offers of ``codes`` (``codes``; position = place in codes)."""
         if self.budgets is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-        entry, pos = self._entries_of(offer_ids)
+        entry, pos = self._entries_of_codes(codes)
         b = self.budgets
         keep = (b.weight[entry] > 0) & np.isfinite(b.limit_kwh[b.budget[entry]])
         entry, pos = entry[keep], pos[keep]
@@ -315,9 +321,13 @@ class EnergyUse:
     def remaining(self, offer_ids: Iterable[str]) -> EnergyBudgets | None:
         """The budgets left (limit − used) restricted to the entries of ``offer_ids``, for a
         clearing of those offers (``clear_dso_single_buyer(energy_budgets=...)``)."""
+        return self.remaining_at(self.codes(offer_ids))
+
+    def remaining_at(self, codes: np.ndarray) -> EnergyBudgets | None:
+        """``remaining`` for the offers of ``codes`` (``codes``)."""
         if self.budgets is None:
             return None
-        entry, _pos = self._entries_of(offer_ids)
+        entry, _pos = self._entries_of_codes(codes)
         b = self.budgets
         return EnergyBudgets(offer_id=b.offer_id[entry], budget=b.budget[entry],
                              weight=b.weight[entry], limit_kwh=self.left_kwh)
@@ -366,6 +376,14 @@ class OfferPool:
         self.energy = energy if energy is not None else EnergyUse(None, 1.0)
         self._columns: dict[str, np.ndarray] = {}
         self._price_order: np.ndarray | None = None
+        self._codes: np.ndarray | None = None
+
+    def codes(self) -> np.ndarray:
+        """[N] each offer's code in the energy budgets (``EnergyUse.codes``), looked up once
+        per pool (none to look up when pool and budgets share the input's offer index)."""
+        if self._codes is None:
+            self._codes = self.energy.codes(self._index)
+        return self._codes
 
     def column(self, name: str) -> np.ndarray:
         """[N] a column of the offers as an array, read once per pool (the offers never
@@ -434,13 +452,18 @@ class OfferPool:
         """The budgets left, restricted to ``offers`` (for a clearing of them)."""
         return self.energy.remaining(offers["offer_id"])
 
+    def energy_budgets_at(self, rows: np.ndarray) -> EnergyBudgets | None:
+        """``energy_budgets`` of the offers at ``rows`` (no look-up by id)."""
+        return self.energy.remaining_at(self.codes()[rows])
+
     def available(self, mask: np.ndarray | None = None, min_kw: float = 1e-3) -> pd.DataFrame:
         """Offers with at least ``min_kw`` left, ``max_power_kw`` = what is left."""
-        keep = self.remaining_kw >= min_kw
-        if mask is not None:
-            keep &= mask
-        frame = self.offers[keep].copy()
-        frame["max_power_kw"] = self.remaining_kw[keep]
+        return self.frame_at(self.available_rows(mask, min_kw))
+
+    def frame_at(self, rows: np.ndarray) -> pd.DataFrame:
+        """The offers at ``rows`` (index: the rows), ``max_power_kw`` = what is left."""
+        frame = self.offers.take(rows)
+        frame["max_power_kw"] = self.remaining_kw[rows]
         # an indivisible minimum no longer holds once part of the offer has gone
         frame["min_power_kw"] = np.minimum(frame["min_power_kw"], frame["max_power_kw"])
         return frame

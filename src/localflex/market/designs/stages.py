@@ -92,13 +92,13 @@ def dso_stage(
     needs = needs_from_guard(inp, guard, mask, margin_kw=margin_kw)
     if not (needs.overload_kw > 1e-6).any():
         return pd.DataFrame()
-    offers = pool.available(offer_mask)
-    if offers.empty:
+    rows = pool.available_rows(offer_mask)
+    if rows.size == 0:
         return pd.DataFrame()
     result = clear_dso_single_buyer(
-        offers, needs, n_isps=inp.n_isps,
+        pool.frame_at(rows), needs, n_isps=inp.n_isps,
         max_price_eur_per_mwh=inp.params.dso_price_cap_eur_per_mwh,
-        energy_budgets=pool.energy_budgets(offers),
+        energy_budgets=pool.energy_budgets_at(rows),
     )
     awards = result.awards
     if awards.empty:
@@ -226,7 +226,7 @@ class _BookWalk:
         self.isp = pool.column("isp")[rows].astype(np.int64)
         self.sign = np.where(pool.column("direction")[rows] == "up", 1.0, -1.0)
         self.pos = np.searchsorted(inp.bus_ids, pool.column("bus")[rows].astype(np.int64))
-        self.budget = _BudgetWalk(pool, self.id)
+        self.budget = _BudgetWalk(pool, rows)
         # each product's offers (walk positions, a block of them): ``ahead`` in merit order
         # up to ``ordered[product]``, not yet reached from ``reached[product]`` on;
         # ``booked`` reached and submitted to the book
@@ -375,18 +375,18 @@ class _BookWalk:
 
 
 class _BudgetWalk:
-    """The energy budgets during one book walk: what offer ``i`` (row of the walk's offers)
-    may still sell (``cap_kw``; ``caps`` for several) and the booking of its fills
-    (``use``), on a local copy of what is left; the pool books the stage's trades after the
-    walk (``OfferPool.take``)."""
+    """The energy budgets during one book walk: what offer ``i`` (the walk's ``i``-th of the
+    pool's ``rows``) may still sell (``cap_kw``; ``caps`` for several) and the booking of
+    its fills (``use``), on a local copy of what is left; the pool books the stage's trades
+    after the walk (``OfferPool.take``)."""
 
-    def __init__(self, pool: OfferPool, offer_ids: np.ndarray) -> None:
-        pos, k, w = pool.energy.entries(offer_ids)
+    def __init__(self, pool: OfferPool, rows: np.ndarray) -> None:
+        pos, k, w = pool.energy.entries_at(pool.codes()[rows])
         self.h = pool.energy.isp_hours
         self.left_kwh = pool.energy.left_kwh.copy()
         order = np.argsort(pos, kind="stable")
         pos, self.k, self.w = pos[order], k[order], w[order]
-        self.start = np.searchsorted(pos, np.arange(len(offer_ids) + 1))
+        self.start = np.searchsorted(pos, np.arange(rows.size + 1))
 
     def cap_kw(self, i: int) -> float:
         a, b = self.start[i], self.start[i + 1]
