@@ -261,8 +261,20 @@ class DesignInput:
                        np.nan)
         if self.costs_eur_per_mwh is None:
             return ask
-        cost = self.costs_eur_per_mwh.reindex(ids).to_numpy(dtype=float)
+        if self._costs_by_row is not None:  # the costs in the offers' order: by row
+            cost = np.where(row >= 0, self._costs_by_row[row], np.nan)
+        else:
+            cost = self.costs_eur_per_mwh.reindex(ids).to_numpy(dtype=float)
         return np.where(row >= 0, np.where(np.isnan(cost), ask, cost), np.nan)
+
+    @cached_property
+    def _costs_by_row(self) -> np.ndarray | None:
+        """``costs_eur_per_mwh`` as an array on the offers' rows when it is indexed by the
+        offers' ids in their order (as ``sim.setup`` builds it), else None."""
+        costs = self.costs_eur_per_mwh
+        if costs is None or not costs.index.equals(self.offer_index):
+            return None
+        return costs.to_numpy(dtype=float)
 
     @cached_property
     def offer_index(self) -> pd.Index:
