@@ -499,7 +499,7 @@ def make_design_input(
         if arr.shape != (n_isps, n_bus) or not np.isfinite(arr).all() or (arr < 0).any():
             raise InputError(name, arr.shape, f"a finite array [{n_isps}, {n_bus}] >= 0 kW")
         control[name] = arr
-    aggregators = sorted(set(offers["aggregator_id"]))
+    aggregators = sorted(set(pd.unique(offers["aggregator_id"].to_numpy())))
     if params.brp_offer_share > 0:  # Table 2: BRPs sell too
         slack = int(grid.net.ext_grid.loc[grid.net.ext_grid["in_service"].astype(bool),
                                           "bus"].iloc[0])

@@ -66,6 +66,7 @@ __all__ = [
     "TradeLog",
     "TradePurpose",
     "pay_as_offer",
+    "row_sums",
     "stage_pricing",
     "trade_cents",
 ]
@@ -119,6 +120,17 @@ PRICING_RULES: dict[str, str] = {
 }
 """The pricing rules a stage can state. Every market stage of every design uses
 ``PAY_AS_OFFER`` unless the design is about its pricing rule (``no_coupling_micro``)."""
+
+
+def row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    """[n_rows, C] the sum of the rows of ``values`` [n, C] that go to each row ``rows`` [n]:
+    ``np.add.at(np.zeros((n_rows, C)), rows, values)``, the same sums in the same order
+    (``np.bincount`` adds in input order), without ``ufunc.at``'s cost on 10⁵ offers."""
+    values = np.asarray(values, dtype=float)
+    n_cols = values.shape[1]
+    flat = (np.asarray(rows, dtype=np.int64)[:, None] * n_cols + np.arange(n_cols)).ravel()
+    return np.bincount(flat, weights=values.ravel(),
+                       minlength=n_rows * n_cols).reshape(n_rows, n_cols)
 
 
 def pay_as_offer(ask_eur_per_mwh: np.ndarray, power_kw: np.ndarray, isp_hours: float
