@@ -219,18 +219,18 @@ class _BookWalk:
                  guard: GridGuard | None) -> None:
         self.market = ContinuousMarket(n_isps=inp.n_isps, isp_minutes=round(inp.isp_hours * 60))
         self.guard = guard
-        self.id = pool.column("offer_id")[rows].astype(object)
-        self.seller = pool.column("aggregator_id")[rows].astype(object)
-        self.price = pool.column("price_eur_per_mwh")[rows].astype(float)
+        self.id = pool.column("offer_id")[rows].astype(object, copy=False)
+        self.seller = pool.column("aggregator_id")[rows].astype(object, copy=False)
+        self.price = pool.column("price_eur_per_mwh")[rows].astype(float, copy=False)
         self.kw = pool.remaining_kw[rows]
-        self.isp = pool.column("isp")[rows].astype(np.int64)
-        self.sign = np.where(pool.column("direction")[rows] == "up", 1.0, -1.0)
+        self.isp = pool.column("isp")[rows].astype(np.int64, copy=False)
+        key = pool.product_key()[rows]  # 2·isp + 1 for up
+        self.sign = np.where(key % 2 == 1, 1.0, -1.0)
         self.pos = np.searchsorted(inp.bus_ids, pool.column("bus")[rows].astype(np.int64))
         self.budget = _BudgetWalk(pool, rows)
         # each product's offers (walk positions, a block of them): ``ahead`` in merit order
         # up to ``ordered[product]``, not yet reached from ``reached[product]`` on;
         # ``booked`` reached and submitted to the book
-        key = 2 * self.isp + (self.sign > 0)
         new_level = np.r_[True, (key[1:] != key[:-1]) | (self.price[1:] != self.price[:-1])]
         level_start = np.flatnonzero(new_level)
         self.level = np.cumsum(new_level) - 1  # [n] each offer's (product, price) level
