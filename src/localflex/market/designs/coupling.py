@@ -93,6 +93,7 @@ from localflex.market.designs.ledger import (
     OfferPool,
     TradeLog,
     TradePurpose,
+    row_sums,
 )
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.split import split_offers
@@ -213,8 +214,8 @@ def market_and_control_relief_kw(inp: DesignInput) -> tuple[np.ndarray, np.ndarr
     pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
     sign = np.where(offers["direction"].to_numpy() == "up", 1.0, -1.0)
     r = inp.relief[isp, :, pos] * sign[:, None]  # [O, CP]
-    market = np.zeros(inp.needs.overload_kw.shape)
-    np.add.at(market, isp, np.maximum(r, 0.0) * offers["max_power_kw"].to_numpy()[:, None])
+    market = row_sums(isp, np.maximum(r, 0.0) * offers["max_power_kw"].to_numpy()[:, None],
+                      inp.n_isps)
     control = inp.relief.positive_sum_kw(inp.control_up_kw, inp.control_down_kw)
     return market, control
 

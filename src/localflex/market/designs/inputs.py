@@ -28,6 +28,7 @@ knows nothing of ``sim``); ``localflex.cli.compare`` builds one from a scenario 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -251,6 +252,43 @@ class DesignInput:
             return ask
         return self.costs_eur_per_mwh.reindex(ask.index).fillna(ask)
 
+    def costs_of(self, offer_ids: pd.Series | np.ndarray) -> np.ndarray:
+        """[n] ``offer_costs`` of ``offer_ids`` (NaN for an id that is no offer of the
+        input), looked up for those ids only."""
+        ids = np.asarray(offer_ids, dtype=object)
+        row = self.offer_index.get_indexer(ids)
+        ask = np.where(row >= 0, self.offers["price_eur_per_mwh"].to_numpy(dtype=float)[row],
+                       np.nan)
+        if self.costs_eur_per_mwh is None:
+            return ask
+        if self._costs_by_row is not None:  # the costs in the offers' order: by row
+            cost = np.where(row >= 0, self._costs_by_row[row], np.nan)
+        else:
+            cost = self.costs_eur_per_mwh.reindex(ids).to_numpy(dtype=float)
+        return np.where(row >= 0, np.where(np.isnan(cost), ask, cost), np.nan)
+
+    @cached_property
+    def _costs_by_row(self) -> np.ndarray | None:
+        """``costs_eur_per_mwh`` as an array on the offers' rows when it is indexed by the
+        offers' ids in their order (as ``sim.setup`` builds it), else None."""
+        costs = self.costs_eur_per_mwh
+        if costs is None or not costs.index.equals(self.offer_index):
+            return None
+        return costs.to_numpy(dtype=float)
+
+    @cached_property
+    def offer_index(self) -> pd.Index:
+        """The offers' ids (unique) as an Index, built once per input: its hash table, built
+        at the first look-up, serves every look-up of offers by id (pools, budgets, costs)."""
+        return pd.Index(self.offers["offer_id"])
+
+    @cached_property
+    def budget_offer_rows(self) -> np.ndarray:
+        """[E] the row in ``offers`` of each energy-budget entry's offer (empty: no budgets)."""
+        if self.energy_budgets is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.offer_index.get_indexer(self.energy_budgets.offer_id)
+
     def on_every_point(self, values: np.ndarray) -> np.ndarray:
         """[T, CP] values on the design's (monitored) points -> [T, every congestion point
         of the grid], zero at the unmonitored ones (none of them is overloaded)."""
@@ -461,14 +499,16 @@ def make_design_input(
         if arr.shape != (n_isps, n_bus) or not np.isfinite(arr).all() or (arr < 0).any():
             raise InputError(name, arr.shape, f"a finite array [{n_isps}, {n_bus}] >= 0 kW")
         control[name] = arr
-    aggregators = sorted(set(offers["aggregator_id"]))
+    aggregators = sorted(set(pd.unique(offers["aggregator_id"].to_numpy())))
     if params.brp_offer_share > 0:  # Table 2: BRPs sell too
         slack = int(grid.net.ext_grid.loc[grid.net.ext_grid["in_service"].astype(bool),
                                           "bus"].iloc[0])
         offers = pd.concat([offers[list(OFFER_COLUMNS)], brp_offers(
             np.random.default_rng([seed, 63]), n_isps, params, slack)], ignore_index=True)
-    frame = validate_offers(offers[list(OFFER_COLUMNS)], n_isps=n_isps,
-                            valid_buses=grid.bus_ids).reset_index(drop=True)
+    # validate_offers copies the frame and keeps OFFER_COLUMNS only; numbered rows without
+    # another copy of 10⁵ offers
+    frame = validate_offers(offers, n_isps=n_isps, valid_buses=grid.bus_ids)
+    frame = frame.set_axis(pd.RangeIndex(len(frame)), copy=False)
     if requests is None:
         rng = np.random.default_rng([seed, 61])
         parts = [brp_requests(rng, n_isps, params), tso_requests(rng, n_isps, params, tso_id)]
@@ -477,7 +517,8 @@ def make_design_input(
                                              params, aggregators))
         requests = pd.concat(parts, ignore_index=True)
     requests = _check_requests(requests, n_isps)
-    budgets = _check_budgets(energy_budgets, frame)
+    offer_index = pd.Index(frame["offer_id"])
+    budgets, budget_rows = _check_budgets(energy_budgets, offer_index)
     p = forecast_loads.p_kw
     relief = _design_relief(grid, forecast_loads, forecast, cp_pos, cps, sensitivity,
                             frame, (control["control_up_kw"], control["control_down_kw"], p))
@@ -489,7 +530,7 @@ def make_design_input(
         bus_ids=grid.bus_ids,
         isp_hours=float(isp_hours),
     )
-    return DesignInput(
+    inp = DesignInput(
         grid=grid,
         cps=cps,
         forecast_loads=forecast_loads,
@@ -513,19 +554,24 @@ def make_design_input(
         forecast_all=full,
         energy_budgets=budgets,
     )
+    # the look-ups made here, kept for the input's stages (``DesignInput.offer_index``)
+    inp.__dict__.update(offer_index=offer_index, budget_offer_rows=budget_rows)
+    return inp
 
 
-def _check_budgets(budgets: EnergyBudgets | None, offers: pd.DataFrame
-                   ) -> EnergyBudgets | None:
+def _check_budgets(budgets: EnergyBudgets | None, offer_index: pd.Index
+                   ) -> tuple[EnergyBudgets | None, np.ndarray]:
+    """(the budgets checked, [E] the row of each entry's offer in ``offer_index``)."""
     if budgets is None:
-        return None
+        return None, np.zeros(0, dtype=np.int64)
     budgets = checked_energy_budgets(budgets)
     # hash lookups: np.isin on object arrays is quadratic-slow on an area's 10^5 offers
-    unknown = pd.Index(offers["offer_id"]).get_indexer(budgets.offer_id) < 0
+    rows = offer_index.get_indexer(budgets.offer_id)
+    unknown = rows < 0
     if unknown.any():
         raise InputError("energy_budgets.offer_id", budgets.offer_id[unknown][0],
                          "the id of an offer of the input")
-    return budgets
+    return budgets, rows
 
 
 _CP_FIELDS = ("cp_loading_pct", "cp_p_kw", "cp_s_kva", "cp_q_kvar")

@@ -66,6 +66,7 @@ __all__ = [
     "TradeLog",
     "TradePurpose",
     "pay_as_offer",
+    "row_sums",
     "stage_pricing",
     "trade_cents",
 ]
@@ -119,6 +120,17 @@ PRICING_RULES: dict[str, str] = {
 }
 """The pricing rules a stage can state. Every market stage of every design uses
 ``PAY_AS_OFFER`` unless the design is about its pricing rule (``no_coupling_micro``)."""
+
+
+def row_sums(rows: np.ndarray, values: np.ndarray, n_rows: int) -> np.ndarray:
+    """[n_rows, C] the sum of the rows of ``values`` [n, C] that go to each row ``rows`` [n]:
+    ``np.add.at(np.zeros((n_rows, C)), rows, values)``, the same sums in the same order
+    (``np.bincount`` adds in input order), without ``ufunc.at``'s cost on 10⁵ offers."""
+    values = np.asarray(values, dtype=float)
+    n_cols = values.shape[1]
+    flat = (np.asarray(rows, dtype=np.int64)[:, None] * n_cols + np.arange(n_cols)).ravel()
+    return np.bincount(flat, weights=values.ravel(),
+                       minlength=n_rows * n_cols).reshape(n_rows, n_cols)
 
 
 def pay_as_offer(ask_eur_per_mwh: np.ndarray, power_kw: np.ndarray, isp_hours: float
@@ -211,7 +223,11 @@ class EnergyUse:
     and ``cap_kw`` is infinite. Entries with weight 0 or an infinite limit never bind.
     """
 
-    def __init__(self, budgets: EnergyBudgets | None, isp_hours: float) -> None:
+    def __init__(self, budgets: EnergyBudgets | None, isp_hours: float, *,
+                 index: tuple[pd.Index, np.ndarray] | None = None) -> None:
+        """``index``: (a unique Index of offer ids, [E] each entry's offer in it), e.g. the
+        input's ``DesignInput.offer_index`` and ``budget_offer_rows``; by default the
+        offers the entries name."""
         self.isp_hours = float(isp_hours)
         if budgets is None or len(budgets.offer_id) == 0:
             self.budgets = None
@@ -219,13 +235,28 @@ class EnergyUse:
             return
         self.budgets = checked_energy_budgets(budgets)
         self.used_kwh = np.zeros(self.budgets.limit_kwh.size)
-        self._entries = pd.Index(self.budgets.offer_id)
+        # offer ids as codes, once: a unique Index (its hash table is built on the first
+        # look-up and kept) and each entry's position in it
+        if index is not None and (np.asarray(index[1]) >= 0).all():
+            self._ids, self._entry_code = index
+        else:
+            codes, ids = pd.factorize(self.budgets.offer_id)
+            self._ids, self._entry_code = pd.Index(ids), codes
+
+    @classmethod
+    def of(cls, inp: DesignInput) -> EnergyUse:
+        """The input's budgets, looked up in the input's offer index (built once)."""
+        if inp.energy_budgets is None:
+            return cls(None, inp.isp_hours)
+        return cls(inp.energy_budgets, inp.isp_hours,
+                   index=(inp.offer_index, inp.budget_offer_rows))
 
     def copy(self) -> EnergyUse:
         """An independent copy (a trial session books on it without touching this one)."""
         other = EnergyUse(None, self.isp_hours)
         if self.budgets is not None:
-            other.budgets, other._entries = self.budgets, self._entries
+            other.budgets, other._ids = self.budgets, self._ids
+            other._entry_code = self._entry_code
             other.used_kwh = self.used_kwh.copy()
         return other
 
@@ -236,19 +267,43 @@ class EnergyUse:
             return np.zeros(0)
         return np.maximum(self.budgets.limit_kwh - self.used_kwh, 0.0)
 
+    def codes(self, offer_ids: Iterable[str]) -> np.ndarray:
+        """[n] each offer's code among the offers the budgets name (−1: none of its units is
+        limited); a pool looks its offers up once (``OfferPool``), not at every booking."""
+        if self.budgets is None:
+            return np.full(_count(offer_ids), -1, dtype=np.int64)
+        if offer_ids is self._ids:  # the index the codes are positions in
+            return np.arange(len(self._ids))
+        return self._ids.get_indexer(_object_array(offer_ids))
+
     def _entries_of(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """(entry index, position in ``offer_ids``) of every budget entry of the offers."""
-        ids = pd.Index(np.asarray(list(offer_ids), dtype=object))
-        pos = ids.get_indexer(self._entries) if ids.is_unique else _positions(ids, self._entries)
+        return self._entries_of_codes(self.codes(offer_ids))
+
+    def _entries_of_codes(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_entries_of`` by offer codes (``codes``): entries in increasing order, each with
+        the first position of its offer among the codes."""
+        pos = np.full(len(self._ids), -1, dtype=np.int64)
+        where = np.flatnonzero(codes >= 0)
+        known = codes[where]
+        pos[known] = where
+        if not np.array_equal(pos[known], where):  # an offer named twice: its first place
+            known, first = np.unique(known, return_index=True)
+            pos[known] = where[first]
+        pos = pos[self._entry_code]
         entry = np.flatnonzero(pos >= 0)
         return entry, pos[entry]
 
     def entries(self, offer_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(position in ``offer_ids``, budget, weight) of the binding budget entries of the
         offers (weight > 0, finite limit)."""
+        return self.entries_at(self.codes(offer_ids))
+
+    def entries_at(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``entries`` of the offers of ``codes`` (``codes``; position = place in codes)."""
         if self.budgets is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-        entry, pos = self._entries_of(offer_ids)
+        entry, pos = self._entries_of_codes(codes)
         b = self.budgets
         keep = (b.weight[entry] > 0) & np.isfinite(b.limit_kwh[b.budget[entry]])
         entry, pos = entry[keep], pos[keep]
@@ -278,9 +333,13 @@ class EnergyUse:
     def remaining(self, offer_ids: Iterable[str]) -> EnergyBudgets | None:
         """The budgets left (limit − used) restricted to the entries of ``offer_ids``, for a
         clearing of those offers (``clear_dso_single_buyer(energy_budgets=...)``)."""
+        return self.remaining_at(self.codes(offer_ids))
+
+    def remaining_at(self, codes: np.ndarray) -> EnergyBudgets | None:
+        """``remaining`` for the offers of ``codes`` (``codes``)."""
         if self.budgets is None:
             return None
-        entry, _pos = self._entries_of(offer_ids)
+        entry, _pos = self._entries_of_codes(codes)
         b = self.budgets
         return EnergyBudgets(offer_id=b.offer_id[entry], budget=b.budget[entry],
                              weight=b.weight[entry], limit_kwh=self.left_kwh)
@@ -303,11 +362,15 @@ class EnergyUse:
         return kw * scale
 
 
-def _positions(ids: pd.Index, entries: pd.Index) -> np.ndarray:
-    """First position in ``ids`` of every entry's offer (ids may repeat), −1 if absent."""
-    first = pd.Series(np.arange(len(ids)), index=ids)
-    first = first[~first.index.duplicated()]
-    return first.reindex(entries).fillna(-1).to_numpy(dtype=np.int64)
+def _object_array(values: Iterable[str]) -> np.ndarray:
+    """``values`` (an array, Series, Index, list or any iterable) as a 1-d object array."""
+    if not hasattr(values, "__len__"):
+        values = list(values)
+    return np.asarray(values, dtype=object).reshape(-1)
+
+
+def _count(values: Iterable[str]) -> int:
+    return len(values) if hasattr(values, "__len__") else len(list(values))
 
 
 class OfferPool:
@@ -315,11 +378,56 @@ class OfferPool:
     energy budget (``energy``, an ``EnergyUse``; shared by the pools of one design run that
     share units)."""
 
-    def __init__(self, offers: pd.DataFrame, energy: EnergyUse | None = None) -> None:
-        self.offers = offers.reset_index(drop=True)
+    def __init__(self, offers: pd.DataFrame, energy: EnergyUse | None = None, *,
+                 index: pd.Index | None = None) -> None:
+        """``index``: the offers' ids as an Index if one is at hand (``DesignInput.
+        offer_index``), else built here."""
+        # numbered rows, the data shared (a pool never writes into its offers)
+        self.offers = offers.set_axis(pd.RangeIndex(len(offers)), copy=False)
         self.remaining_kw = self.offers["max_power_kw"].to_numpy(dtype=float).copy()
-        self._row = pd.Series(np.arange(len(self.offers)), index=self.offers["offer_id"])
+        self._index = pd.Index(self.offers["offer_id"]) if index is None else index
         self.energy = energy if energy is not None else EnergyUse(None, 1.0)
+        self._columns: dict[str, np.ndarray] = {}
+        self._price_order: np.ndarray | None = None
+        self._codes: np.ndarray | None = None
+
+    def codes(self) -> np.ndarray:
+        """[N] each offer's code in the energy budgets (``EnergyUse.codes``), looked up once
+        per pool (none to look up when pool and budgets share the input's offer index)."""
+        if self._codes is None:
+            self._codes = self.energy.codes(self._index)
+        return self._codes
+
+    def column(self, name: str) -> np.ndarray:
+        """[N] a column of the offers as an array, read once per pool (the offers never
+        change: what is left of them is ``remaining_kw``)."""
+        if name not in self._columns:
+            self._columns[name] = self.offers[name].to_numpy()
+        return self._columns[name]
+
+    def product_key(self) -> np.ndarray:
+        """[N] each offer's product (ISP, direction) as an integer: 2·isp + 1 for up."""
+        if "_product" not in self._columns:
+            self._columns["_product"] = (2 * self.column("isp").astype(np.int64)
+                                         + (self.column("direction") == "up"))
+        return self._columns["_product"]
+
+    def price_order(self) -> np.ndarray:
+        """[N] the rows by product (``product_key``), then price, ties in row order —
+        sorted once per pool (a book breaks ties of price by offer id where it reaches
+        them: ``stages._BookWalk``)."""
+        if self._price_order is None:
+            price = self.column("price_eur_per_mwh").astype(float)
+            self._price_order = np.lexsort((price, self.product_key()))
+        return self._price_order
+
+    def available_rows(self, mask: np.ndarray | None = None, min_kw: float = 1e-3
+                       ) -> np.ndarray:
+        """Rows of the offers with at least ``min_kw`` left (and in ``mask``)."""
+        keep = self.remaining_kw >= min_kw
+        if mask is not None:
+            keep &= mask
+        return np.flatnonzero(keep)
 
     @classmethod
     def of(cls, inp: DesignInput, offers: pd.DataFrame | None = None, *,
@@ -327,11 +435,18 @@ class OfferPool:
         """A pool of ``offers`` (default the input's) on the input's energy budgets (a fresh
         ``EnergyUse``, or ``energy`` to share one with another pool)."""
         if energy is None:
-            energy = EnergyUse(inp.energy_budgets, inp.isp_hours)
-        return cls(inp.offers if offers is None else offers, energy)
+            energy = EnergyUse.of(inp)
+        if offers is None:
+            return cls(inp.offers, energy, index=inp.offer_index)
+        return cls(offers, energy)
 
     def rows(self, offer_ids: Iterable[str]) -> np.ndarray:
-        return self._row.reindex(list(offer_ids)).to_numpy()
+        """[n] the row of each offer (KeyError for an id that is none of the pool's)."""
+        ids = _object_array(offer_ids)
+        rows = self._index.get_indexer(ids)
+        if (rows < 0).any():
+            raise KeyError(f"offers not in the pool: {list(ids[rows < 0][:3])}")
+        return rows
 
     def take(self, offer_ids: Iterable[str], kw: np.ndarray) -> None:
         """Take ``kw`` of the offers (negative: give back) and book it on their budgets."""
@@ -350,13 +465,18 @@ class OfferPool:
         """The budgets left, restricted to ``offers`` (for a clearing of them)."""
         return self.energy.remaining(offers["offer_id"])
 
+    def energy_budgets_at(self, rows: np.ndarray) -> EnergyBudgets | None:
+        """``energy_budgets`` of the offers at ``rows`` (no look-up by id)."""
+        return self.energy.remaining_at(self.codes()[rows])
+
     def available(self, mask: np.ndarray | None = None, min_kw: float = 1e-3) -> pd.DataFrame:
         """Offers with at least ``min_kw`` left, ``max_power_kw`` = what is left."""
-        keep = self.remaining_kw >= min_kw
-        if mask is not None:
-            keep &= mask
-        frame = self.offers[keep].copy()
-        frame["max_power_kw"] = self.remaining_kw[keep]
+        return self.frame_at(self.available_rows(mask, min_kw))
+
+    def frame_at(self, rows: np.ndarray) -> pd.DataFrame:
+        """The offers at ``rows`` (index: the rows), ``max_power_kw`` = what is left."""
+        frame = self.offers.take(rows)
+        frame["max_power_kw"] = self.remaining_kw[rows]
         # an indivisible minimum no longer holds once part of the offer has gone
         frame["min_power_kw"] = np.minimum(frame["min_power_kw"], frame["max_power_kw"])
         return frame
@@ -382,6 +502,22 @@ class GridGuard:
         c = self.relief[isp, :, bus_pos] * sign
         return np.where(np.abs(c) > RELIEF_EPS_KW_PER_KW, c, 0.0)
 
+    def room_kw(self, isp: np.ndarray, bus_pos: np.ndarray, sign: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """For n trades at once ([n] ISP, bus position, sign): ([n] the most kW each may move
+        alone, ``max_accept``'s room; [n] whether an enforced point limits it at all)."""
+        c = self.relief[isp, :, bus_pos] * sign[:, None]  # [n, CP], as ``coeff`` row by row
+        c = np.where(np.abs(c) > RELIEF_EPS_KW_PER_KW, c, 0.0)
+        worsen = (c < 0) & self.enforce[isp]
+        limited = worsen.any(axis=1)
+        room = np.full(isp.size, np.inf)
+        if limited.any():
+            head = self.head_kw[isp]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (head - np.minimum(head, self.safety_kw)) / -c
+            room[limited] = np.where(worsen, ratio, np.inf)[limited].min(axis=1)
+        return room, limited
+
     def max_accept(self, isp: int, bus_pos: int, sign: float, want_kw: float) -> float:
         c = self.coeff(isp, bus_pos, sign)
         worsen = (c < 0) & self.enforce[isp]
@@ -399,9 +535,13 @@ class GridGuard:
         isp = np.atleast_1d(np.asarray(isp, dtype=np.int64))
         pos = np.atleast_1d(np.asarray(bus_pos, dtype=np.int64))
         delta = np.atleast_1d(np.asarray(sign, dtype=float) * np.asarray(kw, dtype=float))
-        delta = np.broadcast_to(delta, isp.shape)
+        if delta.shape != isp.shape:
+            delta = np.broadcast_to(delta, isp.shape)
         change = self.relief[isp, :, pos] * delta[:, None]  # [n, CP]
-        np.add.at(self.head_kw, isp, change)
+        if isp.size == 1:  # one trade (a fill of the book): the same sum, no ufunc.at
+            self.head_kw[isp[0]] += change[0]
+        else:
+            np.add.at(self.head_kw, isp, change)
 
     def apply_trades(self, trades: pd.DataFrame) -> None:
         if trades.empty:

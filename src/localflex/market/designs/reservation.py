@@ -133,10 +133,11 @@ def flech_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeL
         "isp": np.tile(isps, len(contracts)),
         "target_kw": np.repeat(contracts["reserved_kw"].to_numpy(), isps.size)}))
     pool.take(held["offer_id"], held["take_kw"].to_numpy())  # held back until activation
-    spot = pool.available()
-    activation = activate_flexibility(reservation, inp.needs, spot, n_isps=inp.n_isps,
+    spot_rows = pool.available_rows()
+    activation = activate_flexibility(reservation, inp.needs, pool.frame_at(spot_rows),
+                                      n_isps=inp.n_isps,
                                       max_price_eur_per_mwh=inp.params.dso_price_cap_eur_per_mwh,
-                                      energy_budgets=pool.energy_budgets(spot))
+                                      energy_budgets=pool.energy_budgets_at(spot_rows))
     awards = activation.clearing.awards
     is_contract = awards["offer_id"].str.contains("@", regex=False) if len(awards) else []
     called = awards[is_contract] if len(awards) else awards
@@ -148,16 +149,16 @@ def flech_stage(inp: DesignInput, pool: OfferPool, guard: GridGuard, log: TradeL
             ["contract_id", "isp", "target_kw"]])
         price = c.set_index(["contract_id", "isp"])["price_eur_per_mwh"]
         ask = price.reindex(pd.MultiIndex.from_frame(act[["contract_id", "isp"]])).to_numpy()
-        bus = pool.offers.set_index("offer_id").loc[act["offer_id"], ["bus", "direction",
-                                                                      "aggregator_id"]]
+        rows = pool.rows(act["offer_id"])
+        bus = {name: pool.column(name)[rows] for name in ("bus", "direction", "aggregator_id")}
         log.add(stage=f"{stage}-activate", purpose=TradePurpose.GRID.value,
-                buyer_id=inp.dso_id, seller_id=bus["aggregator_id"].to_numpy(),
-                offer_id=act["offer_id"].to_numpy(), bus=bus["bus"].to_numpy(),
-                isp=act["isp"].to_numpy(), direction=bus["direction"].to_numpy(),
+                buyer_id=inp.dso_id, seller_id=bus["aggregator_id"],
+                offer_id=act["offer_id"].to_numpy(), bus=bus["bus"],
+                isp=act["isp"].to_numpy(), direction=bus["direction"],
                 power_kw=act["take_kw"].to_numpy(), ask_eur_per_mwh=ask)
         activated = act[["offer_id", "isp", "take_kw"]]
-        guard.apply(act["isp"].to_numpy(), guard.bus_pos(bus["bus"].to_numpy()),
-                    np.where(bus["direction"].to_numpy() == "up", 1.0, -1.0),
+        guard.apply(act["isp"].to_numpy(), guard.bus_pos(bus["bus"]),
+                    np.where(bus["direction"] == "up", 1.0, -1.0),
                     act["take_kw"].to_numpy())
     if len(spot_awards):
         log.add(stage=f"{stage}-activate", purpose=TradePurpose.GRID.value,

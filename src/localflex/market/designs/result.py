@@ -147,8 +147,7 @@ def seller_cost_per_mwh(inp: DesignInput, trades: pd.DataFrame) -> np.ndarray:
     ask = trades["ask_eur_per_mwh"].to_numpy(dtype=float)
     if trades.empty:
         return ask
-    costs = inp.offer_costs
-    mapped = trades["offer_id"].map(costs).to_numpy(dtype=float)
+    mapped = inp.costs_of(trades["offer_id"])
     return np.where(np.isfinite(mapped), mapped, np.nan_to_num(ask))  # money-only rows: 0
 
 

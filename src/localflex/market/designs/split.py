@@ -38,6 +38,7 @@ import pandas as pd
 
 from localflex.aggregator.allocation import MarketOutlook, allocate_flexibility
 from localflex.market.designs.inputs import DesignInput
+from localflex.market.designs.ledger import row_sums
 from localflex.market.dso_single_buyer import RELIEF_EPS_KW_PER_KW
 
 __all__ = ["expected_acceptance", "split_offers"]
@@ -68,10 +69,9 @@ def expected_acceptance(inp: DesignInput) -> dict[str, np.ndarray]:
     pos = np.searchsorted(inp.bus_ids, offers["bus"].to_numpy(dtype=np.int64))
     rel = np.maximum(inp.relief[isp, :, pos] * sign[:, None], 0.0)  # [O, CP]
     n_cp = rel.shape[1]
-    rel_sum = np.zeros((inp.n_isps, 2, n_cp))
-    count = np.zeros((inp.n_isps, 2, n_cp))
-    np.add.at(rel_sum, (isp, d), rel)
-    np.add.at(count, (isp, d), (rel > 0).astype(float))
+    rel_sum = row_sums(2 * isp + d, rel, 2 * inp.n_isps).reshape(inp.n_isps, 2, n_cp)
+    count = row_sums(2 * isp + d, (rel > 0).astype(float), 2 * inp.n_isps
+                     ).reshape(inp.n_isps, 2, n_cp)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_rel = np.where(count > 0, rel_sum / np.maximum(count, 1.0), 0.0)
         need = inp.needs.overload_kw[:, None, :]  # [T, 1, CP]

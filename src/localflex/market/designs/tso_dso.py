@@ -60,6 +60,7 @@ from localflex.market.designs.ledger import (
     OfferPool,
     TradeLog,
     TradePurpose,
+    row_sums,
 )
 from localflex.market.designs.result import DesignResult, evaluate
 from localflex.market.designs.stages import book_stage, dso_stage
@@ -117,8 +118,7 @@ def aggregate_local_bids(inp: DesignInput, pool: OfferPool, guard: GridGuard,
     effect = inp.relief[isp, :, guard.bus_pos(offers["bus"].to_numpy())] * sign[:, None]
     worsen = np.where((effect < -RELIEF_EPS_KW_PER_KW) & guard.enforce[isp], -effect, 0.0)
     group = isp * 2 + (sign < 0)  # one curve per (ISP, direction)
-    total = np.zeros((2 * inp.n_isps, effect.shape[1]))
-    np.add.at(total, group, worsen * kw[:, None])
+    total = row_sums(group, worsen * kw[:, None], 2 * inp.n_isps)
     room = np.maximum(guard.head_kw, 0.0)[isp]  # [O, CP]
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(total[group] > 1e-9, np.minimum(1.0, room / total[group]), 1.0)
