@@ -534,6 +534,27 @@ def _offer_relief(relief: np.ndarray | FactoredRelief, isp: np.ndarray, buspos: 
     return r
 
 
+def _need_relief(relief: np.ndarray | FactoredRelief, is_need: np.ndarray, isp: np.ndarray,
+                 buspos: np.ndarray, sign: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offer, point, relief per kW) of every offer and point with a need in the offer's
+    ISP where the offer relieves it (signed relief > ``RELIEF_EPS_KW_PER_KW``), ordered by
+    offer, then point. Pairs, not [O, CP]: grows with offers × needs of their ISP."""
+    need_isp = sp.csr_array(is_need)  # per ISP, its points with a need (sorted)
+    per_offer = np.diff(need_isp.indptr)[isp]
+    o = np.repeat(np.arange(isp.size), per_offer)
+    first = np.repeat(need_isp.indptr[isp] - (np.cumsum(per_offer) - per_offer), per_offer)
+    cp = need_isp.indices[first + np.arange(o.size)].astype(np.int64)
+    t, b = isp[o], buspos[o]
+    if isinstance(relief, FactoredRelief):  # the same products as ``_offer_relief``
+        r = relief.scale[t, cp] * relief.dp_kw_per_kw[cp, b]
+    else:
+        r = relief[t, cp, b]
+    r *= sign[o]
+    keep = (np.abs(r) > RELIEF_EPS_KW_PER_KW) & (r > 0)
+    return o[keep], cp[keep], r[keep]
+
+
 def _aggravation_bound(relief: np.ndarray | FactoredRelief, isp: np.ndarray,
                        buspos: np.ndarray, sign: np.ndarray, max_kw: np.ndarray,
                        n_isps: int) -> np.ndarray:
@@ -622,19 +643,13 @@ def clear_dso_single_buyer(
     max_kw_o = frame["max_power_kw"].to_numpy(dtype=float)
     min_kw_o = frame["min_power_kw"].to_numpy(dtype=float)
     price_o = frame["price_eur_per_mwh"].to_numpy(dtype=float)
-    # usefulness needs the relief at the points with a need only ([O, CPn], CPn small);
-    # the full [O, CP] relief is formed for the candidates alone (same values)
+    # usefulness needs the relief of each offer at the points with a need in its own ISP
+    # only: (offer, point) pairs, never [O, CP]; the full relief is formed for the
+    # candidates alone (same values)
     is_need = overload > 0  # [T, CP]
-    need_cols = np.flatnonzero(is_need.any(axis=0))
-    # only offers in an ISP with a need can relieve one: the others' rows stay 0 (read only
-    # where ``relieves`` is true)
-    in_need = np.flatnonzero(is_need.any(axis=1)[isp_o])
-    r_n = np.zeros((n_off, need_cols.size))
-    if in_need.size:
-        r_n[in_need] = _offer_relief(relief, isp_o[in_need], buspos_o[in_need], need_cols,
-                                     sign_o[in_need])
-    relieves = (r_n > 0) & is_need[isp_o[:, None], need_cols[None, :]]  # [O, CPn]
-    useful_o = relieves.any(axis=1)
+    rel_o, rel_cp, rel_r = _need_relief(relief, is_need, isp_o, buspos_o, sign_o)
+    useful_o = np.zeros(n_off, dtype=bool)
+    useful_o[rel_o] = True
 
     # --- voltage: signed effect cv[o, b] (p.u. per kW) and usefulness ---------------------
     if v_arrays is not None:
@@ -839,7 +854,7 @@ def clear_dso_single_buyer(
     awards = _awards(frame, accepted_kw, isp_hours, paid_price)
     activity = np.bincount(row_e, weights=val_e * acc_c[oi], minlength=n_rows_c)
     shortfalls = _shortfalls(
-        frame=frame, r=r_n, relieves=relieves, r_cols=need_cols, capped_o=capped_o,
+        frame=frame, rel_o=rel_o, rel_cp=rel_cp, rel_r=rel_r, capped_o=capped_o,
         oi=oi, row_e=row_e, val_e=val_e, activity=activity, row_lower=c_lower, n_need=n_need,
         need_t=need_t, need_cp=need_cp, cp_ids=cp_ids, head_cp=head_cp,
         overload=overload, shortfall_penalty=shortfall_penalty_eur_per_mwh,
@@ -1089,9 +1104,9 @@ def _awards(
 def _shortfalls(
     *,
     frame: pd.DataFrame,
-    r: np.ndarray,
-    relieves: np.ndarray,
-    r_cols: np.ndarray,
+    rel_o: np.ndarray,
+    rel_cp: np.ndarray,
+    rel_r: np.ndarray,
     capped_o: np.ndarray,
     oi: np.ndarray,
     row_e: np.ndarray,
@@ -1107,8 +1122,9 @@ def _shortfalls(
     shortfall_penalty: float,
     has_indivisible: bool,
 ) -> pd.DataFrame:
-    """One row per need not fully covered, with the most specific cause found. ``r`` and
-    ``relieves`` are [O, len(r_cols)]: the points ``r_cols`` (every point with a need)."""
+    """One row per need not fully covered, with the most specific cause found.
+    ``rel_o``/``rel_cp``/``rel_r``: every (offer, point) pair where the offer relieves a
+    need of its ISP, and the relief per kW (``_need_relief``)."""
     if n_need == 0:
         return empty_frame(SHORTFALL_COLUMNS)
     need_kw = overload[need_t, need_cp]
@@ -1120,13 +1136,12 @@ def _shortfalls(
         return empty_frame(SHORTFALL_COLUMNS)
 
     # Relief on offer per need row, over all (offer, cp) pairs that relieve a need.
-    o_all, c_local = np.nonzero(relieves)
-    c_all = r_cols[c_local]
+    o_all, c_all = rel_o, rel_cp
     isp_all = frame["isp"].to_numpy(dtype=np.int64)[o_all]
     need_row_of = np.full(overload.shape, -1, dtype=np.int64)
     need_row_of[need_t, need_cp] = np.arange(n_need)
     row_all = need_row_of[isp_all, c_all]
-    vol_all = r[o_all, c_local] * frame["max_power_kw"].to_numpy(dtype=float)[o_all]
+    vol_all = rel_r * frame["max_power_kw"].to_numpy(dtype=float)[o_all]
     capped_all = capped_o[o_all]
     n_offers = np.bincount(row_all, minlength=n_need)
     n_capped = np.bincount(row_all[capped_all], minlength=n_need)
