@@ -287,9 +287,14 @@ def _load_cached(code: str, use_disk_cache: bool) -> GridModel:
     return grid
 
 
+_LOADED: set[tuple[str, bool]] = set()
+"""(code, use_cache) of the grids this process holds: loaded again without any check."""
+
+
 def forget_loaded_grids() -> None:
     """Empty the in-process grid cache (the next load reads the disk cache or SimBench)."""
     _load_cached.cache_clear()
+    _LOADED.clear()
 
 
 def load_simbench_grid(code: str, *, use_cache: bool | None = None) -> GridModel:
@@ -302,6 +307,9 @@ def load_simbench_grid(code: str, *, use_cache: bool | None = None) -> GridModel
 
     if use_cache is None:
         use_cache = cache_enabled()
+    key = (code, bool(use_cache))
+    if isinstance(code, str) and key in _LOADED:  # held in this process (a study's days)
+        return _load_cached(*key)
     cached = isinstance(code, str) and use_cache and has_entry(code)
     if not cached and (not isinstance(code, str) or code not in known_codes()):
         raise UnknownGridCode(
@@ -310,4 +318,6 @@ def load_simbench_grid(code: str, *, use_cache: bool | None = None) -> GridModel
             "a SimBench code such as '1-LV-rural1--2-sw' "
             "(see simbench.collect_all_simbench_codes())",
         )
-    return _load_cached(code, bool(use_cache))
+    grid = _load_cached(code, bool(use_cache))
+    _LOADED.add(key)
+    return grid
