@@ -7,16 +7,16 @@ design over a date range split into ``--chunks`` date ranges (cells), on a Dask
 * the study's wall time with 2 workers (goal for a year of a ``1-MVLV-*-all-2-sw`` area on
   2 cores: < 30 min);
 * the power-flow floor: batch power flows (power-grid-model, a week per batch, iterative
-  current) of every ISP of the range on the grid's forecast net load — the least any
-  simulation of the range must compute — in the faster of PGM's two parallel
-  configurations on this machine, measured here: one process with a PGM thread per core,
-  or one single-threaded process per core (as the study's workers run); Newton–Raphson is
-  printed beside it; and the ratio of the study to the floor (goal <= 3x);
-* the study's own power flows: the scenarios its days solved (KPI ``power_flow_isps``:
-  forecast, the design's verification, reality, intraday rounds, sensitivities) at the
-  floor's time per ISP — what those power flows alone would take in the floor's batches
-  (small batches cost more per ISP, so this is a lower bound) — and the ratio of the study
-  to them: how much the market, the DERs and the settlement add to the power flows;
+  current) of every ISP of the range on the grid's forecast net load, in the faster of PGM's
+  two parallel configurations on this machine, measured here: one process with a PGM thread
+  per core, or one single-threaded process per core (as the study's workers run);
+  Newton–Raphson is printed beside it;
+* the ratio of the study to its power flows alone (goal <= 3x) under both readings of the
+  floor: the year's own power flows — the scenarios its days solved (KPI
+  ``power_flow_isps``: forecast, the design's verification, reality, intraday rounds,
+  sensitivities) at the floor's time per ISP (small batches cost more per ISP, so this is a
+  lower bound of their time and the ratio an upper bound) — and one power flow per ISP (less
+  than a study day can solve: it needs at least the forecast and reality);
 * the speed-up of 2 workers over 1, and that both give the same numbers. With
   ``--speedup-days N`` the 1-worker leg (and a 2-worker reference) runs on the first N days
   only, in 2 cells, and is labelled so: a year of the area on one worker takes as long as
