@@ -55,6 +55,8 @@ from localflex.study import parse_study, read_kpis, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 AREA = "1-MVLV-semiurb-all-2-sw"
+BARRIER_TIMEOUT_S = 600
+"""How long a process of the process-parallel floor waits for the others to be ready."""
 
 
 def _ranges(start: date, days: int, chunks: int) -> list[dict[str, str]]:
@@ -126,14 +128,20 @@ def _floor_worker(args: tuple) -> float:
     """One process of the process-parallel floor: load the grid and warm PGM up, wait for
     the others, then solve this process's weeks on one PGM thread; returns its seconds."""
     grid_code, starts, block_days, end, barrier = args
-    grid = load_simbench_grid(grid_code)
-    loads_of = []
-    for first in starts:
-        tg = TimeGrid.for_day(str(first), days=min(block_days, (end - first).days))
-        loads_of.append(bus_loads(grid, grid.element_profiles_kw(tg)))
+    try:
+        grid = load_simbench_grid(grid_code)
+        loads_of = []
+        for first in starts:
+            tg = TimeGrid.for_day(str(first), days=min(block_days, (end - first).days))
+            loads_of.append(bus_loads(grid, grid.element_profiles_kw(tg)))
+        with power_flow_threads(1):
+            warm = loads_of[0]
+            run_power_flow(grid, type(warm)(warm.p_kw[:2], warm.q_kvar[:2]))
+    except BaseException:
+        barrier.abort()  # the others stop waiting (BrokenBarrierError) instead of hanging
+        raise
+    barrier.wait(timeout=BARRIER_TIMEOUT_S)
     with power_flow_threads(1):
-        run_power_flow(grid, type(loads_of[0])(loads_of[0].p_kw[:2], loads_of[0].q_kvar[:2]))
-        barrier.wait()
         t0 = time.perf_counter()
         for loads in loads_of:
             run_power_flow(grid, loads, engine="pgm")
@@ -141,21 +149,23 @@ def _floor_worker(args: tuple) -> float:
 
 
 def _floor_processes(grid_code: str, start: date, days: int, processes: int,
-                     block_days: int = 7) -> float:
-    """The floor's other configuration: ``processes`` processes with one PGM thread each,
-    the weeks dealt out in turn, all starting together (profiles are built before the
-    clock); seconds of the slowest — how a study's workers run their power flows."""
+                     block_days: int = 7) -> tuple[float, int]:
+    """The floor's other configuration: ``processes`` processes (at most one per week) with
+    one PGM thread each, the weeks dealt out in turn, all starting together (profiles are
+    built before the clock); seconds of the slowest — how a study's workers run their power
+    flows. Returns (seconds, processes used)."""
     import multiprocessing as mp
 
     end = start + timedelta(days=days)
     firsts = [start + timedelta(days=lo) for lo in range(0, days, block_days)]
+    processes = min(processes, len(firsts))  # every process gets a week at least
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(processes)
         jobs = [(grid_code, firsts[k::processes], block_days, end, barrier)
                 for k in range(processes)]
         with ctx.Pool(processes) as pool:
-            return max(pool.map(_floor_worker, jobs))
+            return max(pool.map(_floor_worker, jobs)), processes
 
 
 def main() -> None:
@@ -186,14 +196,15 @@ def main() -> None:
           f"{args.chunks} cells")
 
     threaded, n_isps, n_buses = _floor(args.grid, args.start, args.days)
-    cores = os.cpu_count() or 1
-    parallel = _floor_processes(args.grid, args.start, args.days, cores)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    parallel, n_proc = _floor_processes(args.grid, args.start, args.days, cores)
     floor = min(threaded, parallel)
     floor_nr = _floor(args.grid, args.start, args.days, methods=("newton_raphson",))[0]
     scale = 365 / args.days
     print("== power-flow floor ==")
     print(f"{n_isps} ISPs of {n_buses} buses, PGM iterative current, a week per batch: one "
-          f"process on all {cores} cores' PGM threads {threaded:.2f} s; {cores} processes "
+          f"process on all {cores} cores' PGM threads {threaded:.2f} s; {n_proc} processes "
           f"of one PGM thread {parallel:.2f} s")
     print(f"floor = the faster: {floor:.2f} s ({floor / args.days:.3f} s/day"
           + (f"; a year EXTRAPOLATED: {floor * scale:.0f} s)" if args.days < 365 else ")"))

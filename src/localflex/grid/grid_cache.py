@@ -60,6 +60,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from localflex.domain.errors import InputError
+
 __all__ = [
     "CACHE_DIR_ENV",
     "CACHE_SWITCH_ENV",
@@ -199,7 +201,8 @@ _ARRAY_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 def _array_name_ok(name: str) -> str:
     if not isinstance(name, str) or not _ARRAY_NAME.fullmatch(name):
-        raise ValueError(f"array file name {name!r}: expected lower-case letters, digits, _")
+        raise InputError("array file name", name,
+                         "a lower-case letter, then lower-case letters, digits or _")
     return name
 
 

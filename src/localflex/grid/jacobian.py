@@ -101,7 +101,10 @@ def solved_pandapower_net(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray)
 
 
 AC_MODEL_FORMAT = 1
-"""Layout of the AC model's arrays in the grid cache (bump when it changes)."""
+"""Layout of the AC model's arrays in the grid cache. Bump it when the layout changes and
+also when what ``solved_pandapower_net`` builds changes (elements taken out of service,
+``runpp`` options that shape pandapower's internal model): the cache key is only the code,
+the library versions and this number, so a stale model would otherwise be served."""
 
 
 def build_model_arrays(grid: GridModel, p_kw: np.ndarray, q_kvar: np.ndarray
