@@ -507,8 +507,8 @@ def make_design_input(
             np.random.default_rng([seed, 63]), n_isps, params, slack)], ignore_index=True)
     # validate_offers copies the frame and keeps OFFER_COLUMNS only; numbered rows without
     # another copy of 10⁵ offers
-    frame = validate_offers(offers, n_isps=n_isps, valid_buses=grid.bus_ids)
-    frame = frame.set_axis(pd.RangeIndex(len(frame)), copy=False)
+    frame = validate_offers(offers, n_isps=n_isps, valid_buses=grid.bus_ids).copy(deep=False)
+    frame.index = pd.RangeIndex(len(frame))
     if requests is None:
         rng = np.random.default_rng([seed, 61])
         parts = [brp_requests(rng, n_isps, params), tso_requests(rng, n_isps, params, tso_id)]

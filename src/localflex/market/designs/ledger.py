@@ -383,7 +383,8 @@ class OfferPool:
         """``index``: the offers' ids as an Index if one is at hand (``DesignInput.
         offer_index``), else built here."""
         # numbered rows, the data shared (a pool never writes into its offers)
-        self.offers = offers.set_axis(pd.RangeIndex(len(offers)), copy=False)
+        self.offers = offers.copy(deep=False)  # pandas 2 and 3 alike: no copy of the data
+        self.offers.index = pd.RangeIndex(len(offers))
         self.remaining_kw = self.offers["max_power_kw"].to_numpy(dtype=float).copy()
         self._index = pd.Index(self.offers["offer_id"]) if index is None else index
         self.energy = energy if energy is not None else EnergyUse(None, 1.0)
