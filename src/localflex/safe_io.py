@@ -18,7 +18,9 @@ file*. The rules, checked before any work is done (``check_output_dir`` / ``chec
 Files are staged in a hidden folder *inside* the target and moved into place when every file
 is complete; the marker is written last, so a folder without it never looks finished. Folders
 and files are created with ``os.mkdir``/``open`` and so follow the user's umask (no
-``mkdtemp``/``mkstemp``, which force 0700/0600).
+``mkdtemp``/``mkstemp``, which force 0700/0600). A single file that other processes may read
+while it is written (a study's cells, the grid cache's manifest and arrays) is written next
+to its place and renamed onto it (``atomic_path``, ``write_bytes_atomic``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,11 +41,13 @@ __all__ = [
     "MARKER",
     "PLOT_CREATOR",
     "SAFE_NAME",
+    "atomic_path",
     "check_output_dir",
     "check_output_file",
     "is_output_dir",
     "plot_metadata",
     "save_figure",
+    "write_bytes_atomic",
     "write_output_dir",
 ]
 
@@ -240,3 +245,25 @@ def write_output_dir(out: Path, write: Callable[[Path], None], *, overwrite: boo
         marker = {"tool": "localflex", "command": command, "files": names}
         (out / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
     return out
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds,
+    remove it otherwise. Readers never see a half-written ``path``."""
+    path = Path(path)
+    # a fresh name, not mkstemp: the writer creates the file with the user's umask (mkstemp
+    # would leave every result readable by its owner only)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``atomic_path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

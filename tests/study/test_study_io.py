@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from localflex.study._io import atomic_path, write_bytes_atomic
+from localflex.safe_io import atomic_path, write_bytes_atomic
 
 
 def test_atomic_write_keeps_the_umask_and_leaves_nothing_on_failure(tmp_path):

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -61,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from localflex.domain.errors import InputError
+from localflex.safe_io import write_bytes_atomic
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -236,31 +238,19 @@ def add_arrays(code: str, name: str, fmt: int, arrays: dict[str, np.ndarray]) ->
     manifest = valid_manifest(entry, code)
     if manifest is None:
         return False
-    tmp_file: Path | None = None
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    file_name = f"{name}-{digest[:16]}.npz"
+    manifest["files"][file_name] = digest
+    manifest.setdefault("arrays", {})[name] = {"file": file_name, "format": fmt}
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=entry)
-        tmp_file = Path(tmp_name)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        digest = _sha256(tmp_file)
-        file_name = f"{name}-{digest[:16]}.npz"
-        os.replace(tmp_file, entry / file_name)  # same content under the same name: harmless
-        tmp_file = None
-        manifest["files"][file_name] = digest
-        manifest.setdefault("arrays", {})[name] = {"file": file_name, "format": fmt}
-        fd, tmp_name = tempfile.mkstemp(prefix=".manifest.", suffix=".json", dir=entry)
-        tmp_file = Path(tmp_name)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(manifest, indent=1))
-        os.replace(tmp_file, entry / "manifest.json")
-        tmp_file = None
-        return True
+        write_bytes_atomic(entry / file_name, data)  # same content under the same name
+        write_bytes_atomic(entry / "manifest.json", json.dumps(manifest, indent=1).encode())
     except OSError:
         return False
-    finally:
-        if tmp_file is not None:
-            with contextlib.suppress(OSError):
-                tmp_file.unlink()
+    return True
 
 
 def cached_codes(build: Callable[[], list[str]]) -> list[str]:
@@ -275,19 +265,7 @@ def cached_codes(build: Callable[[], list[str]]) -> list[str]:
     except (OSError, ValueError, AttributeError):
         pass
     codes = list(build())
-    tmp_file: Path | None = None
-    try:
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".codes.", suffix=".json", dir=path.parent)
-        tmp_file = Path(tmp_name)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps({"versions": _versions(), "codes": codes}))
-        os.replace(tmp_file, path)
-        tmp_file = None
-    except OSError:
-        pass
-    finally:
-        if tmp_file is not None:
-            with contextlib.suppress(OSError):
-                tmp_file.unlink()
+        write_bytes_atomic(path, json.dumps({"versions": _versions(), "codes": codes}).encode())
     return codes

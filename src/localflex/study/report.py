@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from localflex.study._io import atomic_path
+from localflex.safe_io import atomic_path
 
 __all__ = ["HEADLINE_KPIS", "study_report_html", "write_report"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from localflex.study._io import atomic_path
+from localflex.safe_io import atomic_path
 from localflex.study.report import write_report
 from localflex.study.runner import read_kpis
 from localflex.study.schema import Cell

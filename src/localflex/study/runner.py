@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from localflex.study._io import atomic_path, write_bytes_atomic
+from localflex.safe_io import atomic_path, write_bytes_atomic
 from localflex.study.schema import Cell, Study, StudyError, expand_cells
 
 __all__ = ["LOCAL_WORKER_CONFIG", "MARK", "StudyRun", "local_cluster", "prepare_out_dir",

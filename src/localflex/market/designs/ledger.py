@@ -520,14 +520,14 @@ class GridGuard:
         return room, limited
 
     def max_accept(self, isp: int, bus_pos: int, sign: float, want_kw: float) -> float:
-        c = self.coeff(isp, bus_pos, sign)
-        worsen = (c < 0) & self.enforce[isp]
-        if not worsen.any():
+        """What of ``want_kw`` one trade may move (``room_kw``); books the rest as held back
+        (``limited_kw``)."""
+        room, limited = self.room_kw(np.array([isp], dtype=np.int64),
+                                     np.array([bus_pos], dtype=np.int64),
+                                     np.array([sign], dtype=float))
+        if not limited[0]:
             return want_kw
-        head = self.head_kw[isp, worsen]
-        floor = np.minimum(head, self.safety_kw)
-        room = float(((head - floor) / -c[worsen]).min())
-        ok = max(0.0, min(want_kw, room))
+        ok = max(0.0, min(want_kw, float(room[0])))
         self.limited_kw += want_kw - ok
         return ok
 
